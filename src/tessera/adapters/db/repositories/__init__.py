@@ -1,0 +1,1 @@
+"""Repositories: the only code that writes SQL. Tenant-owned ones extend ``TenantScoped``."""

@@ -1,0 +1,105 @@
+"""EDRs: append and read, nothing else. The tables also refuse UPDATE and DELETE (triggers)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from tessera.adapters.db import tables as t
+from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.domain.edr import Edr, EdrDraft
+from tessera.domain.paging import Page
+
+
+@dataclass(frozen=True, slots=True)
+class EdrFilter:
+    operation: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _edr(row: sa.RowMapping) -> Edr:
+    return Edr(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        occurred_at=row["occurred_at"],
+        actor_key_id=row["actor_key_id"],
+        operation=row["operation"],
+        subject_type=row["subject_type"],
+        subject_id=row["subject_id"],
+        status_before=row["status_before"],
+        status_after=row["status_after"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        details=row["details"],
+    )
+
+
+class EdrRepository(TenantScoped):
+    table = t.edrs
+
+    def __init__(
+        self, connection: sa.Connection, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None
+    ) -> None:
+        super().__init__(connection, tenant_id)
+        self.actor_key_id = actor_key_id
+
+    def append(self, draft: EdrDraft, at: datetime) -> None:
+        self.append_many([draft], at)
+
+    def append_many(self, drafts: list[EdrDraft], at: datetime) -> None:
+        if not drafts:
+            return
+        self.conn.execute(
+            sa.insert(self.table),
+            [
+                {
+                    "tenant_id": self.tenant_id,
+                    "occurred_at": at,
+                    "actor_key_id": self.actor_key_id,
+                    "operation": d.operation,
+                    "subject_type": d.subject_type,
+                    "subject_id": d.subject_id,
+                    "status_before": d.status_before,
+                    "status_after": d.status_after,
+                    "amount_minor": d.amount_minor,
+                    "currency": d.currency,
+                    "details": d.details,
+                }
+                for d in drafts
+            ],
+        )
+
+    def _filtered(self, f: EdrFilter) -> sa.Select[tuple[object]]:
+        c = self.table.c
+        stmt = self._select()
+        if f.operation is not None:
+            stmt = stmt.where(c.operation == f.operation)
+        if f.subject_type is not None:
+            stmt = stmt.where(c.subject_type == f.subject_type)
+        if f.subject_id is not None:
+            stmt = stmt.where(c.subject_id == f.subject_id)
+        if f.since is not None:
+            stmt = stmt.where(c.occurred_at >= f.since)
+        if f.until is not None:
+            stmt = stmt.where(c.occurred_at < f.until)
+        return stmt
+
+    def list(self, f: EdrFilter, cursor: str | None, limit: int) -> Page[Edr]:
+        return self._page(self._filtered(f), self.table.c.id, cursor, limit, _edr, parse_key=int)
+
+    def stream(self, f: EdrFilter, chunk: int = 5000) -> Iterator[Edr]:
+        """Every matching EDR in id order, read a chunk at a time (constant memory)."""
+        cursor: str | None = None
+        while True:
+            page = self.list(f, cursor, chunk)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor

@@ -1,0 +1,147 @@
+"""Subscribers and their buckets. Balances move only through conditional updates, so a
+debit can never take a bucket below zero, whatever runs concurrently."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tessera.adapters.db import tables as t
+from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.domain.paging import Page
+from tessera.domain.wallet import Bucket, ServiceState, Subscriber
+
+
+def _subscriber(row: sa.RowMapping) -> Subscriber:
+    return Subscriber(
+        id=row["id"],
+        external_id=row["external_id"],
+        attributes=row["attributes"],
+        service_state=ServiceState(row["service_state"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _bucket(row: sa.RowMapping) -> Bucket:
+    return Bucket(
+        id=row["id"],
+        balance_type=row["balance_type"],
+        amount=row["amount"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+    )
+
+
+class SubscriberRepository(TenantScoped):
+    table = t.subscribers
+
+    def by_external_id(self, external_id: str, *, for_update: bool = False) -> Subscriber | None:
+        stmt = self._select().where(self.table.c.external_id == external_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).mappings().first()
+        return None if row is None else _subscriber(row)
+
+    def get(self, subscriber_id: uuid.UUID) -> Subscriber | None:
+        row = (
+            self.conn.execute(self._select().where(self.table.c.id == subscriber_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _subscriber(row)
+
+    def upsert(
+        self,
+        external_id: str,
+        attributes: dict[str, Any] | None,
+        service_state: ServiceState | None,
+        now: datetime,
+        new_id: uuid.UUID,
+    ) -> tuple[Subscriber, bool]:
+        """Insert, or update the given fields; the unique (tenant, external id) settles races."""
+        dialect = self.conn.dialect.name
+        insert_module: Any
+        if dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql as insert_module
+        else:
+            from sqlalchemy.dialects import sqlite as insert_module
+        changes: dict[str, Any] = {"updated_at": now}
+        if attributes is not None:
+            changes["attributes"] = attributes
+        if service_state is not None:
+            changes["service_state"] = service_state.value
+        stmt = insert_module.insert(self.table).values(
+            id=new_id,
+            tenant_id=self.tenant_id,
+            external_id=external_id,
+            attributes=attributes or {},
+            service_state=(service_state or ServiceState.ACTIVE).value,
+            created_at=now,
+            updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "external_id"], set_=changes
+        ).returning(*self.table.c)
+        row = self.conn.execute(stmt).mappings().one()
+        subscriber = _subscriber(row)
+        return subscriber, subscriber.id == new_id
+
+    def list(self, cursor: str | None, limit: int) -> Page[Subscriber]:
+        return self._page(self._select(), self.table.c.id, cursor, limit, _subscriber)
+
+
+class BucketRepository(TenantScoped):
+    table = t.buckets
+
+    def of(self, subscriber_id: uuid.UUID) -> list[Bucket]:
+        stmt = (
+            self._select()
+            .where(self.table.c.subscriber_id == subscriber_id, self.table.c.amount > 0)
+            .order_by(self.table.c.balance_type, self.table.c.expires_at, self.table.c.id)
+        )
+        return [_bucket(row) for row in self.conn.execute(stmt).mappings()]
+
+    def add(
+        self,
+        subscriber_id: uuid.UUID,
+        balance_type: str,
+        amount: int,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> int:
+        stmt = self._insert(
+            subscriber_id=subscriber_id,
+            balance_type=balance_type,
+            amount=amount,
+            expires_at=expires_at,
+            created_at=now,
+        ).returning(self.table.c.id)
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def spendable(self, subscriber_id: uuid.UUID, balance_type: str, now: datetime) -> list[Bucket]:
+        """Unexpired buckets of one type, soonest expiry first, locked until commit."""
+        c = self.table.c
+        stmt = (
+            self._select()
+            .where(
+                c.subscriber_id == subscriber_id,
+                c.balance_type == balance_type,
+                c.amount > 0,
+                sa.or_(c.expires_at.is_(None), c.expires_at > now),
+            )
+            .order_by(c.expires_at.is_(None), c.expires_at, c.id)
+            .with_for_update()
+        )
+        return [_bucket(row) for row in self.conn.execute(stmt).mappings()]
+
+    def take(self, bucket_id: int, amount: int) -> bool:
+        """Take ``amount`` from one bucket only if it holds that much (compare-and-set)."""
+        c = self.table.c
+        result = self.conn.execute(
+            self._update(c.id == bucket_id, c.amount >= amount).values(amount=c.amount - amount)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,97 @@
+"""Tenants and keys. Tenants are the one table above tenancy; keys are looked up by hash
+before a tenant is known, which is why ``find_key_by_hash`` lives outside ``TenantScoped``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from tessera.adapters.db import tables as t
+from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.domain.paging import Page
+from tessera.domain.roles import Role
+from tessera.domain.tenants import ApiKey, Tenant
+
+
+def _tenant(row: sa.RowMapping) -> Tenant:
+    return Tenant(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+def _key(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        display_prefix=row["display_prefix"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class TenantDirectory:
+    """Operations across tenants: used only by the CLI and by authentication."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.conn = connection
+
+    def add(self, tenant: Tenant) -> None:
+        self.conn.execute(
+            sa.insert(t.tenants).values(
+                id=tenant.id, name=tenant.name, created_at=tenant.created_at
+            )
+        )
+
+    def by_name(self, name: str) -> Tenant | None:
+        row = (
+            self.conn.execute(sa.select(t.tenants).where(t.tenants.c.name == name))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _tenant(row)
+
+    def all(self) -> list[Tenant]:
+        rows = self.conn.execute(sa.select(t.tenants).order_by(t.tenants.c.id)).mappings().all()
+        return [_tenant(row) for row in rows]
+
+    def find_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        row = (
+            self.conn.execute(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _key(row)
+
+
+class ApiKeyRepository(TenantScoped):
+    table = t.api_keys
+
+    def add(self, key: ApiKey, key_hash: str) -> None:
+        self.conn.execute(
+            self._insert(
+                id=key.id,
+                name=key.name,
+                role=key.role.value,
+                key_hash=key_hash,
+                display_prefix=key.display_prefix,
+                created_at=key.created_at,
+                revoked_at=None,
+            )
+        )
+
+    def get(self, key_id: uuid.UUID) -> ApiKey | None:
+        row = self.conn.execute(self._select().where(self.table.c.id == key_id)).mappings().first()
+        return None if row is None else _key(row)
+
+    def list(self, cursor: str | None, limit: int) -> Page[ApiKey]:
+        return self._page(self._select(), self.table.c.id, cursor, limit, _key)
+
+    def revoke(self, key_id: uuid.UUID, at: datetime) -> bool:
+        result = self.conn.execute(
+            self._update(self.table.c.id == key_id, self.table.c.revoked_at.is_(None)).values(
+                revoked_at=at
+            )
+        )
+        return result.rowcount == 1

@@ -1,0 +1,131 @@
+"""Every table, in one place. Each tenant-owned table carries ``tenant_id``; the repositories
+in ``repositories.py`` add it to every statement, so no caller can forget it.
+
+The Alembic history in ``migrations/`` creates exactly these tables (a test checks it).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tessera.adapters.db.types import JSONDocument, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+
+def _tenant_fk() -> sa.Column[object]:
+    return sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False)
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_prefix", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+lifecycles = sa.Table(
+    "lifecycles",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("validity_kind", sa.String(20), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("validity_days", sa.Integer, nullable=True),
+    sa.Column("grace_days", sa.Integer, nullable=False),
+    sa.Column("reservation_hold_seconds", sa.Integer, nullable=False),
+    sa.Column("retention_days", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+voucher_types = sa.Table(
+    "voucher_types",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("cost_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("buckets", JSONDocument, nullable=False),
+    sa.Column("lifecycle_id", sa.Uuid, sa.ForeignKey("lifecycles.id"), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("fulfilment_offer", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("external_id", sa.String(64), nullable=False),
+    sa.Column("attributes", JSONDocument, nullable=False),
+    sa.Column("service_state", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "external_id"),
+)
+
+buckets = sa.Table(
+    "buckets",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    sa.Column("subscriber_id", sa.Uuid, sa.ForeignKey("subscribers.id"), nullable=False),
+    sa.Column("balance_type", sa.String(40), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+    sa.Index(None, "subscriber_id", "balance_type"),
+)
+
+edrs = sa.Table(
+    "edrs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("actor_key_id", sa.Uuid, nullable=True),
+    sa.Column("operation", sa.String(40), nullable=False),
+    sa.Column("subject_type", sa.String(40), nullable=False),
+    sa.Column("subject_id", sa.String(80), nullable=False),
+    sa.Column("status_before", sa.String(20), nullable=True),
+    sa.Column("status_after", sa.String(20), nullable=True),
+    sa.Column("amount_minor", sa.BigInteger, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("details", JSONDocument, nullable=False),
+    sa.Index(None, "tenant_id", "id"),
+    sa.Index(None, "tenant_id", "operation", "id"),
+    sa.Index(None, "tenant_id", "subject_type", "subject_id", "id"),
+    sa.Index(None, "tenant_id", "occurred_at"),
+)

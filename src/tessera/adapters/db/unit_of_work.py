@@ -1,0 +1,84 @@
+"""The unit of work: one connection, one transaction, the repositories of one tenant.
+
+Everything a use case writes (the change, the wallet movement, the EDR) commits together or
+not at all. Leaving the block without ``commit()`` rolls back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
+from tessera.adapters.db.repositories.edrs import EdrRepository
+from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
+from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
+from tessera.domain.clock import Clock, system_clock
+
+
+class _Transaction:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.conn: sa.Connection
+        self._tx: sa.RootTransaction
+
+    def _open(self) -> None:
+        self.conn = self.engine.connect()
+        self._tx = self.conn.begin()
+
+    def commit(self) -> None:
+        self._tx.commit()
+
+    def rollback(self) -> None:
+        if self._tx.is_active:
+            self._tx.rollback()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.conn.close()
+
+
+class UnitOfWork(_Transaction):
+    """The repositories of one tenant, acting as one key (the EDRs' actor)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        tenant_id: uuid.UUID,
+        actor_key_id: uuid.UUID | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        super().__init__(engine, clock)
+        self.tenant_id = tenant_id
+        self.actor_key_id = actor_key_id
+
+    def __enter__(self) -> UnitOfWork:
+        self._open()
+        conn, tenant = self.conn, self.tenant_id
+        self.keys = ApiKeyRepository(conn, tenant)
+        self.lifecycles = LifecycleRepository(conn, tenant)
+        self.voucher_types = VoucherTypeRepository(conn, tenant)
+        self.subscribers = SubscriberRepository(conn, tenant)
+        self.buckets = BucketRepository(conn, tenant)
+        self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
+        return self
+
+
+class DirectoryUnitOfWork(_Transaction):
+    """Above tenancy: creating tenants and resolving keys."""
+
+    def __enter__(self) -> DirectoryUnitOfWork:
+        self._open()
+        self.tenants = TenantDirectory(self.conn)
+        return self

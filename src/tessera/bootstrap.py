@@ -1,0 +1,40 @@
+"""Wires settings, the engine and the clock together. Nothing here runs at import time:
+``build`` is called by the app factory, the CLI and the tests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from tessera.adapters.db.engine import create_engine
+from tessera.adapters.db.migrate import upgrade
+from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, UnitOfWork
+from tessera.config import Settings
+from tessera.domain.clock import Clock, system_clock
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default=system_clock)
+
+    def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
+        return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock)
+
+    def directory(self) -> DirectoryUnitOfWork:
+        return DirectoryUnitOfWork(self.engine, self.clock)
+
+    def migrate(self) -> None:
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings | None = None, clock: Clock = system_clock) -> Container:
+    settings = settings or Settings()
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    return Container(settings=settings, engine=engine, clock=clock)

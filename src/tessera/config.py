@@ -1,0 +1,26 @@
+"""Settings, read from the environment with the prefix ``TESSERA_``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TESSERA_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./tessera.db",
+        description="SQLAlchemy URL: sqlite:///PATH (embedded default) or postgresql+psycopg://...",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `tessera serve` listens on.")
+    port: int = Field(default=8000, description="Port `tessera serve` listens on.")
+    workers: int = Field(default=1, description="Uvicorn worker processes for `tessera serve`.")
+    db_pool_size: int = Field(default=10, description="Connections kept per process (PostgreSQL).")
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    log_json: bool = Field(default=False, description="Write logs as JSON lines instead of text.")
+    page_size_max: int = Field(default=500, description="Largest page a list endpoint returns.")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

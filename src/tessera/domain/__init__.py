@@ -1,0 +1,1 @@
+"""Tessera domain model: pure Python, no framework or database imports."""

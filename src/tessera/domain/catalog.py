@@ -1,0 +1,69 @@
+"""Voucher types: what a voucher is worth and what its redemption grants.
+
+Types are not versioned: a redemption grants what the type says at that moment.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from tessera.domain.errors import Invalid
+from tessera.domain.money import validate_currency, validate_minor_units
+from tessera.domain.tenants import validate_name
+
+BALANCE_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketTemplate:
+    """One bucket granted on redemption, valid ``validity_days`` from then (None: no expiry)."""
+
+    balance_type: str
+    amount: int
+    validity_days: int | None = None
+
+    def validate(self, field: str) -> BucketTemplate:
+        if not BALANCE_TYPE.match(self.balance_type):
+            raise Invalid(
+                f"{field}.balance_type",
+                "must be lower-case letters, digits and underscores (e.g. data_mb, airtime)",
+            )
+        if self.amount <= 0:
+            raise Invalid(f"{field}.amount", "must be a positive integer")
+        if self.validity_days is not None and self.validity_days <= 0:
+            raise Invalid(f"{field}.validity_days", "must be a positive number of days or empty")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherTypeSpec:
+    """The editable fields of a voucher type, checked together."""
+
+    name: str
+    cost_minor: int
+    currency: str
+    lifecycle_id: uuid.UUID
+    buckets: tuple[BucketTemplate, ...] = ()
+    active: bool = True
+    fulfilment_offer: str | None = None
+
+    def validated(self) -> VoucherTypeSpec:
+        validate_name(self.name)
+        validate_minor_units(self.cost_minor, "cost_minor")
+        validate_currency(self.currency)
+        for index, bucket in enumerate(self.buckets):
+            bucket.validate(f"buckets[{index}]")
+        if self.fulfilment_offer is not None and not self.fulfilment_offer.strip():
+            raise Invalid("fulfilment_offer", "must not be blank (omit it for a plain voucher)")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherType:
+    id: uuid.UUID
+    spec: VoucherTypeSpec
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,58 @@
+"""Domain errors: values with a stable ``code`` that HTTP, the CLI and EDRs all show.
+
+Each kind maps to one HTTP status in ``entrypoints/http/problems.py``; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses; ``code`` is stable and machine-readable."""
+
+    code: str = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Invalid(DomainError):
+    """Bad input: names the field and the reason."""
+
+    code = "invalid"
+
+    def __init__(self, field: str, reason: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(f"{field}: {reason}", code=code, field=field, reason=reason, **extra)
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(DomainError):
+    """The request is well-formed but clashes with the current state (a name taken, a status)."""
+
+    code = "conflict"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class TooManyAttempts(DomainError):
+    code = "too_many_attempts"
+
+
+class Gone(DomainError):
+    code = "gone"

@@ -1,0 +1,1 @@
+"""Thin entrances: HTTP, CLI, stream consumers."""

@@ -1,0 +1,43 @@
+"""The app factory: nothing connects to a database until ``create_app`` is called."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tessera import __version__
+from tessera.bootstrap import Container, build
+from tessera.entrypoints.http import (
+    edrs,
+    health,
+    keys,
+    lifecycles,
+    problems,
+    subscribers,
+    voucher_types,
+)
+from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
+
+ROUTERS = (health, keys, lifecycles, voucher_types, subscribers, edrs)
+
+
+def create_app(container: Container | None = None) -> FastAPI:
+    container = container or build()
+    app = FastAPI(
+        title="Tessera",
+        version=__version__,
+        summary="Multi-tenant vouchers and real-time rewards",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.container = container
+    app.state.metrics = Metrics()
+    for module in ROUTERS:
+        app.include_router(module.router)
+    problems.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry for ``uvicorn --factory``: settings from the environment."""
+    return create_app()

@@ -1,0 +1,36 @@
+"""Liveness, readiness (the database answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tessera.entrypoints.http.deps import ContainerDep
+from tessera.entrypoints.http.problems import problem
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(container: ContainerDep) -> dict[str, str] | Response:
+    try:
+        with container.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        return problem(
+            503, "database_unreachable", f"the database does not answer: {type(exc).__name__}"
+        )
+    return {"status": "ready", "database": container.engine.dialect.name}
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

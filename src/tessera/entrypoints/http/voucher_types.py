@@ -1,0 +1,106 @@
+"""Voucher types: what a voucher costs and what its redemption grants."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
+from tessera.entrypoints.http.deps import CatalogManager, Reader
+from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
+from tessera.services import catalog
+
+router = APIRouter(prefix="/v1/voucher-types", tags=["voucher types"])
+
+
+class BucketTemplateIO(BaseModel):
+    balance_type: str = Field(examples=["data_mb"])
+    amount: int
+    validity_days: int | None = Field(None, description="Days from redemption; null: no expiry")
+
+
+class VoucherTypeIn(BaseModel):
+    name: str = Field(max_length=200)
+    cost_minor: int = Field(description="Cost in minor units (cents); may be 0")
+    currency: str = Field(description="ISO 4217 code", examples=["EUR"])
+    lifecycle_id: uuid.UUID
+    buckets: list[BucketTemplateIO] = Field(default_factory=list)
+    active: bool = True
+    fulfilment_offer: str | None = Field(None, max_length=200)
+
+
+class VoucherTypePatch(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    cost_minor: int | None = None
+    currency: str | None = None
+    lifecycle_id: uuid.UUID | None = None
+    buckets: list[BucketTemplateIO] | None = None
+    active: bool | None = None
+    fulfilment_offer: str | None = Field(None, max_length=200)
+
+
+class VoucherTypeOut(VoucherTypeIn):
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, vt: VoucherType) -> VoucherTypeOut:
+        s = vt.spec
+        return cls(
+            id=vt.id,
+            name=s.name,
+            cost_minor=s.cost_minor,
+            currency=s.currency,
+            lifecycle_id=s.lifecycle_id,
+            buckets=[BucketTemplateIO(**vars_of(b)) for b in s.buckets],
+            active=s.active,
+            fulfilment_offer=s.fulfilment_offer,
+            created_at=vt.created_at,
+            updated_at=vt.updated_at,
+        )
+
+
+def vars_of(bucket: BucketTemplate) -> dict[str, object]:
+    return {
+        "balance_type": bucket.balance_type,
+        "amount": bucket.amount,
+        "validity_days": bucket.validity_days,
+    }
+
+
+def _templates(buckets: list[BucketTemplateIO]) -> tuple[BucketTemplate, ...]:
+    return tuple(BucketTemplate(**b.model_dump()) for b in buckets)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_voucher_type(body: VoucherTypeIn, uow: CatalogManager) -> VoucherTypeOut:
+    spec = VoucherTypeSpec(**{**body.model_dump(), "buckets": _templates(body.buckets)})
+    return VoucherTypeOut.of(catalog.create_voucher_type(uow, spec))
+
+
+@router.get("")
+def list_voucher_types(
+    uow: Reader, cursor: Cursor = None, limit: Limit = 100, active: bool | None = None
+) -> PageOut[VoucherTypeOut]:
+    page = catalog.list_voucher_types(uow, cursor, limit, active)
+    return PageOut(items=[VoucherTypeOut.of(x) for x in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{type_id}")
+def get_voucher_type(type_id: uuid.UUID, uow: Reader) -> VoucherTypeOut:
+    return VoucherTypeOut.of(catalog.get_voucher_type(uow, type_id))
+
+
+@router.patch("/{type_id}")
+def update_voucher_type(
+    type_id: uuid.UUID, body: VoucherTypePatch, uow: CatalogManager
+) -> VoucherTypeOut:
+    """Types are not versioned: later redemptions grant the new values."""
+    changes = body.model_dump(exclude_unset=True)
+    if "buckets" in changes:
+        changes["buckets"] = _templates(body.buckets or [])
+    return VoucherTypeOut.of(catalog.update_voucher_type(uow, type_id, changes))

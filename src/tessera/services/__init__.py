@@ -1,0 +1,1 @@
+"""Use cases, each run inside a unit of work."""
