@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, description="Connections kept per process (PostgreSQL).")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     log_json: bool = Field(default=False, description="Write logs as JSON lines instead of text.")
+    code_secret: SecretStr | None = Field(
+        default=None,
+        description="Server secret for the keyed hash (HMAC-SHA256) of voucher codes. Required.",
+    )
     page_size_max: int = Field(default=500, description="Largest page a list endpoint returns.")
 
     @property

@@ -129,3 +129,61 @@ edrs = sa.Table(
     sa.Index(None, "tenant_id", "subject_type", "subject_id", "id"),
     sa.Index(None, "tenant_id", "occurred_at"),
 )
+
+# --- Vouchers and batches ----------------------------------------------------------------
+# A voucher's code is never stored: only its keyed hash (HMAC-SHA256, 32 bytes) and its last
+# four characters for support screens. Expiry is not stored either: it follows from the
+# voucher's lifecycle as it is now (editing a lifecycle changes all its vouchers).
+
+serial_counters = sa.Table(
+    "serial_counters",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("next_serial", sa.BigInteger, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("voucher_type_id", sa.Uuid, sa.ForeignKey("voucher_types.id"), nullable=False),
+    sa.Column("lifecycle_id", sa.Uuid, sa.ForeignKey("lifecycles.id"), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("requested", sa.Integer, nullable=False),
+    sa.Column("generated", sa.Integer, nullable=False),
+    sa.Column("code_format", JSONDocument, nullable=False),
+    sa.Column("serial_first", sa.BigInteger, nullable=True),
+    sa.Column("serial_last", sa.BigInteger, nullable=True),
+    sa.Column("print_file", sa.String(500), nullable=True),
+    sa.Column("print_file_sha256", sa.String(64), nullable=True),
+    sa.Column("print_file_fetched_at", UTCDateTime, nullable=True),
+    sa.Column("include_cost", sa.Boolean, nullable=False),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("worker_pid", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+vouchers = sa.Table(
+    "vouchers",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    sa.Column("serial", sa.BigInteger, nullable=False),
+    sa.Column("code_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("code_last4", sa.String(4), nullable=False),
+    sa.Column("voucher_type_id", sa.Uuid, sa.ForeignKey("voucher_types.id"), nullable=False),
+    sa.Column("lifecycle_id", sa.Uuid, sa.ForeignKey("lifecycles.id"), nullable=False),
+    sa.Column("batch_id", sa.Uuid, sa.ForeignKey("batches.id"), nullable=True),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+    sa.Column("activated_at", UTCDateTime, nullable=True),
+    sa.Column("reserved_until", UTCDateTime, nullable=True),
+    sa.Column("status_changed_at", UTCDateTime, nullable=False),
+    sa.Column("subscriber_id", sa.Uuid, sa.ForeignKey("subscribers.id"), nullable=True),
+    sa.Column("replaces_id", BigId, sa.ForeignKey("vouchers.id"), nullable=True),
+    sa.UniqueConstraint("tenant_id", "code_hash"),
+    sa.UniqueConstraint("tenant_id", "serial"),
+    sa.Index(None, "batch_id", "serial"),
+)
