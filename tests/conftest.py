@@ -18,12 +18,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from helpers import MovableClock
 from tessera.bootstrap import Container, build
 from tessera.config import Settings
 from tessera.entrypoints.http.app import create_app
 from tessera.services.tenants import create_tenant
-
-from helpers import MovableClock
 
 POSTGRES_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"

@@ -14,7 +14,7 @@ THIRTY_DAYS = LifecycleRules(ValidityKind.FROM_ACTIVATION, validity_days=30, gra
 
 
 def test_lifecycle_round_trips_with_every_rule(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     fixed = LifecycleRules(
         ValidityKind.FIXED_DATE,
         expires_at=datetime(2027, 1, 31, 23, 59, tzinfo=UTC),
@@ -27,7 +27,7 @@ def test_lifecycle_round_trips_with_every_rule(container, tenant):
 
 
 def test_lifecycle_update_changes_rules_and_keeps_identity(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     created = catalog.create_lifecycle(uow(), "30 days", THIRTY_DAYS)
     updated = catalog.update_lifecycle(uow(), created.id, {"grace_days": 14, "name": "30 days+"})
     assert catalog.get_lifecycle(uow(), created.id).rules.grace_days == 14
@@ -35,7 +35,7 @@ def test_lifecycle_update_changes_rules_and_keeps_identity(container, tenant):
 
 
 def test_switching_validity_kind_requires_consistent_fields(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     created = catalog.create_lifecycle(uow(), "30 days", THIRTY_DAYS)
     with pytest.raises(Invalid) as caught:
         catalog.update_lifecycle(uow(), created.id, {"validity_kind": ValidityKind.FIXED_DATE})
@@ -52,7 +52,7 @@ def test_lifecycle_names_are_unique_per_tenant_only(container, make_tenant):
 
 
 def test_voucher_type_round_trips_and_updates(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     lifecycle = catalog.create_lifecycle(uow(), "30 days", THIRTY_DAYS)
     spec = VoucherTypeSpec(
         name="Data 1GB",
@@ -65,7 +65,9 @@ def test_voucher_type_round_trips_and_updates(container, tenant):
     assert catalog.get_voucher_type(uow(), created.id).spec == spec
     updated = catalog.update_voucher_type(uow(), created.id, {"active": False, "cost_minor": 250})
     assert updated.spec == dataclasses.replace(spec, active=False, cost_minor=250)
-    assert [t.id for t in catalog.list_voucher_types(uow(), None, 10, active=False).items] == [created.id]
+    assert [t.id for t in catalog.list_voucher_types(uow(), None, 10, active=False).items] == [
+        created.id
+    ]
 
 
 def test_voucher_type_with_another_tenants_lifecycle_is_refused(container, make_tenant):
@@ -87,7 +89,7 @@ def test_unknown_ids_are_not_found(container, tenant):
 
 
 def test_lists_page_with_a_cursor_and_never_repeat(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     made = [catalog.create_lifecycle(uow(), f"lc-{i}", THIRTY_DAYS).id for i in range(7)]
     seen, cursor = [], None
     while True:

@@ -15,7 +15,7 @@ from tessera.services.edrs import list_edrs
 
 
 def test_upsert_creates_then_updates_only_what_is_sent(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     first, created = wallets.upsert_subscriber(uow(), "254700000001", {"tier": "gold"})
     assert created and first.service_state is ServiceState.ACTIVE
     second, created = wallets.upsert_subscriber(uow(), "254700000001", None, ServiceState.SUSPENDED)
@@ -24,7 +24,7 @@ def test_upsert_creates_then_updates_only_what_is_sent(container, tenant):
 
 
 def test_debit_never_takes_a_balance_below_zero(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     wallets.upsert_subscriber(uow(), "s1")
     wallets.adjust_wallet(uow(), "s1", "credit", "airtime", 100)
     with pytest.raises(Conflict) as caught:
@@ -33,8 +33,10 @@ def test_debit_never_takes_a_balance_below_zero(container, tenant):
     assert wallets.get_wallet(uow(), "s1").totals(container.clock()) == {"airtime": 100}
 
 
-def test_debit_spends_the_soonest_expiring_bucket_first_and_skips_expired_ones(container, tenant, clock):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+def test_debit_spends_the_soonest_expiring_bucket_first_and_skips_expired_ones(
+    container, tenant, clock
+):
+    uow = lambda: container.uow(tenant[0])
     wallets.upsert_subscriber(uow(), "s1")
     now = clock()
     wallets.adjust_wallet(uow(), "s1", "credit", "data_mb", 50, now - timedelta(seconds=1))
@@ -48,7 +50,7 @@ def test_debit_spends_the_soonest_expiring_bucket_first_and_skips_expired_ones(c
 
 
 def test_concurrent_debits_never_overspend(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     wallets.upsert_subscriber(uow(), "s1")
     wallets.adjust_wallet(uow(), "s1", "credit", "airtime", 10)
 
@@ -66,7 +68,7 @@ def test_concurrent_debits_never_overspend(container, tenant):
 
 
 def test_every_change_writes_an_edr_in_its_transaction(container, tenant):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     wallets.upsert_subscriber(uow(), "s1")
     wallets.adjust_wallet(uow(), "s1", "credit", "airtime", 10)
     with pytest.raises(Conflict):
@@ -83,7 +85,7 @@ def test_edrs_are_append_only_in_the_store_itself(container, tenant):
 
 
 def test_edr_filters_by_operation_subject_and_time(container, tenant, clock):
-    uow = lambda: container.uow(tenant[0])  # noqa: E731
+    uow = lambda: container.uow(tenant[0])
     start = clock()
     wallets.upsert_subscriber(uow(), "s1")
     clock.advance(hours=1)
@@ -91,7 +93,9 @@ def test_edr_filters_by_operation_subject_and_time(container, tenant, clock):
     wallets.adjust_wallet(uow(), "s2", "credit", "sms", 5)
     by_op = list_edrs(uow(), EdrFilter(operation="wallet.credit"), None, 10).items
     assert [e.subject_id for e in by_op] == ["s2"]
-    early = list_edrs(uow(), EdrFilter(subject_type="subscriber", until=start + timedelta(minutes=1)), None, 10)
+    early = list_edrs(
+        uow(), EdrFilter(subject_type="subscriber", until=start + timedelta(minutes=1)), None, 10
+    )
     assert [e.subject_id for e in early.items] == ["s1"]
     late = list_edrs(uow(), EdrFilter(since=start + timedelta(minutes=1)), None, 10).items
     assert {e.subject_id for e in late} == {"s2"}

@@ -1,1 +1,1 @@
-"""Tessera domain model: pure Python, no framework or database imports."""
+"""Pure rules: no framework, database or network imports."""

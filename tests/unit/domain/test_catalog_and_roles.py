@@ -26,7 +26,10 @@ def test_a_free_voucher_type_with_no_buckets_is_valid():
         ({"currency": "EURO"}, "currency"),
         ({"currency": "eur"}, "currency"),
         ({"buckets": (BucketTemplate("data_mb", 0),)}, "buckets[0].amount"),
-        ({"buckets": (BucketTemplate("data_mb", 5), BucketTemplate("Data MB", 5))}, "buckets[1].balance_type"),
+        (
+            {"buckets": (BucketTemplate("data_mb", 5), BucketTemplate("Data MB", 5))},
+            "buckets[1].balance_type",
+        ),
         ({"buckets": (BucketTemplate("sms", 5, validity_days=0),)}, "buckets[0].validity_days"),
         ({"fulfilment_offer": " "}, "fulfilment_offer"),
     ],

@@ -33,7 +33,10 @@ def test_period_from_issue_counts_from_issue():
         ({"validity_kind": ValidityKind.FIXED_DATE}, "expires_at"),
         ({"validity_kind": ValidityKind.FROM_ISSUE}, "validity_days"),
         ({"validity_kind": ValidityKind.FROM_ISSUE, "validity_days": 0}, "validity_days"),
-        ({"validity_kind": ValidityKind.FROM_ISSUE, "validity_days": 5, "grace_days": -1}, "grace_days"),
+        (
+            {"validity_kind": ValidityKind.FROM_ISSUE, "validity_days": 5, "grace_days": -1},
+            "grace_days",
+        ),
         (
             {"validity_kind": ValidityKind.FROM_ISSUE, "validity_days": 5, "expires_at": ISSUED},
             "expires_at",
