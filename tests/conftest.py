@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from helpers import MovableClock
@@ -26,6 +27,7 @@ from tessera.services.tenants import create_tenant
 
 POSTGRES_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
+TEST_CODE_SECRET = SecretStr("test-code-secret-not-for-production")
 
 
 def _postgres_unavailable_reason() -> str | None:
@@ -96,7 +98,10 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 def container(database_url: str, clock: MovableClock) -> Iterator[Container]:
-    container = build(Settings(database_url=database_url, db_pool_size=5), clock=clock)
+    container = build(
+        Settings(database_url=database_url, db_pool_size=5, code_secret=TEST_CODE_SECRET),
+        clock=clock,
+    )
     yield container
     container.close()
 

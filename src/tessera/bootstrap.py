@@ -15,6 +15,10 @@ from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
 
 
+class MissingCodeSecret(RuntimeError):
+    pass
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -26,6 +30,16 @@ class Container:
 
     def directory(self) -> DirectoryUnitOfWork:
         return DirectoryUnitOfWork(self.engine, self.clock)
+
+    @property
+    def code_secret(self) -> bytes:
+        """The server secret for code hashes; nothing that touches codes runs without it."""
+        secret = self.settings.code_secret
+        if secret is None or not secret.get_secret_value():
+            raise MissingCodeSecret(
+                "TESSERA_CODE_SECRET is not set: voucher codes cannot be hashed without it"
+            )
+        return secret.get_secret_value().encode()
 
     def migrate(self) -> None:
         upgrade(self.engine)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.edrs import EdrRepository
+from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
 from tessera.domain.clock import Clock, system_clock
@@ -72,6 +73,7 @@ class UnitOfWork(_Transaction):
         self.subscribers = SubscriberRepository(conn, tenant)
         self.buckets = BucketRepository(conn, tenant)
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
+        self.serials = SerialCounter(conn, tenant)
         return self
 
 
