@@ -13,6 +13,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tessera.adapters.db.repositories.edrs import EdrFilter
 from tessera.bootstrap import build
@@ -36,7 +37,7 @@ DEMO_TENANT = "demo"
 
 
 def _fail(error: DomainError) -> typer.Exit:
-    err.print(f"[red]error[/red] [{error.code}] {error.message}")
+    err.print(f"[red]error[/red] {escape(f'[{error.code}]')} {escape(error.message)}")
     return typer.Exit(code=2)
 
 
@@ -169,20 +170,24 @@ def serve(
 
 
 def _ensure_demo_tenant() -> None:
+    """Creates the demo tenant on first run; on later runs mints a fresh demo key, since a
+    key's plain value is never stored and so cannot be shown again."""
     container = build()
-    directory = container.directory()
-    existing = tenants.list_tenants(directory)
-    if existing:
-        names = ", ".join(t.name for t in existing)
-        err.print(
-            f"tenants exist ({names}); their keys were printed when they were made. "
-            "A new key: [bold]tessera key create --tenant NAME[/bold]"
-        )
-        return
-    _tenant, plain = tenants.create_tenant(directory, DEMO_TENANT)
-    err.print("[green]demo tenant created[/green]; its admin key (shown once):")
-    err.print(f"[bold]{plain}[/bold]")
-    err.print("try: curl -H 'Authorization: Bearer KEY' http://127.0.0.1:8000/v1/voucher-types")
+    try:
+        tenant = tenants.find_tenant(container.directory(), DEMO_TENANT)
+    except DomainError:
+        tenant, plain = tenants.create_tenant(container.directory(), DEMO_TENANT)
+        err.print("[green]demo tenant created[/green]; its admin key:")
+    else:
+        _key, plain = tenants.create_key(container.uow(tenant.id), "demo key", Role.ADMIN)
+        err.print("demo tenant exists; a new admin key for it:")
+    err.print(f"[bold]{plain}[/bold]", soft_wrap=True)
+    err.print(
+        f"try: curl -H 'Authorization: Bearer {plain}' "
+        f"http://{container.settings.host}:{container.settings.port}/v1/voucher-types",
+        soft_wrap=True,
+    )
+    container.close()
 
 
 if __name__ == "__main__":
