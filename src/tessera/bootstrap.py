@@ -13,6 +13,7 @@ from tessera.adapters.db.migrate import upgrade
 from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, UnitOfWork
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
+from tessera.services.rewards_engine import RewardsEngine
 
 
 class MissingCodeSecret(RuntimeError):
@@ -24,6 +25,7 @@ class Container:
     settings: Settings
     engine: Engine
     clock: Clock = field(default=system_clock)
+    rewards: RewardsEngine = field(default_factory=RewardsEngine)
 
     def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
         return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock)

@@ -14,6 +14,12 @@ from sqlalchemy.engine import Engine
 
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.edrs import EdrRepository
+from tessera.adapters.db.repositories.rewards import (
+    AggregateRepository,
+    CampaignRepository,
+    EventRepository,
+    RewardRepository,
+)
 from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
@@ -74,6 +80,10 @@ class UnitOfWork(_Transaction):
         self.buckets = BucketRepository(conn, tenant)
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
         self.serials = SerialCounter(conn, tenant)
+        self.events = EventRepository(conn, tenant)
+        self.aggregates = AggregateRepository(conn, tenant)
+        self.campaigns = CampaignRepository(conn, tenant)
+        self.rewards = RewardRepository(conn, tenant)
         return self
 
 

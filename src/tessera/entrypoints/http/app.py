@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints.http import (
+    campaigns,
     edrs,
+    events,
     health,
     keys,
     lifecycles,
@@ -17,7 +19,7 @@ from tessera.entrypoints.http import (
 )
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
 
-ROUTERS = (health, keys, lifecycles, voucher_types, subscribers, edrs)
+ROUTERS = (health, keys, lifecycles, voucher_types, subscribers, edrs, events, campaigns)
 
 
 def create_app(container: Container | None = None) -> FastAPI:

@@ -46,6 +46,12 @@ class SubscriberRepository(TenantScoped):
         row = self.conn.execute(stmt).mappings().first()
         return None if row is None else _subscriber(row)
 
+    def many(self, external_ids: set[str]) -> list[Subscriber]:
+        if not external_ids:
+            return []
+        stmt = self._select().where(self.table.c.external_id.in_(sorted(external_ids)))
+        return [_subscriber(row) for row in self.conn.execute(stmt).mappings()]
+
     def get(self, subscriber_id: uuid.UUID) -> Subscriber | None:
         row = (
             self.conn.execute(self._select().where(self.table.c.id == subscriber_id))
