@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
@@ -65,9 +66,14 @@ def parse_message(data: bytes) -> list[Event]:
 
 class EventConsumer:
     def __init__(
-        self, container: Container, durable: str = "tessera", ack_wait: float = 30
+        self,
+        container: Container,
+        durable: str = "tessera",
+        ack_wait: float = 30,
+        subjects: str = SUBJECTS,
     ) -> None:
         self.container = container
+        self.subjects = subjects
         self.durable = durable
         self.ack_wait = ack_wait
         self.stats = ConsumerStats()
@@ -80,7 +86,7 @@ class EventConsumer:
         with contextlib.suppress(BadRequestError):  # exists with another config: use it
             await js.add_stream(StreamConfig(name=STREAM, subjects=[SUBJECTS]))
         sub = await js.pull_subscribe(
-            SUBJECTS,
+            self.subjects,
             durable=self.durable,
             stream=STREAM,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait),
@@ -90,14 +96,17 @@ class EventConsumer:
     def _tenant(self, subject: str) -> uuid.UUID:
         key = subject.rsplit(".", 1)[-1]
         if key not in self._tenants:
-            try:
-                self._tenants[key] = uuid.UUID(key)
-            except ValueError:
-                self._tenants[key] = find_tenant(self.container.directory(), key).id
+            self._tenants[key] = find_tenant(self.container.directory(), key).id
         return self._tenants[key]
 
     async def handle(self, messages: list[Msg]) -> None:
-        """Groups a fetched batch by tenant, commits each group, then acknowledges it."""
+        """Stores a fetched batch, then acknowledges what was committed."""
+        for msg in await self.store(messages):
+            await msg.ack()
+
+    async def store(self, messages: list[Msg]) -> list[Msg]:
+        """Groups messages by tenant and commits each group; returns the messages to
+        acknowledge. Malformed ones are terminated; a store failure asks for redelivery."""
         groups: dict[uuid.UUID, list[tuple[Msg, list[Event]]]] = defaultdict(list)
         for msg in messages:
             self.stats.messages += 1
@@ -107,6 +116,7 @@ class EventConsumer:
                 self.stats.rejected += 1
                 log.warning("event message rejected", subject=msg.subject, error=str(exc))
                 await msg.term()  # a malformed message will never succeed: do not redeliver
+        committed: list[Msg] = []
         for tenant_id, items in groups.items():
             events = [e for _, evs in items for e in evs]
             try:
@@ -121,9 +131,14 @@ class EventConsumer:
                 for msg, _ in items:
                     await msg.term()
                 continue
+            except SQLAlchemyError as exc:  # the store is down or busy: try again later
+                log.error("event batch not stored; will be redelivered", error=repr(exc))
+                for msg, _ in items:
+                    await msg.nak(delay=1)
+                continue
             self.stats.events += len(events)
-            for msg, _ in items:
-                await msg.ack()
+            committed += [msg for msg, _ in items]
+        return committed
 
     async def run(self, url: str, stop: asyncio.Event, batch: int = 500) -> ConsumerStats:
         from nats.errors import TimeoutError as FetchTimeout
