@@ -44,10 +44,18 @@ def test_a_redelivered_message_has_exactly_one_effect(container, tenant):
         ),
     )
     subject = f"tessera.events.{tenant_id}"
-    event = {"id": f"t-{uuid.uuid4()}", "subscriber": "254799", "type": "topup", "occurred_at": "2026-11-23T10:00:00Z", "attributes": {"amount": 150}}
+    event = {
+        "id": f"t-{uuid.uuid4()}",
+        "subscriber": "254799",
+        "type": "topup",
+        "occurred_at": "2026-11-23T10:00:00Z",
+        "attributes": {"amount": 150},
+    }
 
     async def scenario() -> None:
-        consumer = EventConsumer(container, durable=f"test-{uuid.uuid4().hex[:8]}", ack_wait=1, subjects=subject)
+        consumer = EventConsumer(
+            container, durable=f"test-{uuid.uuid4().hex[:8]}", ack_wait=1, subjects=subject
+        )
         nc, sub = await consumer.connect(NATS_URL)
         try:
             js = nc.jetstream()
@@ -67,4 +75,6 @@ def test_a_redelivered_message_has_exactly_one_effect(container, tenant):
             await nc.close()
 
     asyncio.run(scenario())
-    assert wallets.get_wallet(container.uow(tenant_id), "254799").totals(container.clock()) == {"sms": 10}
+    assert wallets.get_wallet(container.uow(tenant_id), "254799").totals(container.clock()) == {
+        "sms": 10
+    }

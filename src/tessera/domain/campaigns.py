@@ -99,6 +99,11 @@ class Caps:
                 raise Invalid(f"caps.{name}", "must be a positive integer or empty")
         return self
 
+    @property
+    def limits_total(self) -> bool:
+        """Only a campaign with a total cap or budget keeps (and locks) a shared counter."""
+        return self.total_rewards is not None or self.total_budget_minor is not None
+
     def period_key(self, moment: datetime) -> str:
         if self.per_subscriber_period is CapPeriod.DAY:
             return moment.strftime("%Y-%m-%d")

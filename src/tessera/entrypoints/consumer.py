@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import BadRequestError
+from sqlalchemy.exc import SQLAlchemyError
 
 from tessera.bootstrap import Container
 from tessera.domain.errors import DomainError

@@ -173,7 +173,8 @@ def reverse_reward(
                 code="credit_spent",
             )
         campaign = get_in(uow, row["campaign_id"])
-        uow.campaigns.release_total(campaign.id, row["cost_minor"])
+        if campaign.spec.caps.limits_total:
+            uow.campaigns.release_total(campaign.id, row["cost_minor"])
         if campaign.spec.caps.per_subscriber is not None:
             uow.campaigns.release_subscriber(campaign.id, row["subscriber"], details["cap_period"])
         uow.edrs.append(

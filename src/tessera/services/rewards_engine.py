@@ -24,6 +24,7 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.events import MAX_BATCH, Event
 from tessera.domain.ids import new_id
+from tessera.services.wallets import credit, ensure_subscriber
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,7 @@ def _event_view(event: Event) -> dict[str, Any]:
 
 
 def _no_profile(external_id: str) -> dict[str, Any]:
-    return {"external_id": external_id, "service_state": "unknown", "attributes": {}}
+    return {"external_id": external_id, "service_state": "unknown"}
 
 
 class _SkipReward(Exception):
@@ -93,7 +94,7 @@ class RewardsEngine:
             campaigns = self._campaigns(uow, only_campaign, dry_run)
             subscribers = self._profiles(uow, {e.subscriber for e in fresh})
             changes: list[tuple[str, str, str, Any, float]] = []
-            by_id = {o.id: o for o in outcomes if not o.duplicate}
+            matches: list[tuple[Campaign, Event]] = []
             for event in fresh:
                 agg = self._fold(definitions, agg_state, event, changes)
                 triggered = campaigns.get(event.type, [])
@@ -107,9 +108,18 @@ class RewardsEngine:
                         campaign.id, campaign.version, campaign.spec.condition
                     )
                     if context.matches(program, campaign.id):
-                        by_id[event.id].rewards += self._reward(uow, campaign, event, now)
+                        matches.append((campaign, event))
+            # Rows are locked in one global order (subscribers, then campaigns and their
+            # counters, then aggregates), so concurrent batches queue instead of deadlocking.
+            for external_id in sorted({e.subscriber for _, e in matches}):
+                ensure_subscriber(uow, external_id)
+            by_id = {o.id: o for o in outcomes if not o.duplicate}
+            for campaign, event in sorted(
+                matches, key=lambda m: (m[0].id, m[1].subscriber, m[1].id)
+            ):
+                by_id[event.id].rewards += self._reward(uow, campaign, event, now)
             if not stored:
-                uow.aggregates.apply(changes)
+                uow.aggregates.apply(sorted(changes, key=lambda c: c[:3]))
             if dry_run:
                 uow.rollback()
             else:
@@ -220,7 +230,9 @@ class RewardsEngine:
                 campaign.id, event.subscriber, period, caps.per_subscriber
             ):
                 raise _SkipReward("per-subscriber cap reached")
-            if not uow.campaigns.claim_total(campaign.id, caps, spec.cost_per_reward_minor):
+            if caps.limits_total and not uow.campaigns.claim_total(
+                campaign.id, caps, spec.cost_per_reward_minor
+            ):
                 raise _SkipReward("total cap or budget reached")
             granted: list[RewardOutcome] = []
             for reward in spec.rewards:
@@ -278,8 +290,6 @@ class RewardsEngine:
         self, uow: UnitOfWork, reward: RewardSpec, event: Event, now: datetime
     ) -> dict[str, Any]:
         if reward.kind is RewardKind.CREDIT_BUCKET:
-            from tessera.services.wallets import credit, ensure_subscriber
-
             assert reward.balance_type is not None
             assert reward.amount is not None
             subscriber = ensure_subscriber(uow, event.subscriber)

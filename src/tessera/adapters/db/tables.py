@@ -250,6 +250,8 @@ campaigns = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("funding_partner", sa.String(200), nullable=True),
     sa.Column("cost_per_reward_minor", sa.BigInteger, nullable=False),
+    # Cap counters, kept (and locked) only for campaigns with a total cap or budget; the
+    # campaign's figures are counted from its rewards.
     sa.Column("rewards_issued", sa.BigInteger, nullable=False),
     sa.Column("budget_spent_minor", sa.BigInteger, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),

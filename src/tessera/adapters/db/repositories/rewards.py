@@ -262,9 +262,13 @@ class CampaignRepository(TenantScoped):
         return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
 
     def figures(self, campaign_id: uuid.UUID) -> tuple[int, int]:
-        c = self.table.c
+        """Events rewarded (not reversed) and what they cost, counted from the rewards."""
+        r = t.rewards
         row = self.conn.execute(
-            self._select(c.rewards_issued, c.budget_spent_minor).where(c.id == campaign_id)
+            sa.select(
+                sa.func.count(sa.distinct(r.c.event_id)),
+                sa.func.coalesce(sa.func.sum(r.c.cost_minor), 0),
+            ).where(self._mine(r), r.c.campaign_id == campaign_id, r.c.status == "granted")
         ).one()
         return int(row[0]), int(row[1])
 

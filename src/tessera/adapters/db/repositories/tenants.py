@@ -53,7 +53,11 @@ class TenantDirectory:
         return None if row is None else _tenant(row)
 
     def get(self, tenant_id: uuid.UUID) -> Tenant | None:
-        row = self.conn.execute(sa.select(t.tenants).where(t.tenants.c.id == tenant_id)).mappings().first()
+        row = (
+            self.conn.execute(sa.select(t.tenants).where(t.tenants.c.id == tenant_id))
+            .mappings()
+            .first()
+        )
         return None if row is None else _tenant(row)
 
     def all(self) -> list[Tenant]:
