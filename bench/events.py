@@ -31,13 +31,13 @@ START = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def conditions(n: int = 100) -> list[tuple[str, str]]:
-    """(event type, condition): 20 per type, selective like real campaigns (~1 % reward)."""
+    """(event type, condition): 20 per type, selective like real campaigns (~1-2 % rewarded)."""
     rng = random.Random(7)
     out = []
     for i in range(n):
         kind = TYPES[i % len(TYPES)]
         tier = TIERS[rng.randrange(len(TIERS))]
-        threshold = rng.randrange(900, 1000)
+        threshold = rng.randrange(980, 1000)
         out.append(
             (
                 kind,

@@ -2,8 +2,10 @@
 that its type triggers, with one context per event shared by those campaigns.
 
 A batch of events is one transaction: the events (deduplicated by id), the aggregates, and
-every reward with its cap counters, EDR and notification commit together. Each reward runs
-in a savepoint, so a cap reached or a list run dry undoes only that reward.
+every reward with its cap counters and EDRs commit together. The work runs in three steps:
+evaluate everything in memory; claim caps (each capped reward in a savepoint, so a cap
+reached undoes only that reward), locking rows in one global order so concurrent batches
+queue instead of deadlocking; then write grants, rewards and EDRs in bulk.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from tessera.adapters.expressions import EvaluationContext, ProgramCache
 from tessera.domain.aggregates import AggregateDefinition
 from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid
+from tessera.domain.errors import Invalid
 from tessera.domain.events import MAX_BATCH, Event
 from tessera.domain.ids import new_id
-from tessera.services.wallets import credit, ensure_subscriber
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,16 @@ class EventOutcome:
     rewards: list[RewardOutcome] = field(default_factory=list)
 
 
+@dataclass
+class _Grant:
+    campaign: Campaign
+    event: Event
+    reward: RewardSpec
+    cost: int
+    period: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 def _event_view(event: Event) -> dict[str, Any]:
     return {
         "id": event.id,
@@ -56,14 +67,6 @@ def _event_view(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at,
         "attributes": event.attributes,
     }
-
-
-def _no_profile(external_id: str) -> dict[str, Any]:
-    return {"external_id": external_id, "service_state": "unknown"}
-
-
-class _SkipReward(Exception):
-    """A cap, a budget or a list that ran out: this campaign does not reward this event."""
 
 
 class RewardsEngine:
@@ -91,17 +94,20 @@ class RewardsEngine:
             outcomes, fresh = self._dedupe(uow, events, now, stored)
             definitions = uow.aggregates.definitions()
             agg_state = self._load_aggregates(uow, definitions, fresh, stored)
-            campaigns = self._campaigns(uow, only_campaign, dry_run)
-            subscribers = self._profiles(uow, {e.subscriber for e in fresh})
+            campaigns = self._campaigns(uow, only_campaign)
+            profiles = self._profiles(uow, {e.subscriber for e in fresh})
             changes: list[tuple[str, str, str, Any, float]] = []
             matches: list[tuple[Campaign, Event]] = []
             for event in fresh:
                 agg = self._fold(definitions, agg_state, event, changes)
-                triggered = campaigns.get(event.type, [])
-                live = [c for c in triggered if c.spec.is_live(event.occurred_at) or only_campaign]
+                live = [
+                    c
+                    for c in campaigns.get(event.type, ())
+                    if only_campaign or c.spec.is_live(event.occurred_at)
+                ]
                 if not live:
                     continue
-                profile = subscribers.get(event.subscriber) or _no_profile(event.subscriber)
+                profile = profiles.get(event.subscriber) or {"external_id": event.subscriber}
                 context = EvaluationContext(_event_view(event), profile, agg, now)
                 for campaign in live:
                     program = self.programs.get(
@@ -109,15 +115,10 @@ class RewardsEngine:
                     )
                     if context.matches(program, campaign.id):
                         matches.append((campaign, event))
-            # Rows are locked in one global order (subscribers, then campaigns and their
-            # counters, then aggregates), so concurrent batches queue instead of deadlocking.
-            for external_id in sorted({e.subscriber for _, e in matches}):
-                ensure_subscriber(uow, external_id)
+            grants = self._claim(uow, matches)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
-            for campaign, event in sorted(
-                matches, key=lambda m: (m[0].id, m[1].subscriber, m[1].id)
-            ):
-                by_id[event.id].rewards += self._reward(uow, campaign, event, now)
+            for outcome in self._write(uow, grants, now):
+                by_id[outcome[0]].rewards.append(outcome[1])
             if not stored:
                 uow.aggregates.apply(sorted(changes, key=lambda c: c[:3]))
             if dry_run:
@@ -129,19 +130,16 @@ class RewardsEngine:
     def _dedupe(
         self, uow: UnitOfWork, events: list[Event], now: datetime, stored: bool
     ) -> tuple[list[EventOutcome], list[Event]]:
-        seen: set[str] = set()
-        unique = []
-        for e in events:
-            if e.id not in seen:
-                seen.add(e.id)
-                unique.append(e)
-        new_ids = {e.id for e in unique} if stored else uow.events.insert_new(unique, now)
+        unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
+        if stored:
+            new_ids = {e.id for e in unique}
+        else:
+            new_ids = uow.events.insert_new(sorted(unique, key=lambda e: e.id), now)
         outcomes = []
         fresh = []
-        first_seen: set[str] = set()
         for e in events:
-            is_new = e.id in new_ids and e.id not in first_seen
-            first_seen.add(e.id)
+            is_new = e.id in new_ids
+            new_ids.discard(e.id)  # a second copy within the batch is a duplicate
             outcomes.append(EventOutcome(id=e.id, duplicate=not is_new))
             if is_new:
                 fresh.append(e)
@@ -181,17 +179,11 @@ class RewardsEngine:
                 current = state.get(key)
                 state[key] = value if current is None else d.combine([current, value])
                 changes.append((*key, d.function, value))
-            present = [
-                state[k]
-                for k in ((event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at))
-                if k in state
-            ]
-            agg[d.name] = d.combine(present)
+            keys = [(event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at)]
+            agg[d.name] = d.combine([state[k] for k in keys if k in state])
         return agg
 
-    def _campaigns(
-        self, uow: UnitOfWork, only: uuid.UUID | None, dry_run: bool
-    ) -> dict[str, list[Campaign]]:
+    def _campaigns(self, uow: UnitOfWork, only: uuid.UUID | None) -> dict[str, list[Campaign]]:
         if only is not None:
             campaign = uow.campaigns.get(only)
             chosen = [campaign] if campaign else []
@@ -204,105 +196,137 @@ class RewardsEngine:
         return by_type
 
     def _profiles(self, uow: UnitOfWork, external_ids: set[str]) -> dict[str, dict[str, Any]]:
-        profiles = {}
-        for s in uow.subscribers.many(external_ids):
-            profiles[s.external_id] = {
+        """What ``subscriber`` means in a condition: the profile attributes, flat, plus
+        ``external_id`` and ``service_state``."""
+        return {
+            s.external_id: {
+                **s.attributes,
                 "external_id": s.external_id,
                 "service_state": s.service_state.value,
-                "attributes": s.attributes,
-                **{
-                    k: v
-                    for k, v in s.attributes.items()
-                    if k not in ("external_id", "service_state")
-                },
             }
-        return profiles
+            for s in uow.subscribers.many(external_ids)
+        }
 
-    def _reward(
-        self, uow: UnitOfWork, campaign: Campaign, event: Event, now: datetime
-    ) -> list[RewardOutcome]:
-        spec = campaign.spec
-        savepoint = uow.conn.begin_nested()
-        try:
-            caps = spec.caps
+    def _claim(self, uow: UnitOfWork, matches: list[tuple[Campaign, Event]]) -> list[_Grant]:
+        """Counts each match against its campaign's caps, in (campaign, subscriber) order."""
+        grants: list[_Grant] = []
+        for campaign, event in sorted(matches, key=lambda m: (m[0].id, m[1].subscriber, m[1].id)):
+            spec, caps = campaign.spec, campaign.spec.caps
             period = caps.period_key(event.occurred_at)
-            if caps.per_subscriber is not None and not uow.campaigns.claim_subscriber(
-                campaign.id, event.subscriber, period, caps.per_subscriber
-            ):
-                raise _SkipReward("per-subscriber cap reached")
-            if caps.limits_total and not uow.campaigns.claim_total(
-                campaign.id, caps, spec.cost_per_reward_minor
-            ):
-                raise _SkipReward("total cap or budget reached")
-            granted: list[RewardOutcome] = []
-            for reward in spec.rewards:
-                details = {**self._grant(uow, reward, event, now), "cap_period": period}
-                reward_id = new_id()
-                cost = spec.cost_per_reward_minor if not granted else 0
-                uow.rewards.add(
-                    id=reward_id,
-                    campaign_id=campaign.id,
-                    event_id=event.id,
-                    subscriber=event.subscriber,
-                    kind=reward.kind.value,
-                    details=details,
-                    funding_partner=spec.funding_partner,
-                    cost_minor=cost,
-                    currency=spec.currency,
-                    status="granted",
-                    rewarded_at=now,
-                )
-                uow.edrs.append(
-                    EdrDraft(
-                        "reward.grant",
-                        "reward",
-                        str(reward_id),
-                        status_after="granted",
-                        amount_minor=cost,
-                        currency=spec.currency,
-                        details={
-                            "campaign_id": str(campaign.id),
-                            "campaign": spec.name,
-                            "event_id": event.id,
-                            "subscriber": event.subscriber,
-                            "funding_partner": spec.funding_partner,
-                            **{k: v for k, v in details.items() if k != "code"},
-                        },
-                    ),
-                    now,
-                )
-                granted.append(
-                    RewardOutcome(
-                        reward_id, campaign.id, spec.name, reward.kind.value, details, cost,
-                        spec.currency, spec.funding_partner,
-                    )
-                )  # fmt: skip
-            savepoint.commit()
-            return granted
-        except _SkipReward as skip:
-            savepoint.rollback()
-            log.info(
-                "reward skipped", campaign_id=str(campaign.id), event_id=event.id, reason=str(skip)
-            )
-            return []
+            if caps.per_subscriber is not None or caps.limits_total:
+                savepoint = uow.conn.begin_nested()
+                if caps.per_subscriber is not None and not uow.campaigns.claim_subscriber(
+                    campaign.id, event.subscriber, period, caps.per_subscriber
+                ):
+                    savepoint.rollback()
+                    log.info("per-subscriber cap reached", campaign_id=str(campaign.id))
+                    continue
+                if caps.limits_total and not uow.campaigns.claim_total(
+                    campaign.id, caps, spec.cost_per_reward_minor
+                ):
+                    savepoint.rollback()
+                    log.info("total cap or budget reached", campaign_id=str(campaign.id))
+                    continue
+                savepoint.commit()
+            for index, reward in enumerate(spec.rewards):
+                cost = spec.cost_per_reward_minor if index == 0 else 0
+                grants.append(_Grant(campaign, event, reward, cost, period))
+        return grants
 
-    def _grant(
-        self, uow: UnitOfWork, reward: RewardSpec, event: Event, now: datetime
-    ) -> dict[str, Any]:
-        if reward.kind is RewardKind.CREDIT_BUCKET:
-            assert reward.balance_type is not None
-            assert reward.amount is not None
-            subscriber = ensure_subscriber(uow, event.subscriber)
-            expires = now + timedelta(days=reward.validity_days) if reward.validity_days else None
-            bucket_id = credit(
-                uow, subscriber, reward.balance_type, reward.amount, expires, {"event_id": event.id}
+    def _write(
+        self, uow: UnitOfWork, grants: list[_Grant], now: datetime
+    ) -> list[tuple[str, RewardOutcome]]:
+        """Grants, reward rows and EDRs for the claimed rewards, each kind in one statement."""
+        if not grants:
+            return []
+        credits = [g for g in grants if g.reward.kind is RewardKind.CREDIT_BUCKET]
+        if credits:
+            owners, created = uow.subscribers.ensure_many(
+                {g.event.subscriber for g in credits}, now
             )
-            return {
-                "balance_type": reward.balance_type,
-                "amount": reward.amount,
-                "bucket_id": bucket_id,
-                "expires_at": expires.isoformat() if expires else None,
-            }
-        raise Conflict(
-            f"reward kind {reward.kind.value} is not available yet", code="reward_kind_unavailable"
-        )
+            uow.edrs.append_many(
+                [
+                    EdrDraft("subscriber.create", "subscriber", ext, status_after="active")
+                    for ext in sorted(created)
+                ],
+                now,
+            )
+            rows = []
+            for g in credits:
+                days = g.reward.validity_days
+                expires = now + timedelta(days=days) if days else None
+                rows.append(
+                    (owners[g.event.subscriber], g.reward.balance_type, g.reward.amount, expires)
+                )
+                g.details = {
+                    "balance_type": g.reward.balance_type,
+                    "amount": g.reward.amount,
+                    "expires_at": expires.isoformat() if expires else None,
+                }
+            for g, bucket_id in zip(credits, uow.buckets.add_many(rows, now), strict=True):
+                g.details["bucket_id"] = bucket_id
+        edrs: list[EdrDraft] = []
+        reward_rows: list[dict[str, Any]] = []
+        outcomes: list[tuple[str, RewardOutcome]] = []
+        for g in grants:
+            spec = g.campaign.spec
+            reward_id = new_id()
+            details = {**g.details, "cap_period": g.period}
+            reward_rows.append(
+                {
+                    "id": reward_id,
+                    "campaign_id": g.campaign.id,
+                    "event_id": g.event.id,
+                    "subscriber": g.event.subscriber,
+                    "kind": g.reward.kind.value,
+                    "details": details,
+                    "funding_partner": spec.funding_partner,
+                    "cost_minor": g.cost,
+                    "currency": spec.currency,
+                    "status": "granted",
+                    "rewarded_at": now,
+                    "reversed_at": None,
+                }
+            )
+            if g.reward.kind is RewardKind.CREDIT_BUCKET:
+                edrs.append(
+                    EdrDraft(
+                        "wallet.credit",
+                        "subscriber",
+                        g.event.subscriber,
+                        amount_minor=g.reward.amount,
+                        details={**g.details, "event_id": g.event.id, "reward_id": str(reward_id)},
+                    )
+                )
+            edrs.append(
+                EdrDraft(
+                    "reward.grant",
+                    "reward",
+                    str(reward_id),
+                    status_after="granted",
+                    amount_minor=g.cost,
+                    currency=spec.currency,
+                    details={
+                        "campaign_id": str(g.campaign.id),
+                        "campaign": spec.name,
+                        "event_id": g.event.id,
+                        "subscriber": g.event.subscriber,
+                        "funding_partner": spec.funding_partner,
+                        **{k: v for k, v in details.items() if k != "code"},
+                    },
+                )
+            )
+            outcome = RewardOutcome(
+                reward_id,
+                g.campaign.id,
+                spec.name,
+                g.reward.kind.value,
+                details,
+                g.cost,
+                spec.currency,
+                spec.funding_partner,
+            )
+            outcomes.append((g.event.id, outcome))
+        uow.rewards.add_many(reward_rows)
+        uow.edrs.append_many(edrs, now)
+        return outcomes

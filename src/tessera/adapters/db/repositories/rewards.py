@@ -41,24 +41,22 @@ class EventRepository(TenantScoped):
         stmt = (
             _dialect(self.conn)
             .insert(self.table)
-            .values(
-                [
-                    {
-                        "tenant_id": self.tenant_id,
-                        "event_id": e.id,
-                        "subscriber": e.subscriber,
-                        "type": e.type,
-                        "occurred_at": e.occurred_at,
-                        "received_at": received_at,
-                        "attributes": e.attributes,
-                    }
-                    for e in events
-                ]
-            )
             .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
             .returning(self.table.c.event_id)
         )
-        return set(self.conn.execute(stmt).scalars())
+        rows = [
+            {
+                "tenant_id": self.tenant_id,
+                "event_id": e.id,
+                "subscriber": e.subscriber,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "received_at": received_at,
+                "attributes": e.attributes,
+            }
+            for e in events
+        ]
+        return set(self.conn.execute(stmt, rows).scalars())
 
     def between(self, since: datetime, until: datetime, chunk: int = 2000) -> Iterator[Event]:
         c = self.table.c
@@ -336,8 +334,11 @@ class CampaignRepository(TenantScoped):
 class RewardRepository(TenantScoped):
     table = t.rewards
 
-    def add(self, **values: Any) -> None:
-        self.conn.execute(self._insert(**values))
+    def add_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(
+                sa.insert(self.table), [{**row, "tenant_id": self.tenant_id} for row in rows]
+            )
 
     def get(self, reward_id: uuid.UUID) -> sa.RowMapping | None:
         return (
