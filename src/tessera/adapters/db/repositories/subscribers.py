@@ -51,7 +51,7 @@ class SubscriberRepository(TenantScoped):
     def many(self, external_ids: set[str]) -> list[Subscriber]:
         if not external_ids:
             return []
-        stmt = self._select().where(self.table.c.external_id.in_(sorted(external_ids)))
+        stmt = self._select().where(self._in(self.table.c.external_id, sorted(external_ids)))
         return [_subscriber(row) for row in self.conn.execute(stmt).mappings()]
 
     def ensure_many(
@@ -84,7 +84,7 @@ class SubscriberRepository(TenantScoped):
         made = set(created)
         c = self.table.c
         rows = self.conn.execute(
-            self._select(c.external_id, c.id).where(c.external_id.in_(ordered))
+            self._select(c.external_id, c.id).where(self._in(c.external_id, ordered))
         )
         return {row.external_id: row.id for row in rows}, made
 
