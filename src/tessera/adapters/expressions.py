@@ -77,7 +77,7 @@ class EvaluationContext:
         now: datetime,
     ) -> None:
         self._context = cel.Context(
-            {"event": dict(event), "subscriber": dict(subscriber), "agg": dict(agg), "now": now}
+            {"event": event, "subscriber": subscriber, "agg": agg, "now": now}
         )
 
     def matches(self, program: Any, campaign_id: object) -> bool:

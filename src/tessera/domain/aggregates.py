@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from tessera.domain.errors import Invalid
 from tessera.domain.events import EVENT_TYPE, Event
+
+
+@lru_cache(maxsize=4096)
+def _day_key(day: date) -> str:
+    return day.isoformat()
+
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -66,15 +73,15 @@ class AggregateDefinition:
 
     def bucket_key(self, moment: datetime) -> str:
         """The stored bucket an event at ``moment`` (UTC) falls into."""
-        if self.window is Window.MONTH:
-            return moment.strftime("%Y-%m")
-        return moment.strftime("%Y-%m-%d")
+        day = _day_key(moment.date())
+        return day[:7] if self.window is Window.MONTH else day
 
     def read_keys(self, now: datetime) -> list[str]:
         """The buckets that make up the window as seen at ``now``."""
         if self.window is Window.ROLLING_DAYS:
             assert self.days is not None
-            return [(now - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(self.days)]
+            today = now.date()
+            return [_day_key(today - timedelta(days=i)) for i in range(self.days)]
         return [self.bucket_key(now)]
 
     def combine(self, values: list[float]) -> float | int:

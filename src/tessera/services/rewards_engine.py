@@ -95,6 +95,11 @@ class RewardsEngine:
             definitions = uow.aggregates.definitions()
             agg_state = self._load_aggregates(uow, definitions, fresh, stored)
             campaigns = self._campaigns(uow, only_campaign)
+            programs = {
+                c.id: self.programs.get(c.id, c.version, c.spec.condition)
+                for triggered in campaigns.values()
+                for c in triggered
+            }
             profiles = self._profiles(uow, {e.subscriber for e in fresh})
             changes: list[tuple[str, str, str, Any, float]] = []
             matches: list[tuple[Campaign, Event]] = []
@@ -110,10 +115,7 @@ class RewardsEngine:
                 profile = profiles.get(event.subscriber) or {"external_id": event.subscriber}
                 context = EvaluationContext(_event_view(event), profile, agg, now)
                 for campaign in live:
-                    program = self.programs.get(
-                        campaign.id, campaign.version, campaign.spec.condition
-                    )
-                    if context.matches(program, campaign.id):
+                    if context.matches(programs[campaign.id], campaign.id):
                         matches.append((campaign, event))
             grants = self._claim(uow, matches)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
