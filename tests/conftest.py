@@ -26,6 +26,7 @@ from tessera.services.tenants import create_tenant
 from helpers import MovableClock
 
 POSTGRES_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL", "")
+TEST_LIST_KEY = "dGVzc2VyYS10ZXN0LWxpc3Qta2V5LTMyLWJ5dGVzLiE="  # 32 bytes, tests only
 REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
 
 
@@ -97,7 +98,8 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 def container(database_url: str, clock: MovableClock) -> Iterator[Container]:
-    container = build(Settings(database_url=database_url, db_pool_size=5), clock=clock)
+    settings = Settings(database_url=database_url, db_pool_size=5, list_key=TEST_LIST_KEY)
+    container = build(settings, clock=clock)
     yield container
     container.close()
 

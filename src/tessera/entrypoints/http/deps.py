@@ -2,7 +2,6 @@
 # No "from __future__ import annotations" here: FastAPI must evaluate the closures'
 # Depends(...) annotations where they are defined.
 
-
 from collections.abc import Callable
 from typing import Annotated
 
