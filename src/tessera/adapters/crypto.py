@@ -24,7 +24,11 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError("the list key must be 32 bytes (base64 of 32 random bytes)")
-        self._hash_key = hmac.digest(key, b"tessera/code-hash/v1", "sha256")
+        hash_key = hmac.digest(key, b"tessera/code-hash/v1", "sha256")
+        # HMAC-SHA256 (RFC 2104) with the padded-key states computed once: the same digest
+        # as hmac.digest(hash_key, ...), at half the cost on a million-code upload
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in hash_key.ljust(64, b"\0")))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in hash_key.ljust(64, b"\0")))
         self._aead = AESGCM(hmac.digest(key, b"tessera/aes-gcm/v1", "sha256"))
 
     @classmethod
@@ -36,7 +40,11 @@ class Sealer:
         return cls(key)
 
     def hash(self, code: str) -> bytes:
-        return hmac.digest(self._hash_key, code.encode(), "sha256")
+        inner = self._inner.copy()
+        inner.update(code.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def seal(self, plain: bytes, context: bytes) -> bytes:
         """Nonce then ciphertext and tag; ``context`` (e.g. the list id) must match to open."""
@@ -60,8 +68,3 @@ class Sealer:
 def new_key() -> str:
     """A fresh key for ``TESSERA_LIST_KEY``."""
     return base64.b64encode(os.urandom(32)).decode()
-
-
-def fingerprint(secret: str) -> str:
-    """A short, safe label for a secret (shown instead of it)."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:8]

@@ -188,21 +188,21 @@ class RowParser:
         self._expiries: dict[str, datetime | None] = {}  # partner files repeat a few dates
 
     def parse(self, line: int, fields: list[str]) -> CodeRow | RowProblem:
-        if len(fields) > self.width:
-            return RowProblem(line, f"has {len(fields)} fields; the header has {self.width}")
+        width = len(fields)
+        if width > self.width:
+            return RowProblem(line, f"has {width} fields; the header has {self.width}")
+        at = self.description_at
+        description = fields[at].strip() if at is not None and at < width else ""
+        at = self.expiry_at
+        expiry = fields[at] if at is not None and at < width else ""
         try:
-            code = validate_code(self._field(fields, self.code_at))
-            description = self._field(fields, self.description_at).strip() or None
-            if description is not None and len(description) > DESCRIPTION_MAX:
+            code = validate_code(fields[self.code_at] if self.code_at < width else "")
+            if len(description) > DESCRIPTION_MAX:
                 raise ValueError(f"description is longer than {DESCRIPTION_MAX} characters")
-            expires_at = self._expiry(self._field(fields, self.expiry_at))
+            expires_at = self._expiry(expiry)
         except ValueError as exc:
             return RowProblem(line, str(exc))
-        return CodeRow(line, code, description, expires_at)
-
-    @staticmethod
-    def _field(fields: list[str], at: int | None) -> str:
-        return fields[at] if at is not None and at < len(fields) else ""
+        return CodeRow(line, code, description or None, expires_at)
 
     def _expiry(self, text: str) -> datetime | None:
         if text in self._expiries:

@@ -9,13 +9,12 @@ the lock clause. Either way one code reaches exactly one subscriber.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
@@ -35,12 +34,23 @@ _COPY_STAGING = (
     "COPY list_codes_staging (code_hash, code_sealed, description, expires_at, line) "
     "FROM STDIN (FORMAT BINARY)"
 )
+_INSERT_ROW = (
+    "INSERT INTO list_codes (tenant_id, list_id, upload_id, state, "
+    "code_hash, code_sealed, description, expires_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (list_id, code_hash) DO NOTHING"
+)
 _INSERT_STAGED = (
     "INSERT INTO list_codes (tenant_id, list_id, upload_id, state, "
     "code_hash, code_sealed, description, expires_at, line) "
     "SELECT %s, %s, %s, %s, code_hash, code_sealed, description, expires_at, line "
     "FROM list_codes_staging ORDER BY line ON CONFLICT (list_id, code_hash) DO NOTHING"
 )
+
+
+def _binder(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """How SQLAlchemy stores a value of this type on this dialect (identity if as is)."""
+    process = type_.bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
 
 
 def _list(row: sa.RowMapping) -> VoucherList:
@@ -201,21 +211,39 @@ class ListCodeRepository(TenantScoped):
             return 0
         if self.conn.dialect.name == "postgresql":
             return self._copy_chunk(list_id, upload_id, rows)
-        stmt = (
-            sqlite.insert(self.table)
-            .values(
-                tenant_id=self.tenant_id,
-                list_id=list_id,
-                upload_id=upload_id,
-                state=CodeState.AVAILABLE.value,
-            )
-            .on_conflict_do_nothing(index_elements=["list_id", "code_hash"])
+        return self._executemany_chunk(list_id, upload_id, rows)
+
+    def _executemany_chunk(
+        self, list_id: uuid.UUID, upload_id: uuid.UUID, rows: list[StagedCode]
+    ) -> int:
+        """SQLite: one prepared statement, executed per row by the driver. Values are turned
+        into their stored form by SQLAlchemy's own bind processors, once per distinct value
+        (partner files repeat a few expiry dates), instead of once per row and column."""
+        c = self.table.c
+        dialect = self.conn.dialect
+        as_uuid = _binder(c.list_id.type, dialect)
+        as_time = _binder(c.expires_at.type, dialect)
+        times: dict[datetime | None, Any] = {}
+        fixed = (
+            as_uuid(self.tenant_id),
+            as_uuid(list_id),
+            as_uuid(upload_id),
+            CodeState.AVAILABLE.value,
         )
-        params = [
-            {"code_hash": h, "code_sealed": s, "description": d, "expires_at": e, "line": n}
-            for h, s, d, e, n in rows
-        ]
-        return int(self.conn.execute(stmt, params).rowcount)
+        params = []
+        for code_hash, sealed, description, expires_at, line in rows:
+            stored = times.get(expires_at)
+            if stored is None:
+                stored = times[expires_at] = as_time(expires_at)
+            params.append((*fixed, code_hash, sealed, description, stored, line))
+        cursor: Any = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB: the hash index is random
+            cursor.executemany(_INSERT_ROW, params)
+            return int(cursor.rowcount)
+        finally:
+            cursor.execute("PRAGMA cache_size = -2000")  # back to the default for the pool
+            cursor.close()
 
     def _copy_chunk(self, list_id: uuid.UUID, upload_id: uuid.UUID, rows: list[StagedCode]) -> int:
         dbapi: Any = self.conn.connection.driver_connection
