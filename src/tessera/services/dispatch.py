@@ -140,7 +140,7 @@ class Dispatcher:
             "webhook attempt",
             notification=item.id,
             tenant=str(item.tenant_id),
-            event=item.event_type,
+            event_type=item.event_type,
             attempt=attempts,
             status_code=result.status_code,
             error=result.error,
