@@ -21,7 +21,9 @@ def reward(api, tenant):
     vl = api.post(
         "/v1/voucher-lists", json={"partner": "Java House", "name": "Coffee"}, headers=auth(key)
     ).json()
-    csv = "code,description,expiry\nCOFFEE-1,Free coffee,2027-01-31\nCOFFEE-2,Free coffee,2027-01-31\n"
+    csv = "code,description,expiry\n" + "".join(
+        f"COFFEE-{i},Free coffee,2027-01-31\n" for i in (1, 2)
+    )
     assert (
         api.post(f"/v1/voucher-lists/{vl['id']}/codes", content=csv, headers=auth(key)).status_code
         == 200
