@@ -195,6 +195,7 @@ def report_redemptions(
                 _redeem_chunk(uow, list_id, chunk, redeemed_at, report)
                 chunk = {}
         _redeem_chunk(uow, list_id, chunk, redeemed_at, report)
+        report.problems.sort(key=lambda p: p.line)
         if report.redeemed:
             uow.lists.count(list_id, redeemed=report.redeemed)
         now = uow.clock()
