@@ -116,9 +116,15 @@ def test_partner_redemptions_are_counted_once_and_unknown_codes_refused(uow):
     vl = new_list(uow, "L", ["C1", "C2", "C3"])
     given = distribute(uow(), [vl.id], "s1").code
     at = vl.created_at
-    report = lists.report_redemptions(uow(), vl.id, enumerate([given, "C3", "NOPE", given], start=1), at)
+    report = lists.report_redemptions(
+        uow(), vl.id, enumerate([given, "C3", "NOPE", given], start=1), at
+    )
     assert (report.redeemed, report.already_redeemed, report.refused) == (1, 0, 3)
-    assert [(p.line, p.kind) for p in report.problems] == [(2, "not_issued"), (3, "unknown_code"), (4, "duplicate")]
+    assert [(p.line, p.kind) for p in report.problems] == [
+        (2, "not_issued"),
+        (3, "unknown_code"),
+        (4, "duplicate"),
+    ]
     again = lists.report_redemptions(uow(), vl.id, [(1, given)], at)
     assert (again.redeemed, again.already_redeemed) == (0, 1)
     figures = lists.get_list(uow(), vl.id).utilization
@@ -127,7 +133,9 @@ def test_partner_redemptions_are_counted_once_and_unknown_codes_refused(uow):
 
 def concurrent_distributions(database_url, settings, tenant_id, list_ids, total, clients):
     """``total`` distributions from ``clients`` threads, each with its own connection."""
-    container = build(settings.model_copy(update={"database_url": database_url, "db_pool_size": clients}))
+    container = build(
+        settings.model_copy(update={"database_url": database_url, "db_pool_size": clients})
+    )
     counter = iter(range(total))
     lock = threading.Lock()
     given, refused = [], []
@@ -152,7 +160,9 @@ def concurrent_distributions(database_url, settings, tenant_id, list_ids, total,
 
 
 @pytest.mark.slow
-def test_concurrent_distributions_never_give_a_code_twice_nor_skip_one(store, database_url, container, tenant, uow):
+def test_concurrent_distributions_never_give_a_code_twice_nor_skip_one(
+    store, database_url, container, tenant, uow
+):
     total = 10_000 if store == "postgresql" else 600
     first = new_list(uow, "first", [f"F{i}" for i in range(total * 6 // 10)])
     second = new_list(uow, "second", [f"S{i}" for i in range(total * 4 // 10)])
