@@ -128,3 +128,18 @@ def test_header_columns_may_come_in_any_order_with_a_bom(container, tenant):
     data = "\ufeffExpiry, Code ,Description\n2027-02-01,Z1,desc\n".encode()
     report = upload(container, tenant[0], vl.id, data)
     assert (report.accepted, report.problems) == (1, [])
+
+
+def test_a_file_refused_midway_leaves_nothing_behind(container, tenant, monkeypatch):
+    from tessera.services import list_upload
+
+    monkeypatch.setattr(list_upload, "CHUNK", 100)  # several chunks written before the bad byte
+    vl = make_list(container, tenant[0])
+    good = "".join(f"GOOD-{i:06d}\n" for i in range(5000)).encode()
+    with pytest.raises(Invalid) as caught:
+        upload(container, tenant[0], vl.id, b"code\n" + good + b"caf\xe9\n")
+    assert caught.value.code == "csv_not_text"
+    with container.engine.connect() as conn:
+        count = sa.select(sa.func.count()).where(tables.list_codes.c.list_id == vl.id)
+        assert conn.execute(count).scalar() == 0
+    assert upload(container, tenant[0], vl.id, b"code\n" + good).accepted == 5000

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -74,16 +75,20 @@ def upload_codes(
         parser = RowParser(header, now)
         uow.list_uploads.add(_record(report, filename, now))
         writer = _ChunkWriter(uow, report)
-        for line, fields in records:
-            report.rows += 1
-            row = parser.parse(line, fields)
-            if isinstance(row, CodeRow):
-                writer.add(row)
-            else:
-                report.problem(row.line, "invalid", row.reason)
-            if progress is not None and report.rows % CHUNK == 0:
-                progress(report.rows)
-        writer.flush()
+        try:
+            for line, fields in records:
+                report.rows += 1
+                row = parser.parse(line, fields)
+                if isinstance(row, CodeRow):
+                    writer.add(row)
+                else:
+                    report.problem(row.line, "invalid", row.reason)
+                if progress is not None and report.rows % CHUNK == 0:
+                    progress(report.rows)
+        finally:
+            writer.close()
+        if report.accepted >= CHUNK:
+            uow.list_codes.refresh_statistics()
         if progress is not None:
             progress(report.rows)
         report.problems.sort(key=lambda p: p.line)
@@ -130,14 +135,18 @@ def _record(report: UploadReport, filename: str | None, now: datetime) -> Upload
 
 
 class _ChunkWriter:
-    """Collects valid rows, drops repeats within the chunk, and writes a chunk at a time."""
+    """Collects valid rows and drops repeats within a chunk; a single writer thread seals
+    and inserts one chunk while the caller parses the next (sqlite3 and psycopg let go of
+    the GIL while the database works). At most one chunk is in flight: memory stays bounded.
+    Only the writer thread touches the connection until ``close``."""
 
     def __init__(self, uow: UnitOfWork, report: UploadReport) -> None:
         self.uow = uow
         self.report = report
-        self.context = report.list_id.bytes  # a sealed code opens only in its own list
         self.hash = uow.sealer.hash
         self.rows: dict[bytes, CodeRow] = {}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-upload")
+        self.in_flight: Future[_Written] | None = None
 
     def add(self, row: CodeRow) -> None:
         code_hash = self.hash(row.code)
@@ -153,20 +162,48 @@ class _ChunkWriter:
         if not self.rows:
             return
         rows, self.rows = self.rows, {}
-        sealed = self.uow.sealer.seal_many([r.code.encode() for r in rows.values()], self.context)
+        self._collect()
+        self.in_flight = self.pool.submit(self._write, rows)
+
+    def close(self) -> None:
+        """Write what is left and wait for it; always called, also when the upload fails."""
+        try:
+            self.flush()
+            self._collect()
+        finally:
+            self.pool.shutdown(wait=True)  # the connection is the caller's again after this
+
+    def _collect(self) -> None:
+        if self.in_flight is None:
+            return
+        written, self.in_flight = self.in_flight.result(), None
+        self.report.accepted += written.inserted
+        for line, kind, reason in written.problems:
+            self.report.problem(line, kind, reason)
+
+    def _write(self, rows: dict[bytes, CodeRow]) -> _Written:
+        list_id, upload_id = self.report.list_id, self.report.upload_id
+        sealer = self.uow.sealer
+        sealed = sealer.seal_many([r.code.encode() for r in rows.values()], list_id.bytes)
         staged: list[StagedCode] = [
             (code_hash, seal, row.description, row.expires_at, row.line)
             for (code_hash, row), seal in zip(rows.items(), sealed, strict=True)
         ]
-        report = self.report
-        inserted = self.uow.list_codes.add_chunk(report.list_id, report.upload_id, staged)
-        report.accepted += inserted
-        if inserted == len(staged):
-            return
-        origins = self.uow.list_codes.origins(report.list_id, list(rows))
+        written = _Written(self.uow.list_codes.add_chunk(list_id, upload_id, staged), [])
+        if written.inserted == len(staged):
+            return written
+        origins = self.uow.list_codes.origins(list_id, list(rows))
         for code_hash, row in rows.items():
             origin = origins[code_hash]
-            if origin.upload_id != report.upload_id:
-                report.problem(row.line, "duplicate_in_list", "is already in the list")
+            if origin.upload_id != upload_id:
+                written.problems.append((row.line, "duplicate_in_list", "is already in the list"))
             elif origin.line != row.line:
-                report.problem(row.line, "duplicate_in_file", f"duplicate of line {origin.line}")
+                reason = f"duplicate of line {origin.line}"
+                written.problems.append((row.line, "duplicate_in_file", reason))
+        return written
+
+
+@dataclass
+class _Written:
+    inserted: int
+    problems: list[tuple[int, str, str]]

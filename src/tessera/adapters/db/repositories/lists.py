@@ -265,6 +265,12 @@ class ListCodeRepository(TenantScoped):
             cur.execute("TRUNCATE list_codes_staging")
         return inserted
 
+    def refresh_statistics(self) -> None:
+        """After a bulk load on PostgreSQL: with stale statistics the planner believes a list
+        of a million codes has a handful, and sorts them all on every distribution."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql("ANALYZE list_codes")
+
     def origins(self, list_id: uuid.UUID, hashes: Sequence[bytes]) -> dict[bytes, CodeOrigin]:
         """Where each of these codes came from (upload and line), if it is in the list."""
         c = self.table.c
