@@ -193,12 +193,6 @@ def upgrade() -> None:
             ["subscribers.id"],
             name=op.f("fk_list_codes_subscriber_id_subscribers"),
         ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_list_codes_tenant_id_tenants")
-        ),
-        sa.ForeignKeyConstraint(
-            ["upload_id"], ["list_uploads.id"], name=op.f("fk_list_codes_upload_id_list_uploads")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_list_codes")),
         sa.UniqueConstraint("list_id", "code_hash", name=op.f("uq_list_codes_list_id_code_hash")),
     )
