@@ -2,9 +2,8 @@
 concurrent clients. Last line: one JSON object.
 
     python bench/lists.py --store sqlite
-    python bench/lists.py --store postgresql   # server from TESSERA_BENCH_POSTGRES_URL or
-                                               # TESSERA_TEST_POSTGRES_URL; a fresh database
-                                               # is created and dropped
+    python bench/lists.py --store postgresql   # server from TESSERA_TEST_POSTGRES_URL; a
+                                               # database of its own is created and dropped
 
 Upload and distributions go through the same service calls as the API and the CLI.
 """
@@ -47,7 +46,7 @@ def write_csv(path: Path, rows: int) -> None:
 def database(store: str, workdir: Path) -> tuple[str, object]:
     if store == "sqlite":
         return f"sqlite:///{workdir / 'bench.db'}", None
-    server = os.environ.get("TESSERA_BENCH_POSTGRES_URL") or os.environ.get(
+    server = os.environ.get(
         "TESSERA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     name = f"tessera_bench_{os.getpid()}"
