@@ -181,3 +181,20 @@ def test_notifications_are_written_only_if_the_change_commits(api, tenant, conta
         assert refused.status_code == 409
         dispatch_once(container)
     assert len(receiver.received) == 2
+
+
+def test_the_background_dispatcher_delivers_without_being_asked(api, tenant, container, reward):
+    from tessera.services.dispatch import start_dispatcher
+
+    container.settings.dispatch_interval_seconds = 0.05
+    with Receiver() as receiver:
+        subscribe(api, tenant[1], receiver.url)
+        stop = start_dispatcher(container)
+        try:
+            reward()
+            deadline = time.monotonic() + 10
+            while not receiver.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop()
+    assert len(receiver.received) == 1

@@ -99,7 +99,7 @@ def effective_status(set_status: ListStatus, ends_at: datetime | None, now: date
     return set_status
 
 
-def check_status_change(current: VoucherList, wanted: ListStatus, now: datetime) -> None:
+def check_status_change(current: VoucherList, wanted: ListStatus) -> None:
     if wanted not in SETTABLE:
         raise Invalid("status", "may be set to active, paused or archived (expiry follows ends_at)")
     if current.set_status is ListStatus.ARCHIVED and wanted is not ListStatus.ARCHIVED:

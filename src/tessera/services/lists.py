@@ -75,7 +75,7 @@ def update_list(uow: UnitOfWork, list_id: uuid.UUID, changes: dict[str, Any]) ->
         set_status = current.set_status
         if status is not None:
             set_status = ListStatus(status)
-            check_status_change(current, set_status, now)
+            check_status_change(current, set_status)
         updated = dataclasses.replace(current, spec=spec, set_status=set_status, updated_at=now)
         uow.lists.update(updated)
         uow.edrs.append(_list_edr("list.update", updated, before, now), now)

@@ -252,7 +252,18 @@ list_codes = sa.Table(
     sa.Column("upload_id", sa.Uuid, nullable=False),
     sa.Column("line", sa.Integer, nullable=False),
     sa.UniqueConstraint("list_id", "code_hash"),
-    sa.Index(None, "list_id", "state", "id"),  # the next available code of a list
+    # The next code to give, oldest upload first (UUIDv7) then file order. Only available
+    # codes are in it, so a list that handed out most of its codes is not walked past them,
+    # and no other index gives this order, so the planner cannot prefer walking the primary
+    # key instead. Queries name the state as a literal to match the index's condition.
+    sa.Index(
+        "ix_list_codes_available",
+        "list_id",
+        "upload_id",
+        "line",
+        postgresql_where=sa.text("state = 'available'"),
+        sqlite_where=sa.text("state = 'available'"),
+    ),
 )
 
 webhook_endpoints = sa.Table(

@@ -27,6 +27,8 @@ from tessera.domain.lists import (
 )
 from tessera.domain.paging import Page
 
+AVAILABLE_LITERAL: sa.ColumnElement[str] = sa.literal_column(f"'{CodeState.AVAILABLE.value}'")
+
 # code_hash, code_sealed, description, expires_at, line
 StagedCode = tuple[bytes, bytes, str | None, datetime | None, int]
 
@@ -286,16 +288,17 @@ class ListCodeRepository(TenantScoped):
         return found
 
     def take(self, list_id: uuid.UUID, subscriber_id: uuid.UUID, now: datetime) -> TakenCode | None:
-        """Give the list's oldest available, unexpired code to a subscriber (compare-and-set)."""
+        """Give the list's next available, unexpired code (oldest upload first, then file
+        order) to a subscriber, as a compare-and-set."""
         c = self.table.c
         next_code = (
             self._select(c.id)
             .where(
                 c.list_id == list_id,
-                c.state == CodeState.AVAILABLE.value,
+                c.state == AVAILABLE_LITERAL,  # matches the partial index ix_list_codes_available
                 sa.or_(c.expires_at.is_(None), c.expires_at > now),
             )
-            .order_by(c.id)
+            .order_by(c.upload_id, c.line)  # the order of ix_list_codes_available
             .limit(1)
             .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
             .scalar_subquery()

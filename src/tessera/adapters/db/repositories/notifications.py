@@ -341,8 +341,3 @@ class OutboxQueue:
                 delivered_at=delivered_at,
             )
         )
-
-    def counts(self) -> dict[str, int]:
-        c = self.table.c
-        rows = self.conn.execute(sa.select(c.status, sa.func.count()).group_by(c.status))
-        return {row[0]: int(row[1]) for row in rows}

@@ -197,7 +197,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("list_id", "code_hash", name=op.f("uq_list_codes_list_id_code_hash")),
     )
     op.create_index(
-        op.f("ix_list_codes_list_id_state_id"), "list_codes", ["list_id", "state", "id"]
+        "ix_list_codes_available",
+        "list_codes",
+        ["list_id", "upload_id", "line"],
+        postgresql_where=sa.text("state = 'available'"),
+        sqlite_where=sa.text("state = 'available'"),
     )
 
     op.create_table(
