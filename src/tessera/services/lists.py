@@ -26,7 +26,7 @@ from tessera.domain.lists import (
 from tessera.domain.paging import Page
 from tessera.services.csv_files import PROBLEMS_SHOWN, read_csv
 
-CHUNK = 1000
+REDEEM_CHUNK = 1000  # codes checked per statement
 
 
 def list_or_404(uow: UnitOfWork, list_id: uuid.UUID) -> VoucherList:
@@ -191,7 +191,7 @@ def report_redemptions(
                 report.refuse(line, "duplicate", f"duplicate of line {chunk[code_hash]}")
                 continue
             chunk[code_hash] = line
-            if len(chunk) >= CHUNK:
+            if len(chunk) >= REDEEM_CHUNK:
                 _redeem_chunk(uow, list_id, chunk, redeemed_at, report)
                 chunk = {}
         _redeem_chunk(uow, list_id, chunk, redeemed_at, report)

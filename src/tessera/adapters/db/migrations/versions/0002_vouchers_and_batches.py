@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from sqlalchemy.dialects import postgresql
 
 import tessera.adapters.db.types
