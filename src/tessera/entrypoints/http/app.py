@@ -7,17 +7,34 @@ from fastapi import FastAPI
 from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints.http import (
+    distributions,
     edrs,
     health,
     keys,
     lifecycles,
+    notifications,
     problems,
     subscribers,
+    templates,
+    voucher_lists,
     voucher_types,
+    webhooks,
 )
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
 
-ROUTERS = (health, keys, lifecycles, voucher_types, subscribers, edrs)
+ROUTERS = (
+    health,
+    keys,
+    lifecycles,
+    voucher_types,
+    subscribers,
+    edrs,
+    voucher_lists,
+    distributions,
+    webhooks,
+    notifications,
+    templates,
+)
 
 
 def create_app(container: Container | None = None) -> FastAPI:
