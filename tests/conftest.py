@@ -26,6 +26,7 @@ from tessera.entrypoints.http.app import create_app
 from tessera.services.tenants import create_tenant
 
 POSTGRES_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL", "")
+TEST_LIST_KEY = "dGVzc2VyYS10ZXN0LWxpc3Qta2V5LTMyLWJ5dGVzLiE="  # 32 bytes, tests only
 REQUIRE_POSTGRES = os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
 TEST_CODE_SECRET = SecretStr("test-code-secret-not-for-production")
 
@@ -98,10 +99,13 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 def container(database_url: str, clock: MovableClock) -> Iterator[Container]:
-    container = build(
-        Settings(database_url=database_url, db_pool_size=5, code_secret=TEST_CODE_SECRET),
-        clock=clock,
+    settings = Settings(
+        database_url=database_url,
+        db_pool_size=5,
+        code_secret=TEST_CODE_SECRET,
+        list_key=TEST_LIST_KEY,
     )
+    container = build(settings, clock=clock)
     yield container
     container.close()
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
+from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.engine import create_engine
 from tessera.adapters.db.migrate import upgrade
-from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, UnitOfWork
+from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, OutboxUnitOfWork, UnitOfWork
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
 from tessera.services.rewards_engine import RewardsEngine
@@ -28,7 +30,13 @@ class Container:
     rewards: RewardsEngine = field(default_factory=RewardsEngine)
 
     def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock)
+        return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock, self.sealer)
+
+    @cached_property
+    def sealer(self) -> Sealer | None:
+        """None without ``TESSERA_LIST_KEY``: lists and webhooks then refuse to work."""
+        key = self.settings.list_key
+        return None if key is None else Sealer.from_base64(key.get_secret_value())
 
     def directory(self) -> DirectoryUnitOfWork:
         return DirectoryUnitOfWork(self.engine, self.clock)
@@ -42,6 +50,9 @@ class Container:
                 "TESSERA_CODE_SECRET is not set: voucher codes cannot be hashed without it"
             )
         return secret.get_secret_value().encode()
+
+    def outbox(self) -> OutboxUnitOfWork:
+        return OutboxUnitOfWork(self.engine, self.clock)
 
     def migrate(self) -> None:
         upgrade(self.engine)

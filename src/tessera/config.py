@@ -27,6 +27,29 @@ class Settings(BaseSettings):
         default="nats://127.0.0.1:4222", description="NATS for `tessera consume`."
     )
     page_size_max: int = Field(default=500, description="Largest page a list endpoint returns.")
+    list_key: SecretStr | None = Field(
+        default=None,
+        description="AES-GCM key sealing partner codes, webhook secrets and queued notifications:"
+        " base64 of 32 random bytes (`python -c 'import base64,os;"
+        " print(base64.b64encode(os.urandom(32)).decode())'`). Required for lists and webhooks.",
+    )
+    dispatcher_enabled: bool = Field(
+        default=True, description="Run the webhook dispatcher inside `tessera serve`."
+    )
+    dispatch_interval_seconds: float = Field(
+        default=1.0, description="How often the dispatcher looks for due notifications."
+    )
+    dispatch_batch: int = Field(default=50, description="Notifications claimed per round.")
+    webhook_timeout_seconds: float = Field(default=5.0, description="Per delivery attempt.")
+    webhook_max_attempts: int = Field(
+        default=8, description="Attempts before a notification goes to the dead letters."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=10.0, description="Wait after the first failure; doubled after each next one."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, description="Longest wait between two attempts."
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -56,3 +56,9 @@ class TooManyAttempts(DomainError):
 
 class Gone(DomainError):
     code = "gone"
+
+
+class Unavailable(DomainError):
+    """Something the service needs is missing (a setting): not the caller's fault."""
+
+    code = "unavailable"

@@ -19,6 +19,7 @@ from tessera.adapters.db.repositories.edrs import EdrFilter
 from tessera.bootstrap import build
 from tessera.domain.errors import DomainError
 from tessera.domain.roles import Role
+from tessera.entrypoints.cli_lists import list_app, register_dispatch
 from tessera.services import tenants
 from tessera.services.edrs import export_edrs
 
@@ -31,6 +32,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(edrs_app, name="edrs")
+app.add_typer(list_app, name="list")
+register_dispatch(app)
 
 err = Console(stderr=True)
 DEMO_TENANT = "demo"
@@ -173,8 +176,11 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Default: TESSERA_WORKERS")] = None,
     demo: Annotated[bool, typer.Option(help="Create a 'demo' tenant if none exists")] = False,
 ) -> None:
-    """Serve the HTTP API. The embedded SQLite default is migrated first."""
+    """Serve the HTTP API. The embedded SQLite default is migrated first. The webhook
+    dispatcher runs alongside, in this process (TESSERA_DISPATCHER_ENABLED=false: not)."""
     import uvicorn
+
+    from tessera.services.dispatch import start_dispatcher
 
     container = build()
     settings = container.settings
@@ -182,16 +188,28 @@ def serve(
         container.migrate()
     if demo:
         _ensure_demo_tenant()
-    container.close()
-    uvicorn.run(
-        "tessera.entrypoints.http.app:create_app_from_env",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    stop_dispatcher = None
+    if settings.dispatcher_enabled:
+        if container.sealer is None:
+            err.print(
+                "[yellow]TESSERA_LIST_KEY is not set: webhooks will not be delivered[/yellow]"
+            )
+        else:
+            stop_dispatcher = start_dispatcher(container)
+    try:
+        uvicorn.run(
+            "tessera.entrypoints.http.app:create_app_from_env",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        if stop_dispatcher is not None:
+            stop_dispatcher()
+        container.close()
 
 
 def _ensure_demo_tenant() -> None:

@@ -12,8 +12,20 @@ from types import TracebackType
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.edrs import EdrRepository
+from tessera.adapters.db.repositories.lists import (
+    ListCodeRepository,
+    ListUploadRepository,
+    VoucherListRepository,
+)
+from tessera.adapters.db.repositories.notifications import (
+    MessageTemplateRepository,
+    NotificationRepository,
+    OutboxQueue,
+    WebhookEndpointRepository,
+)
 from tessera.adapters.db.repositories.rewards import (
     AggregateRepository,
     CampaignRepository,
@@ -24,6 +36,7 @@ from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
 from tessera.domain.clock import Clock, system_clock
+from tessera.domain.errors import Unavailable
 
 
 class _Transaction:
@@ -65,10 +78,22 @@ class UnitOfWork(_Transaction):
         tenant_id: uuid.UUID,
         actor_key_id: uuid.UUID | None = None,
         clock: Clock = system_clock,
+        sealer: Sealer | None = None,
     ) -> None:
         super().__init__(engine, clock)
         self.tenant_id = tenant_id
         self.actor_key_id = actor_key_id
+        self._sealer = sealer
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals partner codes, webhook secrets and queued notifications (AES-GCM)."""
+        if self._sealer is None:
+            raise Unavailable(
+                "TESSERA_LIST_KEY is not set: partner codes and webhook secrets cannot be sealed",
+                code="list_key_missing",
+            )
+        return self._sealer
 
     def __enter__(self) -> UnitOfWork:
         self._open()
@@ -84,6 +109,12 @@ class UnitOfWork(_Transaction):
         self.aggregates = AggregateRepository(conn, tenant)
         self.campaigns = CampaignRepository(conn, tenant)
         self.rewards = RewardRepository(conn, tenant)
+        self.lists = VoucherListRepository(conn, tenant)
+        self.list_codes = ListCodeRepository(conn, tenant)
+        self.list_uploads = ListUploadRepository(conn, tenant)
+        self.webhooks = WebhookEndpointRepository(conn, tenant)
+        self.templates = MessageTemplateRepository(conn, tenant)
+        self.notifications = NotificationRepository(conn, tenant)
         return self
 
 
@@ -93,4 +124,13 @@ class DirectoryUnitOfWork(_Transaction):
     def __enter__(self) -> DirectoryUnitOfWork:
         self._open()
         self.tenants = TenantDirectory(self.conn)
+        return self
+
+
+class OutboxUnitOfWork(_Transaction):
+    """Above tenancy: the dispatcher claiming and settling notifications of every tenant."""
+
+    def __enter__(self) -> OutboxUnitOfWork:
+        self._open()
+        self.queue = OutboxQueue(self.conn)
         return self

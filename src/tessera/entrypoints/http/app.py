@@ -8,18 +8,37 @@ from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints.http import (
     campaigns,
+    distributions,
     edrs,
     events,
     health,
     keys,
     lifecycles,
+    notifications,
     problems,
     subscribers,
+    templates,
+    voucher_lists,
     voucher_types,
+    webhooks,
 )
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
 
-ROUTERS = (health, keys, lifecycles, voucher_types, subscribers, edrs, events, campaigns)
+ROUTERS = (
+    health,
+    keys,
+    lifecycles,
+    voucher_types,
+    subscribers,
+    edrs,
+    voucher_lists,
+    distributions,
+    webhooks,
+    notifications,
+    templates,
+    events,
+    campaigns,
+)
 
 
 def create_app(container: Container | None = None) -> FastAPI:

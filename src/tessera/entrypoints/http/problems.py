@@ -24,6 +24,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.Forbidden: 403,
     errors.TooManyAttempts: 429,
     errors.Gone: 410,
+    errors.Unavailable: 503,
 }
 
 PROBLEM_JSON = "application/problem+json"

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import tessera.adapters.db.types
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,139 @@
+"""Partner lists: upload 1,000,000 codes from a CSV file, then 10,000 distributions from 32
+concurrent clients. Last line: one JSON object.
+
+    python bench/lists.py --store sqlite
+    python bench/lists.py --store postgresql   # server from TESSERA_TEST_POSTGRES_URL; a
+                                               # database of its own is created and dropped
+
+Upload and distributions go through the same service calls as the API and the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tessera.bootstrap import build
+from tessera.config import Settings
+from tessera.domain.lists import ListSpec
+from tessera.services import lists, wallets
+from tessera.services.distribution import distribute
+from tessera.services.list_upload import upload_codes
+from tessera.services.tenants import create_tenant
+
+
+def write_csv(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write("code,description,expiry\n")
+        for i in range(rows):
+            tail = uuid.uuid4().hex[:8]
+            out.write(f"PARTNER-{i:09d}-{tail},10% off your next order,2030-12-31\n")
+
+
+def database(store: str, workdir: Path) -> tuple[str, object]:
+    if store == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}", None
+    server = os.environ.get(
+        "TESSERA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"tessera_bench_{os.getpid()}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(server).set(database=name).render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--codes", type=int, default=1_000_000)
+    parser.add_argument("--distributions", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        csv_path = workdir / "codes.csv"
+        write_csv(csv_path, args.codes)
+        url, drop = database(args.store, workdir)
+        key = base64.b64encode(os.urandom(32)).decode()
+        pool = max(args.clients, 5)
+        container = build(Settings(database_url=url, db_pool_size=pool, list_key=key))
+        try:
+            container.migrate()
+            tenant, _ = create_tenant(container.directory(), "bench")
+            uow = lambda: container.uow(tenant.id)  # noqa: E731
+            vl = lists.create_list(uow(), ListSpec(partner="Bench", name="bench list"))
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            started = time.perf_counter()
+            with csv_path.open("rb") as stream:
+                report = upload_codes(uow(), vl.id, stream, filename="codes.csv")
+            upload_s = time.perf_counter() - started
+            rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            assert report.accepted == args.codes, report
+            print(f"upload: {args.codes} codes in {upload_s:.1f} s", file=sys.stderr)
+
+            subscribers = [f"2547{i:08d}" for i in range(args.clients)]
+            for external_id in subscribers:
+                wallets.upsert_subscriber(uow(), external_id)
+            counter = iter(range(args.distributions))
+            lock = threading.Lock()
+            codes: list[str] = []
+
+            def client(n: int) -> None:
+                while True:
+                    with lock:
+                        if next(counter, None) is None:
+                            return
+                    given = distribute(uow(), [vl.id], subscribers[n])
+                    codes.append(given.code)
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.clients) as clients:
+                list(clients.map(client, range(args.clients)))
+            dist_s = time.perf_counter() - started
+            assert len(codes) == len(set(codes)) == args.distributions
+            print(f"distribution: {args.distributions} in {dist_s:.1f} s", file=sys.stderr)
+        finally:
+            container.close()
+            if drop:
+                drop()  # type: ignore[operator]
+    print(
+        json.dumps(
+            {
+                "benchmark": "lists",
+                "store": args.store,
+                "codes_uploaded": args.codes,
+                "upload_seconds": round(upload_s, 2),
+                "upload_codes_per_second": round(args.codes / upload_s),
+                "upload_peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
+                "distributions": args.distributions,
+                "clients": args.clients,
+                "distribution_seconds": round(dist_s, 2),
+                "distributions_per_second": round(args.distributions / dist_s),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Distributions: give one partner code to one subscriber."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from tessera.entrypoints.http.deps import VoucherOperator
+from tessera.services.distribution import MAX_LISTS, Distribution, distribute
+
+router = APIRouter(prefix="/v1/distributions", tags=["voucher lists"])
+
+
+class DistributionIn(BaseModel):
+    list_ids: list[uuid.UUID] = Field(
+        min_length=1, max_length=MAX_LISTS, description="Tried in this order"
+    )
+    subscriber: str = Field(min_length=1, max_length=64, description="External id (MSISDN)")
+    campaign: str | None = Field(None, max_length=200)
+
+
+class DistributionOut(BaseModel):
+    code: str
+    code_id: int
+    list_id: uuid.UUID
+    list: str
+    partner: str
+    description: str | None
+    expires_at: datetime | None
+    subscriber: str
+    issued_at: datetime
+    campaign: str | None
+
+    @classmethod
+    def of(cls, d: Distribution) -> DistributionOut:
+        return cls(
+            code=d.code,
+            code_id=d.code_id,
+            list_id=d.list_id,
+            list=d.list_name,
+            partner=d.partner,
+            description=d.description,
+            expires_at=d.expires_at,
+            subscriber=d.subscriber,
+            issued_at=d.issued_at,
+            campaign=d.campaign,
+        )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_distribution(body: DistributionIn, uow: VoucherOperator) -> DistributionOut:
+    """One code from the first listed list that is active and has one; each code goes to
+    exactly one subscriber. 409 `lists_exhausted` when none has a code left."""
+    return DistributionOut.of(distribute(uow, body.list_ids, body.subscriber, body.campaign))

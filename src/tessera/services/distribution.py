@@ -1,0 +1,168 @@
+"""Distribution: one partner code from a list, or from the first list of an ordered set that
+still has one, to one subscriber.
+
+``give_code`` runs inside a unit of work the caller has opened (a campaign's reward commits
+with the event that earned it); ``distribute`` is the operator's own call around it. Paused,
+expired and archived lists are passed over, and so are codes past their expiry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tessera.adapters.db.unit_of_work import UnitOfWork
+from tessera.domain.edr import EdrDraft
+from tessera.domain.errors import Conflict, Invalid, NotFound
+from tessera.domain.lists import ListStatus, VoucherList, is_low
+from tessera.domain.wallet import Subscriber
+from tessera.services.notifications import enqueue
+from tessera.services.wallets import subscriber_or_404
+
+MAX_LISTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    code: str
+    code_id: int
+    list_id: uuid.UUID
+    list_name: str
+    partner: str
+    description: str | None
+    expires_at: datetime | None
+    subscriber: str  # external id
+    issued_at: datetime
+    campaign: str | None = None
+
+
+def distribute(
+    uow: UnitOfWork,
+    list_ids: Sequence[uuid.UUID],
+    subscriber_external_id: str,
+    campaign: str | None = None,
+) -> Distribution:
+    """Give one code to a subscriber; refused (``lists_exhausted``) if no list has one."""
+    with uow:
+        subscriber = subscriber_or_404(uow, subscriber_external_id)
+        given = give_code(uow, list_ids, subscriber, campaign)
+        if given is None:
+            raise Conflict(
+                "no code is left in these lists (or none of them is active)",
+                code="lists_exhausted",
+            )
+        uow.commit()
+    return given
+
+
+def give_code(
+    uow: UnitOfWork,
+    list_ids: Sequence[uuid.UUID],
+    subscriber: Subscriber,
+    campaign: str | None = None,
+) -> Distribution | None:
+    """Inside the caller's unit of work: take a code, record it (EDR), queue
+    ``voucher.rewarded`` and, when this issue crosses the threshold, ``voucher_list.low_stock``.
+
+    Returns None when no listed list has a code to give. Every list id must be the tenant's.
+    """
+    if not list_ids:
+        raise Invalid("list_ids", "must name at least one voucher list")
+    if len(list_ids) > MAX_LISTS:
+        raise Invalid("list_ids", f"must name at most {MAX_LISTS} voucher lists")
+    now = uow.clock()
+    lists = uow.lists.many(list_ids)
+    for list_id in list_ids:
+        if list_id not in lists:
+            raise NotFound(f"no voucher list {list_id}", code="list_not_found")
+    for list_id in dict.fromkeys(list_ids):
+        voucher_list = lists[list_id]
+        if voucher_list.status(now) is not ListStatus.ACTIVE:
+            continue
+        taken = uow.list_codes.take(list_id, subscriber.id, now)
+        if taken is not None:
+            break
+    else:
+        return None
+    given = Distribution(
+        code=uow.sealer.open(taken.code_sealed, list_id.bytes).decode(),
+        code_id=taken.id,
+        list_id=list_id,
+        list_name=voucher_list.spec.name,
+        partner=voucher_list.spec.partner,
+        description=taken.description,
+        expires_at=taken.expires_at,
+        subscriber=subscriber.external_id,
+        issued_at=now,
+        campaign=campaign,
+    )
+    uow.edrs.append(
+        EdrDraft(
+            "list.distribute",
+            "voucher_list",
+            str(list_id),
+            status_before="available",
+            status_after="issued",
+            details={
+                "code_id": taken.id,
+                "subscriber": subscriber.external_id,
+                "campaign": campaign,
+            },
+        ),
+        now,
+    )
+    language = subscriber.attributes.get("language")
+    enqueue(
+        uow,
+        "voucher.rewarded",
+        {
+            "list_id": list_id,
+            "list": given.list_name,
+            "partner": given.partner,
+            "code": given.code,
+            "description": given.description,
+            "expiry": given.expires_at,
+            "subscriber": subscriber.external_id,
+            "campaign": campaign,
+        },
+        language=language if isinstance(language, str) else None,
+    )
+    # last: the list row is the one lock every distribution from this list shares
+    counters = uow.lists.count(list_id, issued=1)
+    if counters.low_stock_armed and is_low(
+        counters.issued, counters.uploaded, counters.low_stock_percent
+    ):
+        _raise_low_stock(uow, voucher_list, counters.uploaded, counters.issued, now)
+    return given
+
+
+def _raise_low_stock(
+    uow: UnitOfWork, voucher_list: VoucherList, uploaded: int, issued: int, now: datetime
+) -> None:
+    if not uow.lists.arm(voucher_list.id, False):
+        return
+    spec = voucher_list.spec
+    redeemed = voucher_list.utilization.redeemed
+    details = {
+        "list_id": voucher_list.id,
+        "list": spec.name,
+        "partner": spec.partner,
+        "uploaded": uploaded,
+        "issued": issued,
+        "redeemed": redeemed,
+        "remaining": uploaded - issued,
+        "threshold_percent": spec.low_stock_percent,
+        "issued_percent": round(100 * issued / uploaded, 2),
+    }
+    uow.edrs.append(
+        EdrDraft(
+            "list.low_stock",
+            "voucher_list",
+            str(voucher_list.id),
+            details={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in details.items()},
+        ),
+        now,
+    )
+    enqueue(uow, "voucher_list.low_stock", details)
