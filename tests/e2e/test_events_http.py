@@ -165,3 +165,26 @@ def test_pos_keys_cannot_send_events(api, admin):
         headers=auth(key),
     )
     assert answer.status_code == 403
+
+
+def test_a_list_shows_its_campaigns_and_a_campaign_its_lists(api, admin):
+    made = api.post(
+        "/v1/voucher-lists", json={"partner": "CinemaCo", "name": "tickets"}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    list_id = made.json()["id"]
+    body = campaign(name="Movie night", rewards=[{"kind": "list_code", "list_ids": [list_id]}])
+    cid = api.post("/v1/campaigns", json=body, headers=admin).json()["id"]
+    api.post("/v1/campaigns", json=campaign(name="Other"), headers=admin)
+    mapped = api.get(f"/v1/voucher-lists/{list_id}/campaigns", headers=admin).json()
+    assert [c["id"] for c in mapped] == [cid]
+    assert api.get(f"/v1/campaigns/{cid}", headers=admin).json()["rewards"][0]["list_ids"] == [
+        list_id
+    ]
+    unknown = api.post(
+        "/v1/campaigns",
+        json=campaign(name="x", rewards=[{"kind": "list_code", "list_ids": [cid]}]),
+        headers=admin,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["field"] == "rewards[0].list_ids[0]"

@@ -228,3 +228,72 @@ def test_a_reward_whose_credit_was_spent_cannot_be_reversed(container, uow):
     with pytest.raises(Conflict) as caught:
         campaigns.reverse_reward(uow(), reward.reward_id)
     assert caught.value.code == "credit_spent"
+
+
+def _list(uow, name, codes):
+    import io
+
+    from tessera.domain.lists import ListSpec
+    from tessera.services import lists
+    from tessera.services.list_upload import upload_codes
+
+    vl = lists.create_list(uow(), ListSpec(partner="CinemaCo", name=name))
+    upload_codes(uow(), vl.id, io.BytesIO(("code\n" + "".join(f"{c}\n" for c in codes)).encode()))
+    return vl
+
+
+def test_list_codes_fall_back_to_the_next_list_and_stop_when_all_run_out(container, uow):
+    from tessera.services import lists
+
+    first, second = _list(uow, "first", ["F1"]), _list(uow, "second", ["S1"])
+    code = RewardSpec(RewardKind.LIST_CODE, list_ids=(first.id, second.id))
+    campaigns.create_campaign(
+        uow(),
+        spec(
+            rewards=(code, DATA_100),
+            cost_per_reward_minor=40,
+            currency="EUR",
+            funding_partner="CinemaCo",
+        ),
+    )
+    results = ingest(
+        container, uow, [ev(1, subscriber="s1"), ev(2, subscriber="s2"), ev(3, subscriber="s3")]
+    )
+    given = [[r.details.get("code") for r in o.rewards if r.kind == "list_code"] for o in results]
+    assert given == [["F1"], ["S1"], []]
+    assert [len(o.rewards) for o in results] == [
+        2,
+        2,
+        0,
+    ]  # no code, no reward at all: all or nothing
+    assert lists.get_list(uow(), first.id).utilization.issued == 1
+    assert wallets.get_wallet(uow(), "s3").totals(T0) == {}  # the credit went with it
+    window = (T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert campaigns.settlement(uow(), "CinemaCo", *window, "day")[0]["amount_minor"] == 80
+
+
+def test_a_reversed_list_code_reward_returns_the_code_to_its_list(container, uow):
+    from tessera.services import lists
+
+    only = _list(uow, "only", ["C1"])
+    campaigns.create_campaign(
+        uow(), spec(rewards=(RewardSpec(RewardKind.LIST_CODE, list_ids=(only.id,)),))
+    )
+    reward = ingest(container, uow, [ev(1, subscriber="s1")])[0].rewards[0]
+    assert reward.details["code"] == "C1"
+    campaigns.reverse_reward(uow(), reward.reward_id)
+    assert lists.get_list(uow(), only.id).utilization.issued == 0
+    again = ingest(container, uow, [ev(2, subscriber="s2")])[0].rewards[0]
+    assert again.details["code"] == "C1"
+
+
+def test_reward_records_never_keep_a_partner_code_in_clear(container, uow):
+    only = _list(uow, "only", ["SECRET-CODE-1"])
+    campaigns.create_campaign(
+        uow(), spec(rewards=(RewardSpec(RewardKind.LIST_CODE, list_ids=(only.id,)),))
+    )
+    ingest(container, uow, [ev(1)])
+    with container.engine.connect() as conn:
+        for table in ("rewards", "edrs"):
+            text = " ".join(str(r) for r in conn.execute(sa.text(f"SELECT * FROM {table}")))
+            assert "SECRET-CODE-1" not in text, table

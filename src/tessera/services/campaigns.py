@@ -18,7 +18,7 @@ from tessera.domain.ids import new_id
 from tessera.domain.paging import Page
 from tessera.services.rewards_engine import EventOutcome, RewardsEngine
 
-AVAILABLE_REWARDS = {RewardKind.CREDIT_BUCKET}
+AVAILABLE_REWARDS = {RewardKind.CREDIT_BUCKET, RewardKind.LIST_CODE}
 
 
 def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = None) -> CampaignSpec:
@@ -29,6 +29,11 @@ def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = No
             raise Invalid(
                 f"rewards[{i}].kind", f"{reward.kind.value} rewards are not available yet"
             )
+        if reward.kind is RewardKind.LIST_CODE:
+            known = uow.lists.many(reward.list_ids)
+            for j, list_id in enumerate(reward.list_ids):
+                if list_id not in known:
+                    raise Invalid(f"rewards[{i}].list_ids[{j}]", "no voucher list with this id")
     if uow.campaigns.name_taken(spec.name, except_id):
         raise Conflict(f"a campaign named '{spec.name}' already exists", code="name_taken")
     return spec
@@ -91,6 +96,13 @@ def get_campaign(uow: UnitOfWork, campaign_id: uuid.UUID) -> tuple[Campaign, int
 def list_campaigns(uow: UnitOfWork, cursor: str | None, limit: int) -> Page[Campaign]:
     with uow:
         return uow.campaigns.list(cursor, limit)
+
+
+def campaigns_of_list(uow: UnitOfWork, list_id: uuid.UUID) -> list[Campaign]:
+    with uow:
+        if uow.lists.get(list_id) is None:
+            raise NotFound("no such voucher list", code="list_not_found")
+        return uow.campaigns.mapped_to_list(list_id)
 
 
 def define_aggregate(uow: UnitOfWork, definition: AggregateDefinition) -> AggregateDefinition:
@@ -172,6 +184,13 @@ def reverse_reward(
                 "the credited balance has already been spent; the reward cannot be reversed",
                 code="credit_spent",
             )
+        if row["kind"] == RewardKind.LIST_CODE.value:
+            if not uow.list_codes.give_back(details["code_id"]):
+                raise Conflict(
+                    "the partner has already seen this code redeemed; it cannot be returned",
+                    code="code_redeemed",
+                )
+            uow.lists.count(uuid.UUID(details["list_id"]), issued=-1)
         campaign = get_in(uow, row["campaign_id"])
         if campaign.spec.caps.limits_total:
             uow.campaigns.release_total(campaign.id, row["cost_minor"])

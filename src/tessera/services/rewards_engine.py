@@ -26,6 +26,8 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid
 from tessera.domain.events import MAX_BATCH, Event
 from tessera.domain.ids import new_id
+from tessera.domain.wallet import Subscriber
+from tessera.services.distribution import give_code
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +59,10 @@ class _Grant:
     cost: int
     period: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def _gives_codes(campaign: Campaign) -> bool:
+    return any(r.kind is RewardKind.LIST_CODE for r in campaign.spec.rewards)
 
 
 def _event_view(event: Event) -> dict[str, Any]:
@@ -117,7 +123,7 @@ class RewardsEngine:
                 for campaign in live:
                     if context.matches(programs[campaign.id], campaign.id):
                         matches.append((campaign, event))
-            grants = self._claim(uow, matches)
+            grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
             for outcome in self._write(uow, grants, now):
                 by_id[outcome[0]].rewards.append(outcome[1])
@@ -209,13 +215,24 @@ class RewardsEngine:
             for s in uow.subscribers.many(external_ids)
         }
 
-    def _claim(self, uow: UnitOfWork, matches: list[tuple[Campaign, Event]]) -> list[_Grant]:
-        """Counts each match against its campaign's caps, in (campaign, subscriber) order."""
+    def _claim(
+        self, uow: UnitOfWork, matches: list[tuple[Campaign, Event]], now: datetime
+    ) -> list[_Grant]:
+        """Counts each match against its campaign's caps, in (campaign, subscriber) order, and
+        takes list codes; a cap reached or lists run dry undo only that match (savepoint)."""
         grants: list[_Grant] = []
+        needs_code = [m for m in matches if _gives_codes(m[0])]
+        owners: dict[str, Subscriber] = {}
+        if needs_code:
+            wanted = {e.subscriber for _, e in needs_code}
+            _ids, created = uow.subscribers.ensure_many(wanted, now)
+            self._subscriber_edrs(uow, created, now)
+            owners = {s.external_id: s for s in uow.subscribers.many(wanted)}
         for campaign, event in sorted(matches, key=lambda m: (m[0].id, m[1].subscriber, m[1].id)):
             spec, caps = campaign.spec, campaign.spec.caps
             period = caps.period_key(event.occurred_at)
-            if caps.per_subscriber is not None or caps.limits_total:
+            codes = _gives_codes(campaign)
+            if caps.per_subscriber is not None or caps.limits_total or codes:
                 savepoint = uow.conn.begin_nested()
                 if caps.per_subscriber is not None and not uow.campaigns.claim_subscriber(
                     campaign.id, event.subscriber, period, caps.per_subscriber
@@ -229,11 +246,52 @@ class RewardsEngine:
                     savepoint.rollback()
                     log.info("total cap or budget reached", campaign_id=str(campaign.id))
                     continue
+                taken = (
+                    self._take_codes(uow, campaign, owners.get(event.subscriber)) if codes else {}
+                )
+                if taken is None:
+                    savepoint.rollback()
+                    log.info("voucher lists exhausted", campaign_id=str(campaign.id))
+                    continue
                 savepoint.commit()
+            else:
+                taken = {}
             for index, reward in enumerate(spec.rewards):
                 cost = spec.cost_per_reward_minor if index == 0 else 0
-                grants.append(_Grant(campaign, event, reward, cost, period))
+                grants.append(_Grant(campaign, event, reward, cost, period, taken.get(index, {})))
         return grants
+
+    def _take_codes(
+        self, uow: UnitOfWork, campaign: Campaign, subscriber: Subscriber | None
+    ) -> dict[int, dict[str, Any]] | None:
+        """One code per list_code reward, from its lists in order; None if any ran dry."""
+        assert subscriber is not None
+        taken: dict[int, dict[str, Any]] = {}
+        for index, reward in enumerate(campaign.spec.rewards):
+            if reward.kind is not RewardKind.LIST_CODE:
+                continue
+            given = give_code(uow, reward.list_ids, subscriber, campaign=campaign.spec.name)
+            if given is None:
+                return None
+            taken[index] = {
+                "code": given.code,
+                "code_id": given.code_id,
+                "list_id": str(given.list_id),
+                "list": given.list_name,
+                "partner": given.partner,
+                "description": given.description,
+                "expires_at": given.expires_at.isoformat() if given.expires_at else None,
+            }
+        return taken
+
+    def _subscriber_edrs(self, uow: UnitOfWork, created: set[str], now: datetime) -> None:
+        uow.edrs.append_many(
+            [
+                EdrDraft("subscriber.create", "subscriber", ext, status_after="active")
+                for ext in sorted(created)
+            ],
+            now,
+        )
 
     def _write(
         self, uow: UnitOfWork, grants: list[_Grant], now: datetime
@@ -246,13 +304,7 @@ class RewardsEngine:
             owners, created = uow.subscribers.ensure_many(
                 {g.event.subscriber for g in credits}, now
             )
-            uow.edrs.append_many(
-                [
-                    EdrDraft("subscriber.create", "subscriber", ext, status_after="active")
-                    for ext in sorted(created)
-                ],
-                now,
-            )
+            self._subscriber_edrs(uow, created, now)
             rows = []
             for g in credits:
                 days = g.reward.validity_days
@@ -274,6 +326,7 @@ class RewardsEngine:
             spec = g.campaign.spec
             reward_id = new_id()
             details = {**g.details, "cap_period": g.period}
+            stored = {k: v for k, v in details.items() if k != "code"}  # codes stay sealed
             reward_rows.append(
                 {
                     "id": reward_id,
@@ -281,7 +334,7 @@ class RewardsEngine:
                     "event_id": g.event.id,
                     "subscriber": g.event.subscriber,
                     "kind": g.reward.kind.value,
-                    "details": details,
+                    "details": stored,
                     "funding_partner": spec.funding_partner,
                     "cost_minor": g.cost,
                     "currency": spec.currency,
@@ -314,7 +367,7 @@ class RewardsEngine:
                         "event_id": g.event.id,
                         "subscriber": g.event.subscriber,
                         "funding_partner": spec.funding_partner,
-                        **{k: v for k, v in details.items() if k != "code"},
+                        **stored,
                     },
                 )
             )

@@ -157,6 +157,12 @@ def update_campaign(
     return CampaignOut.of(campaigns.update_campaign(uow, campaign_id, changes))
 
 
+@router.get("/v1/voucher-lists/{list_id}/campaigns")
+def campaigns_of_list(list_id: uuid.UUID, uow: Reader) -> list[CampaignOut]:
+    """The campaigns mapped to a list (those whose rewards give codes from it)."""
+    return [CampaignOut.of(c) for c in campaigns.campaigns_of_list(uow, list_id)]
+
+
 class SimulationIn(BaseModel):
     events: list[EventIn] | None = Field(None, max_length=1000, description="Sample events")
     since: AwareDatetime | None = Field(None, description="Or replay stored events from")

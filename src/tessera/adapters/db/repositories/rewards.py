@@ -323,6 +323,13 @@ class CampaignRepository(TenantScoped):
     def list(self, cursor: str | None, limit: int) -> Page[Campaign]:
         return self._page(self._select(), self.table.c.id, cursor, limit, _campaign)
 
+    def mapped_to_list(self, list_id: uuid.UUID) -> builtins.list[Campaign]:
+        """Campaigns that give codes from this list. A tenant has tens of campaigns, not
+        millions, so they are filtered here rather than through a mapping table."""
+        rows = self.conn.execute(self._select().order_by(self.table.c.id)).mappings()
+        found = (_campaign(row) for row in rows)
+        return [c for c in found if any(list_id in r.list_ids for r in c.spec.rewards)]
+
     def active(self) -> builtins.list[Campaign]:
         stmt = self._select().where(self.table.c.status == CampaignStatus.ACTIVE.value)
         return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
