@@ -23,6 +23,17 @@ class Settings(BaseSettings):
         default=None,
         description="Server secret for the keyed hash (HMAC-SHA256) of voucher codes. Required.",
     )
+    print_dir: str = Field(
+        default="./print-files",
+        description="Directory for batch print files (plain codes, 0600) until downloaded once.",
+    )
+    batch_chunk_size: int = Field(
+        default=50_000, description="Vouchers generated, stored and committed per step."
+    )
+    batch_heartbeat_timeout_seconds: int = Field(
+        default=300,
+        description="A generating batch whose worker has not reported for this long is failed.",
+    )
     page_size_max: int = Field(default=500, description="Largest page a list endpoint returns.")
 
     @property

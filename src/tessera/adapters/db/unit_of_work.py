@@ -12,6 +12,11 @@ from types import TracebackType
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tessera.adapters.db.repositories.batches import (
+    BatchRepository,
+    BatchVoucherRepository,
+    GeneratingBatches,
+)
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.edrs import EdrRepository
 from tessera.adapters.db.repositories.serials import SerialCounter
@@ -74,6 +79,8 @@ class UnitOfWork(_Transaction):
         self.buckets = BucketRepository(conn, tenant)
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
         self.serials = SerialCounter(conn, tenant)
+        self.batches = BatchRepository(conn, tenant)
+        self.batch_vouchers = BatchVoucherRepository(conn, tenant)
         return self
 
 
@@ -83,4 +90,5 @@ class DirectoryUnitOfWork(_Transaction):
     def __enter__(self) -> DirectoryUnitOfWork:
         self._open()
         self.tenants = TenantDirectory(self.conn)
+        self.generating_batches = GeneratingBatches(self.conn)
         return self
