@@ -278,4 +278,4 @@ class BatchVoucherRepository(TenantScoped):
         stmt = (
             self._select(c.status, sa.func.count()).where(c.batch_id == batch_id).group_by(c.status)
         )
-        return {status: int(n) for status, n in self.conn.execute(stmt).tuples()}
+        return {status: int(n) for status, n in self.conn.execute(stmt).all()}
