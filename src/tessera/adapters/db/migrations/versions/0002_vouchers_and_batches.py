@@ -136,6 +136,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "serial", name=op.f("uq_vouchers_tenant_id_serial")),
     )
     op.create_index(op.f("ix_vouchers_batch_id_serial"), "vouchers", ["batch_id", "serial"])
+    op.create_index(
+        op.f("ix_vouchers_replaces_id"),
+        "vouchers",
+        ["replaces_id"],
+        sqlite_where=sa.text("replaces_id IS NOT NULL"),
+        postgresql_where=sa.text("replaces_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
