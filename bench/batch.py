@@ -88,7 +88,8 @@ def main() -> None:
         seconds = time.perf_counter() - started
 
         assert batch.print_file is not None
-        lines = sum(1 for _ in Path(batch.print_file).open("rb")) - 1
+        with Path(batch.print_file).open("rb") as printed:
+            lines = sum(1 for _ in printed) - 1
         assert lines == args.count == batch.generated, (lines, batch.generated)
         container.close()
 
