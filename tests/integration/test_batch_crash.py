@@ -73,11 +73,14 @@ def test_a_generation_killed_midway_leaves_a_failed_batch_and_no_usable_voucher(
             assert time.monotonic() < deadline, "generation did not get going"
             time.sleep(0.05)
             with container.engine.connect() as conn:
-                generated = conn.execute(
-                    sa.select(sa.func.max(t.batches.c.generated)).where(
-                        t.batches.c.tenant_id == tenant[0]
-                    )
-                ).scalar_one() or 0
+                generated = (
+                    conn.execute(
+                        sa.select(sa.func.max(t.batches.c.generated)).where(
+                            t.batches.c.tenant_id == tenant[0]
+                        )
+                    ).scalar_one()
+                    or 0
+                )
     finally:
         worker.send_signal(signal.SIGKILL)  # kill -9: no cleanup of any kind runs
         worker.wait()
@@ -116,9 +119,7 @@ def test_a_generation_killed_midway_leaves_a_failed_batch_and_no_usable_voucher(
     assert edr["vouchers_removed"] >= 60_000
 
 
-def test_a_batch_left_generating_by_this_process_is_failed_on_recovery(
-    container, tenant, tmp_path
-):
+def test_a_batch_left_generating_by_this_process_is_failed_on_recovery(container, tenant, tmp_path):
     # Same pid, but no thread of this process generates it: an earlier process that had
     # the same pid (pid 1 in a container) left it behind.
     vt = make_voucher_type(container, tenant[0])
