@@ -27,8 +27,9 @@ class Settings(BaseSettings):
         default="./print-files",
         description="Directory for batch print files (plain codes, 0600) until downloaded once.",
     )
-    batch_chunk_size: int = Field(
-        default=50_000, description="Vouchers generated, stored and committed per step."
+    batch_chunk_size: int | None = Field(
+        default=None,
+        description="Vouchers generated, stored and committed per step (default: per store).",
     )
     batch_heartbeat_timeout_seconds: int = Field(
         default=300,

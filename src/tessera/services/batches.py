@@ -14,6 +14,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +48,6 @@ from tessera.domain.lifecycle import Lifecycle
 from tessera.domain.paging import Page
 from tessera.domain.statuses import sources
 
-DEFAULT_CHUNK = 50_000
 MAX_COLLISION_ROUNDS = 20  # each round regenerates only the codes that collided
 
 Progress = Callable[[int, int], None]  # (generated, requested)
@@ -143,16 +143,19 @@ def generate_batch(
     *,
     progress: Progress | None = None,
     hand_over: bool = False,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
 ) -> Batch:
     """Generates, stores and prints every voucher of a batch made by ``create_batch``.
 
     ``hand_over``: the print file was written where the caller asked (the CLI), so it is
     recorded as delivered and the API will not serve it. On any error the batch is failed.
+    ``chunk_size``: vouchers per transaction; by default what suits the store.
     """
     try:
         with uow:
             batch = _batch_or_404(uow, batch_id)
+            chunk_size = chunk_size or uow.batch_vouchers.chunk_size
+            overlap = uow.batch_vouchers.overlaps_work
             voucher_type = uow.voucher_types.get(batch.voucher_type_id)
             lifecycle = uow.lifecycles.get(batch.lifecycle_id)
         if batch.state is not BatchState.GENERATING:
@@ -161,7 +164,10 @@ def generate_batch(
         assert lifecycle is not None
         with _running_lock:
             _running.add(batch.id)
-        sha256 = _generate(uow, batch, voucher_type, lifecycle, secret, progress, chunk_size)
+        chunks = _prepared(batch.serials, chunk_size, batch.code_format, secret)
+        if overlap:
+            chunks = _ahead(chunks)
+        sha256 = _generate(uow, batch, voucher_type, lifecycle, secret, progress, chunks)
         with uow:
             now = uow.clock()
             extra = {"print_file_fetched_at": now} if hand_over else {}
@@ -217,7 +223,7 @@ def _generate(
     lifecycle: Lifecycle,
     secret: bytes,
     progress: Progress | None,
-    chunk_size: int,
+    chunks: Iterator[_Chunk],
 ) -> str:
     constants = VoucherConstants(
         batch.id, batch.voucher_type_id, batch.lifecycle_id, issued_at=batch.created_at
@@ -229,7 +235,7 @@ def _generate(
     with print_files.PrintFileWriter(Path(batch.print_file)) as out:
         out.write(print_file_header(batch.include_cost))
         done = 0
-        for chunk in _chunks(batch.serials, chunk_size):
+        for chunk in chunks:
             with uow:
                 # First statement of the chunk: the heartbeat, and the row lock that orders
                 # this chunk against a recovery that might be failing the batch.
@@ -239,7 +245,8 @@ def _generate(
                     raise _abandoned(batch.id)
                 codes = _store_chunk(uow, constants, chunk, batch.code_format, secret)
                 uow.commit()
-            rows = zip(chunk_serials(chunk), codes, strict=True)
+                uow.batch_vouchers.end_chunk()
+            rows = zip(chunk_serials(chunk.serials), codes, strict=True)
             out.write("".join([f"{serial},{code},{suffix}" for serial, code in rows]))
             done += chunk.count
             if progress is not None:
@@ -247,21 +254,43 @@ def _generate(
         return out.finish()
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    serials: SerialRange
+    codes: list[str]  # in serial order
+    rows: list[VoucherRow]
+
+    @property
+    def count(self) -> int:
+        return self.serials.count
+
+
+def _prepared(serials: SerialRange, size: int, fmt: CodeFormat, secret: bytes) -> Iterator[_Chunk]:
+    for first in range(serials.first, serials.last + 1, size):
+        chunk = SerialRange(first, min(first + size - 1, serials.last))
+        codes, rows = _rows(fmt, secret, list(chunk_serials(chunk)))
+        yield _Chunk(chunk, codes, rows)
+
+
+def _ahead(items: Iterator[_Chunk]) -> Iterator[_Chunk]:
+    """Prepares the next chunk in a thread while the database stores this one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-prepare") as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+
+
 def chunk_serials(chunk: SerialRange) -> range:
     return range(chunk.first, chunk.last + 1)
-
-
-def _chunks(serials: SerialRange, size: int) -> Iterator[SerialRange]:
-    for first in range(serials.first, serials.last + 1, size):
-        yield SerialRange(first, min(first + size - 1, serials.last))
 
 
 def _rows(fmt: CodeFormat, secret: bytes, serials: list[int]) -> tuple[list[str], list[VoucherRow]]:
     """Fresh codes for ``serials``, in serial order, and their rows.
 
     The codes are handed to the serials in the order of their hashes: both unique indexes
-    (serial, code hash) then receive ascending keys, which keeps B-tree inserts local. The
-    hash is keyed, so the order says nothing about the codes.
+    (serial, code hash) then receive ascending keys within a chunk, which keeps B-tree
+    inserts local. The hash is keyed, so the order says nothing about the codes.
     """
     codes = generate_codes(fmt, len(serials))
     pairs = sorted(zip(code_hashes(secret, codes), codes, strict=True))
@@ -272,22 +301,21 @@ def _rows(fmt: CodeFormat, secret: bytes, serials: list[int]) -> tuple[list[str]
 def _store_chunk(
     uow: UnitOfWork,
     constants: VoucherConstants,
-    chunk: SerialRange,
+    chunk: _Chunk,
     fmt: CodeFormat,
     secret: bytes,
 ) -> list[str]:
     """Stores a chunk and returns its codes in serial order. A code whose hash is taken gets
     a fresh code for the same serial, so the batch's serials stay contiguous."""
-    serials = list(chunk_serials(chunk))
-    codes, rows = _rows(fmt, secret, serials)
+    codes, rows = list(chunk.codes), chunk.rows
     for _round in range(MAX_COLLISION_ROUNDS):
         if uow.batch_vouchers.insert(constants, rows) == len(rows):
             return codes
-        present = uow.batch_vouchers.serials_present(constants.batch_id, chunk)
-        missing = [s for s in serials if s not in present]
+        present = uow.batch_vouchers.serials_present(constants.batch_id, chunk.serials)
+        missing = [s for s in chunk_serials(chunk.serials) if s not in present]
         fresh, rows = _rows(fmt, secret, missing)
         for serial, code in zip(missing, fresh, strict=True):
-            codes[serial - chunk.first] = code
+            codes[serial - chunk.serials.first] = code
     raise Conflict(
         "could not find unused codes; the tenant's code space is nearly exhausted",
         code="code_space_exhausted",
