@@ -23,6 +23,18 @@ class Settings(BaseSettings):
         default=None,
         description="Server secret for the keyed hash (HMAC-SHA256) of voucher codes. Required.",
     )
+    print_dir: str = Field(
+        default="./print-files",
+        description="Directory for batch print files (plain codes, 0600) until downloaded once.",
+    )
+    batch_chunk_size: int | None = Field(
+        default=None,
+        description="Vouchers generated, stored and committed per step (default: per store).",
+    )
+    batch_heartbeat_timeout_seconds: int = Field(
+        default=300,
+        description="A generating batch whose worker has not reported for this long is failed.",
+    )
     page_size_max: int = Field(default=500, description="Largest page a list endpoint returns.")
     list_key: SecretStr | None = Field(
         default=None,

@@ -160,9 +160,13 @@ batches = sa.Table(
     sa.Column("print_file_fetched_at", UTCDateTime, nullable=True),
     sa.Column("include_cost", sa.Boolean, nullable=False),
     sa.Column("error", sa.String(500), nullable=True),
+    # Who generates it: a batch stuck in "generating" whose worker is gone is failed on
+    # the next start (same host: the pid is checked; any host: updated_at is a heartbeat).
     sa.Column("worker_pid", sa.Integer, nullable=True),
+    sa.Column("worker_host", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "state"),
 )
 
 vouchers = sa.Table(
@@ -186,6 +190,15 @@ vouchers = sa.Table(
     sa.UniqueConstraint("tenant_id", "code_hash"),
     sa.UniqueConstraint("tenant_id", "serial"),
     sa.Index(None, "batch_id", "serial"),
+    # Deleting a voucher checks that no voucher replaces it; without this index that check
+    # scans the table once per deleted row (a failed batch of 1M rows never finished).
+    # Partial: only reissued vouchers have it, so generation pays nothing for it.
+    sa.Index(
+        None,
+        "replaces_id",
+        sqlite_where=sa.text("replaces_id IS NOT NULL"),
+        postgresql_where=sa.text("replaces_id IS NOT NULL"),
+    ),
 )
 
 # --- Partner voucher lists and notifications ---------------------------------------------

@@ -13,6 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tessera.adapters.crypto import Sealer
+from tessera.adapters.db.repositories.batches import (
+    BatchRepository,
+    BatchVoucherRepository,
+    GeneratingBatches,
+)
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.edrs import EdrRepository
 from tessera.adapters.db.repositories.lists import (
@@ -105,6 +110,8 @@ class UnitOfWork(_Transaction):
         self.webhooks = WebhookEndpointRepository(conn, tenant)
         self.templates = MessageTemplateRepository(conn, tenant)
         self.notifications = NotificationRepository(conn, tenant)
+        self.batches = BatchRepository(conn, tenant)
+        self.batch_vouchers = BatchVoucherRepository(conn, tenant)
         return self
 
 
@@ -114,6 +121,7 @@ class DirectoryUnitOfWork(_Transaction):
     def __enter__(self) -> DirectoryUnitOfWork:
         self._open()
         self.tenants = TenantDirectory(self.conn)
+        self.generating_batches = GeneratingBatches(self.conn)
         return self
 
 

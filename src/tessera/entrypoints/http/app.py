@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints.http import (
+    batches,
     distributions,
     edrs,
     health,
@@ -20,7 +25,9 @@ from tessera.entrypoints.http import (
     voucher_types,
     webhooks,
 )
+from tessera.entrypoints.http.background import BackgroundWork
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
+from tessera.services.batches import fail_abandoned_batches
 
 ROUTERS = (
     health,
@@ -34,7 +41,24 @@ ROUTERS = (
     webhooks,
     notifications,
     templates,
+    batches,
 )
+
+
+def recover(container: Container) -> None:
+    """Fails batches whose generating process died (run at start, by the API and the CLI)."""
+    timeout = timedelta(seconds=container.settings.batch_heartbeat_timeout_seconds)
+    fail_abandoned_batches(container.directory(), container.uow, timeout)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    recover(app.state.container)
+    app.state.background = BackgroundWork()
+    try:
+        yield
+    finally:
+        app.state.background.shutdown()  # let running generations finish
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -45,6 +69,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         summary="Multi-tenant vouchers and real-time rewards",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=_lifespan,
     )
     app.state.container = container
     app.state.metrics = Metrics()
