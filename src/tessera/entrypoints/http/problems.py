@@ -29,8 +29,8 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
@@ -38,7 +38,13 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         "detail": detail,
         **extra,
     }
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = problem_body(status, code, detail, **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and "retry_after" in extra:
+        headers = {"Retry-After": str(extra["retry_after"])}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
