@@ -74,3 +74,38 @@ def by_code(code: str, subscriber: str | None = None, **kw: Any) -> Request:
 
 def by_serial(serial: int, subscriber: str | None = None, **kw: Any) -> Request:
     return Request(Target(serial=serial), subscriber=subscriber, **kw)
+
+
+def prepare(
+    container: Container, tenant_id: uuid.UUID, type_id: uuid.UUID, count: int
+) -> list[str]:
+    """``count`` available vouchers inserted in bulk (no EDRs): fixtures for races."""
+    from tessera.domain.code_hash import code_hash
+    from tessera.domain.codes import generate_codes, last4
+    from tessera.services.issuing import DEFAULT_FORMAT
+
+    codes = list(dict.fromkeys(generate_codes(DEFAULT_FORMAT, count + 16)))[:count]
+    uow = container.uow(tenant_id)
+    with uow:
+        voucher_type = uow.voucher_types.get(type_id)
+        assert voucher_type is not None
+        first = uow.serials.reserve(count)
+        now = uow.clock()
+        rows = [
+            {
+                "serial": first + i,
+                "code_hash": code_hash(container.code_secret, code),
+                "code_last4": last4(code),
+                "voucher_type_id": type_id,
+                "lifecycle_id": voucher_type.spec.lifecycle_id,
+                "status": "available",
+                "issued_at": now,
+                "activated_at": now,
+                "status_changed_at": now,
+            }
+            for i, code in enumerate(codes)
+        ]
+        for start in range(0, count, 5000):
+            uow.vouchers.add_many(rows[start : start + 5000])
+        uow.commit()
+    return codes
