@@ -99,7 +99,7 @@ def _locate(
 ) -> VoucherView:
     now = uow.clock()
     if target.serial is not None:
-        found = uow.vouchers.view(serial=target.serial)
+        found = uow.vouchers.view(serial=target.serial, subscriber=subscriber)
         if found is None:
             raise VoucherNotFound()
         return found
@@ -107,7 +107,9 @@ def _locate(
     scopes = bar_scopes(uow.actor_key_id, subscriber)
     view = None
     if is_plausible_code(target.code):
-        view = uow.vouchers.view(code_hash=code_hash(secret, target.code), bar_scopes=scopes)
+        view = uow.vouchers.view(
+            code_hash=code_hash(secret, target.code), bar_scopes=scopes, subscriber=subscriber
+        )
     if view is None:
         _wrong_code(uow, scopes, policy, now)
     assert view is not None
@@ -256,14 +258,14 @@ def _use(
         view = _locate(uow, secret, request.target, external_id, policy)
         rules = view.lifecycle.rules
         before, after = plan(view.voucher, operation, rules, activity, now)
-        subscriber = _redeemer(uow, view.voucher, external_id, now)
+        subscriber = _redeemer(uow, view, external_id, now)
         moved = uow.vouchers.transition(
             view.voucher, before, after, now, subscriber_id=subscriber.id, reserved_until=None
         )
         if moved is None:
             raise _lost_race(uow, view.voucher, operation)
-        credits, request_id = _grant(uow, view, subscriber, now)
         drafts = _release_lapsed_hold(view, before, now)
+        credits, request_id = _grant(uow, view, subscriber, now, drafts)
         drafts.append(
             _voucher_edr(
                 operation,
@@ -299,19 +301,27 @@ def _use(
 
 
 def _redeemer(
-    uow: UnitOfWork, voucher: Voucher, external_id: str | None, now: datetime
+    uow: UnitOfWork, view: VoucherView, external_id: str | None, now: datetime
 ) -> Subscriber:
+    """The wallet to credit: found with the voucher, or created (a new MSISDN at a point of
+    sale is a real subscriber), or the one that reserved the voucher."""
+    if view.subscriber is not None:
+        return view.subscriber
     if external_id is not None:
         return _subscriber(uow, external_id, now)
-    if voucher.subscriber_id is not None:
-        found = uow.subscribers.get(voucher.subscriber_id)
+    if view.voucher.subscriber_id is not None:
+        found = uow.subscribers.get(view.voucher.subscriber_id)
         if found is not None:
             return found
     raise Invalid("subscriber", "is required: the reservation did not name a subscriber")
 
 
 def _grant(
-    uow: UnitOfWork, view: VoucherView, subscriber: Subscriber, now: datetime
+    uow: UnitOfWork,
+    view: VoucherView,
+    subscriber: Subscriber,
+    now: datetime,
+    drafts: list[EdrDraft],
 ) -> tuple[list[Credit], str | None]:
     """What the type grants as it is now (types are not versioned): its buckets, or, for a
     type with a fulfilment offer, a request to the tenant's order system instead."""
@@ -341,6 +351,7 @@ def _grant(
             template.amount,
             expires_at,
             {"voucher_serial": voucher.serial},
+            edrs=drafts,
         )
         credits.append(Credit(bucket_id, template.balance_type, template.amount, expires_at))
     return credits, None

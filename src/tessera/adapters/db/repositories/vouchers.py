@@ -7,6 +7,7 @@ waits on the row lock (PostgreSQL) or the database lock (SQLite), then matches n
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,12 +19,14 @@ import sqlalchemy as sa
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
 from tessera.adapters.db.repositories.catalog import _lifecycle, _voucher_type
+from tessera.adapters.db.repositories.subscribers import _subscriber
 from tessera.domain.catalog import VoucherType
 from tessera.domain.lifecycle import Lifecycle
 from tessera.domain.statuses import VoucherStatus
 from tessera.domain.vouchers import Voucher
+from tessera.domain.wallet import Subscriber
 
-v, vt, lc, fa = t.vouchers, t.voucher_types, t.lifecycles, t.failed_attempts
+v, vt, lc, fa, sb = t.vouchers, t.voucher_types, t.lifecycles, t.failed_attempts, t.subscribers
 
 
 def _voucher(row: sa.RowMapping) -> Voucher:
@@ -52,33 +55,48 @@ class VoucherView:
     voucher_type: VoucherType
     lifecycle: Lifecycle
     barred_until: datetime | None = None
+    subscriber: Subscriber | None = None
 
 
 def _prefixed(row: sa.RowMapping, prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: value for k, value in row.items() if k.startswith(prefix)}
 
 
+@functools.cache
+def _view_statement(by_code: bool, with_bar: bool, with_subscriber: bool) -> sa.Select[Any]:
+    """Built once per shape, with bound parameters: building a 40-column join per request
+    costs more than running it. Tenant scoping is explicit here (``:tenant``)."""
+    tenant = sa.bindparam("tenant", type_=sa.Uuid)
+    columns: list[Any] = [*v.c]
+    columns += [c.label(f"vt_{c.key}") for c in vt.c]
+    columns += [c.label(f"lc_{c.key}") for c in lc.c]
+    source = v.join(vt, vt.c.id == v.c.voucher_type_id).join(lc, lc.c.id == v.c.lifecycle_id)
+    if with_bar:
+        bar = (
+            sa.select(sa.func.max(fa.c.barred_until))
+            .where(fa.c.tenant_id == tenant, fa.c.scope.in_(sa.bindparam("scopes", expanding=True)))
+            .scalar_subquery()
+        )
+        columns.append(bar.label("barred_until"))
+    if with_subscriber:
+        columns += [c.label(f"sb_{c.key}") for c in sb.c]
+        source = source.outerjoin(
+            sb,
+            sa.and_(
+                sb.c.tenant_id == tenant,
+                sb.c.external_id == sa.bindparam("external_id", type_=sa.String),
+            ),
+        )
+    key = v.c.code_hash if by_code else v.c.serial
+    return (
+        sa.select(*columns)
+        .select_from(source)
+        .where(v.c.tenant_id == tenant, key == sa.bindparam("key"))
+    )
+
+
 class VoucherRepository(TenantScoped):
     table = v
-
-    def _view_select(self, bar_scopes: Sequence[str]) -> sa.Select[Any]:
-        columns: list[Any] = [*v.c]
-        columns += [c.label(f"vt_{c.key}") for c in vt.c]
-        columns += [c.label(f"lc_{c.key}") for c in lc.c]
-        if bar_scopes:
-            bar = (
-                sa.select(sa.func.max(fa.c.barred_until))
-                .where(fa.c.tenant_id == self.tenant_id, fa.c.scope.in_(list(bar_scopes)))
-                .scalar_subquery()
-            )
-            columns.append(bar.label("barred_until"))
-        return (
-            sa.select(*columns)
-            .select_from(
-                v.join(vt, vt.c.id == v.c.voucher_type_id).join(lc, lc.c.id == v.c.lifecycle_id)
-            )
-            .where(self._mine())
-        )
 
     def view(
         self,
@@ -86,23 +104,31 @@ class VoucherRepository(TenantScoped):
         code_hash: bytes | None = None,
         serial: int | None = None,
         bar_scopes: Sequence[str] = (),
+        subscriber: str | None = None,
     ) -> VoucherView | None:
-        """One round trip: the voucher, its type, its lifecycle and any bar on the caller."""
-        stmt = self._view_select(bar_scopes)
-        if code_hash is not None:
-            stmt = stmt.where(v.c.code_hash == code_hash)
-        elif serial is not None:
-            stmt = stmt.where(v.c.serial == serial)
-        else:
+        """One round trip: the voucher, its type, its lifecycle, any bar on the caller and
+        the subscriber named in the request (when it exists)."""
+        if (code_hash is None) == (serial is None):
             raise ValueError("a code hash or a serial is required")
-        row = self.conn.execute(stmt).mappings().first()
+        stmt = _view_statement(code_hash is not None, bool(bar_scopes), subscriber is not None)
+        params: dict[str, Any] = {
+            "tenant": self.tenant_id,
+            "key": code_hash if code_hash is not None else serial,
+            "scopes": list(bar_scopes),
+            "external_id": subscriber,
+        }
+        row = self.conn.execute(stmt, params).mappings().first()
         if row is None:
             return None
+        found = None
+        if subscriber is not None and row["sb_id"] is not None:
+            found = _subscriber(_prefixed(row, "sb_"))  # type: ignore[arg-type]
         return VoucherView(
             voucher=_voucher(row),
             voucher_type=_voucher_type(_prefixed(row, "vt_")),  # type: ignore[arg-type]
             lifecycle=_lifecycle(_prefixed(row, "lc_")),  # type: ignore[arg-type]
             barred_until=row.get("barred_until"),
+            subscriber=found,
         )
 
     def get(self, voucher_id: int) -> Voucher | None:
