@@ -29,7 +29,11 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def problem_body(status: int, code: str, detail: str, /, **extra: Any) -> dict[str, Any]:
+    # RFC 9457's "status" is the HTTP status; a domain error's own "status" (a voucher's
+    # current status, for instance) is shown as "current_status".
+    if "status" in extra:
+        extra["current_status"] = extra.pop("status")
     return {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -40,7 +44,7 @@ def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str,
     }
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, code: str, detail: str, /, **extra: Any) -> JSONResponse:
     body = problem_body(status, code, detail, **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 429 and "retry_after" in extra:
