@@ -182,8 +182,8 @@ def plan(
     """(status before, status after) for ``operation`` on ``voucher``, or the refusal.
 
     Uses by a subscriber (reserve, confirm, redeem) are judged on the activity time; reissue
-    and cancel are refused once the voucher is past expiry and grace, since neither may
-    revive or refund an expired voucher. Close, release and reverse ignore expiry (a used
+    and cancel are refused from expiry on (as a use now would be), since neither may revive
+    or refund an expired voucher. Close, release and reverse ignore expiry (a used
     voucher never expires).
     """
     # Releasing a lapsed hold writes down what the sweeper would: it starts from reserved.
