@@ -156,6 +156,33 @@ def edrs_export(
 
 
 @app.command()
+def expire() -> None:
+    """Expire vouchers still unused after expiry + grace (recognizing their revenue) and
+    release lapsed reservations, for every tenant. ``serve`` also does this periodically."""
+    from tessera.services.expiry import expire_all
+
+    container = build()
+    report = expire_all(container.directory(), container.uow)
+    err.print(f"expired {report.expired} vouchers, released {report.released} lapsed holds")
+    typer.echo(json.dumps({"expired": report.expired, "released": report.released}))
+
+
+@app.command()
+def purge() -> None:
+    """Delete finished vouchers older than their lifecycle's retention (their EDRs stay),
+    and idempotency keys older than TESSERA_IDEMPOTENCY_RETENTION_HOURS."""
+    from datetime import timedelta
+
+    from tessera.services.expiry import purge_all
+
+    container = build()
+    retention = timedelta(hours=container.settings.idempotency_retention_hours)
+    report = purge_all(container.directory(), container.uow, retention)
+    err.print(f"purged {report.vouchers} vouchers and {report.idempotency_keys} idempotency keys")
+    typer.echo(json.dumps(asdict(report)))
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: TESSERA_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Default: TESSERA_PORT")] = None,
