@@ -20,7 +20,7 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.lifecycle import Lifecycle, ValidityKind
 from tessera.domain.statuses import FINISHED, Operation, VoucherStatus, next_status, sources
 from tessera.domain.vouchers import Voucher, is_time_expired
-from tessera.services.voucher_events import VOUCHER_EXPIRED, enqueue_voucher_event
+from tessera.services import voucher_events
 
 S = VoucherStatus
 CHUNK = 1000
@@ -95,7 +95,9 @@ def expire_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
                     for voucher_id in sorted(moved):
                         voucher = group[voucher_id]
                         drafts.append(_expire_edr(uow, types, voucher, status, after, now))
-                        enqueue_voucher_event(uow, VOUCHER_EXPIRED, {"serial": voucher.serial})
+                        voucher_events.voucher_expired(
+                            uow, voucher, types[voucher.voucher_type_id], None, now
+                        )
                 uow.edrs.append_many(drafts, now)
                 uow.commit()
                 report.expired += len(drafts)

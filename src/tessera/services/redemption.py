@@ -36,8 +36,8 @@ from tessera.domain.vouchers import (
     verdict,
 )
 from tessera.domain.wallet import Subscriber, validate_external_id
+from tessera.services import voucher_events
 from tessera.services.issuing import issue_voucher
-from tessera.services.voucher_events import VOUCHER_REDEEMED, enqueue_voucher_event
 from tessera.services.wallets import credit
 
 S = VoucherStatus
@@ -284,10 +284,8 @@ def _use(
             )
         )
         uow.edrs.append_many(drafts, now)
-        enqueue_voucher_event(
-            uow,
-            VOUCHER_REDEEMED,
-            {"serial": moved.serial, "subscriber": subscriber.external_id, "via": operation.value},
+        voucher_events.voucher_redeemed(
+            uow, moved, view.voucher_type, subscriber.external_id, activity
         )
         uow.commit()
     return Outcome(
@@ -337,6 +335,9 @@ def _grant(
             spec.fulfilment_offer,
             "activate",
             now,
+        )
+        voucher_events.fulfilment_requested(
+            uow, voucher, view.voucher_type, subscriber.external_id, "activate", now
         )
         return [], str(request_id)
     credits = []
@@ -503,6 +504,15 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 moved.serial,
                 view.voucher.subscriber_id,
                 offer,
+                "revoke",
+                now,
+            )
+            holder = uow.subscribers.get(view.voucher.subscriber_id)
+            voucher_events.fulfilment_requested(
+                uow,
+                moved,
+                view.voucher_type,
+                holder.external_id if holder else str(view.voucher.subscriber_id),
                 "revoke",
                 now,
             )
