@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
 import secrets
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
@@ -47,6 +49,7 @@ app.add_typer(batch_app, name="batch")
 
 err = Console(stderr=True)
 DEMO_TENANT = "demo"
+DEMO_LIST_KEY_FILE = ".tessera-list-key"
 DEMO_SECRET_FILE = ".tessera-code-secret"  # noqa: S105 - a file name
 
 
@@ -213,6 +216,10 @@ def serve(
             raise typer.Exit(code=2)
         # Workers are started by uvicorn and read their settings from the environment.
         os.environ["TESSERA_CODE_SECRET"] = _demo_code_secret(settings)
+    if demo and settings.list_key is None:
+        os.environ["TESSERA_LIST_KEY"] = _demo_list_key(settings)
+        container.close()
+        container = build()  # the dispatcher below needs the key too
     if settings.is_sqlite:
         container.migrate()
     if demo:
@@ -250,16 +257,33 @@ def _demo_secret_path(settings: Settings) -> Path:
 
 
 def _demo_code_secret(settings: Settings) -> str:
-    path = _demo_secret_path(settings)
+    return _demo_secret(settings, DEMO_SECRET_FILE, "the code secret", "TESSERA_CODE_SECRET",
+                        lambda: secrets.token_hex(32))  # fmt: skip
+
+
+def _demo_list_key(settings: Settings) -> str:
+    return _demo_secret(
+        settings,
+        DEMO_LIST_KEY_FILE,
+        "the list key (it seals partner codes and webhook secrets)",
+        "TESSERA_LIST_KEY",
+        lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    )
+
+
+def _demo_secret(
+    settings: Settings, name: str, what: str, variable: str, make: Callable[[], str]
+) -> str:
+    """A secret the demo keeps in a 0600 file next to its database, made on first use."""
+    path = _demo_secret_path(settings).with_name(name)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
+            f.write(make())
     err.print(
-        f"[yellow]warning[/yellow] demo mode: the code secret is kept in {path}. Anyone with "
-        "that file and a copy of the database can check codes; set TESSERA_CODE_SECRET in "
-        "production."
+        f"[yellow]warning[/yellow] demo mode: {what} is kept in {path}. Anyone with that file "
+        f"and a copy of the database has what it protects; set {variable} in production."
     )
     return path.read_text().strip()
 
