@@ -27,7 +27,10 @@ class Container:
     settings: Settings
     engine: Engine
     clock: Clock = field(default=system_clock)
-    rewards: RewardsEngine = field(default_factory=RewardsEngine)
+    rewards: RewardsEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rewards = RewardsEngine(lambda: self.code_secret)
 
     def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
         return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock, self.sealer)

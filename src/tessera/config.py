@@ -26,6 +26,18 @@ class Settings(BaseSettings):
     nats_url: str = Field(
         default="nats://127.0.0.1:4222", description="NATS for `tessera consume`."
     )
+    print_dir: str = Field(
+        default="./print-files",
+        description="Directory for batch print files (plain codes, 0600) until downloaded once.",
+    )
+    batch_chunk_size: int | None = Field(
+        default=None,
+        description="Vouchers generated, stored and committed per step (default: per store).",
+    )
+    batch_heartbeat_timeout_seconds: int = Field(
+        default=300,
+        description="A generating batch whose worker has not reported for this long is failed.",
+    )
     page_size_max: int = Field(default=500, description="Largest page a list endpoint returns.")
     list_key: SecretStr | None = Field(
         default=None,
@@ -49,6 +61,30 @@ class Settings(BaseSettings):
     )
     webhook_backoff_max_seconds: float = Field(
         default=3600.0, description="Longest wait between two attempts."
+    )
+    # Redemption (issue 4)
+    bar_threshold: int = Field(
+        default=5, ge=1, description="Wrong codes from one subscriber or key before a bar."
+    )
+    bar_window_seconds: int = Field(
+        default=900, ge=1, description="The window in which wrong codes are counted."
+    )
+    bar_period_seconds: int = Field(
+        default=1800, ge=1, description="How long a bar lasts once set."
+    )
+    sweeper_interval_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="How often `serve` expires vouchers and releases lapsed holds (0: never).",
+    )
+    idempotency_retention_hours: int = Field(
+        default=48, ge=1, description="How long `tessera purge` keeps idempotency keys."
+    )
+    key_cache_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long a resolved API key is cached per process (0: no cache); "
+        "a revoked key may keep working this long. 5 saves a round trip per request.",
     )
 
     @property

@@ -297,3 +297,26 @@ def test_reward_records_never_keep_a_partner_code_in_clear(container, uow):
         for table in ("rewards", "edrs"):
             text = " ".join(str(r) for r in conn.execute(sa.text(f"SELECT * FROM {table}")))
             assert "SECRET-CODE-1" not in text, table
+
+
+def test_an_issued_voucher_reward_returns_its_code_once_and_the_code_redeems(
+    container, uow, tenant
+):
+    from datetime import timedelta as td
+
+    from tessera.domain.vouchers import BarPolicy
+    from tessera.services import redemption
+    from vouchering import by_code, make_type
+
+    type_id = make_type(container, tenant[0])
+    campaigns.create_campaign(
+        uow(), spec(rewards=(RewardSpec(RewardKind.ISSUE_VOUCHER, voucher_type_id=type_id),))
+    )
+    reward = ingest(container, uow, [ev(1, subscriber="254700000042")])[0].rewards[0]
+    code = reward.details["code"]
+    with container.engine.connect() as conn:
+        stored = " ".join(str(r) for r in conn.execute(sa.text("SELECT details FROM rewards")))
+    assert code not in stored
+    policy = BarPolicy(threshold=5, window=td(minutes=15), period=td(minutes=30))
+    outcome = redemption.redeem(uow(), container.code_secret, by_code(code, "254700000042"), policy)
+    assert outcome.voucher.serial == reward.details["serial"]

@@ -47,7 +47,7 @@ EVENT_DETAILS: dict[str, frozenset[str]] = {
     ),
     "voucher.expired": frozenset({"serial", "voucher_type", "subscriber", "expired_at"}),
     "fulfilment.requested": frozenset(
-        {"serial", "voucher_type", "offer", "subscriber", "redeemed_at"}
+        {"serial", "voucher_type", "offer", "action", "subscriber", "redeemed_at"}
     ),
 }
 

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import os
+import secrets
 import sys
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from sqlalchemy.engine import make_url
 
 from tessera.adapters.db.repositories.edrs import EdrFilter
-from tessera.bootstrap import build
+from tessera.bootstrap import Container, MissingCodeSecret, build
+from tessera.config import Settings
+from tessera.domain.batches import BatchOperation, BatchRequest
+from tessera.domain.codes import Alphabet, CodeFormat
 from tessera.domain.errors import DomainError
 from tessera.domain.roles import Role
 from tessera.entrypoints.cli_lists import list_app, register_dispatch
-from tessera.services import tenants
+from tessera.services import batches, tenants
 from tessera.services.edrs import export_edrs
 
 app = typer.Typer(help="Tessera: vouchers and real-time rewards.", no_args_is_help=True)
@@ -28,15 +38,19 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (operators and brands).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 edrs_app = typer.Typer(help="Event detail records.", no_args_is_help=True)
+batch_app = typer.Typer(help="Voucher batches (printed scratch cards).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(edrs_app, name="edrs")
 app.add_typer(list_app, name="list")
 register_dispatch(app)
+app.add_typer(batch_app, name="batch")
 
 err = Console(stderr=True)
 DEMO_TENANT = "demo"
+DEMO_LIST_KEY_FILE = ".tessera-list-key"
+DEMO_SECRET_FILE = ".tessera-code-secret"  # noqa: S105 - a file name
 
 
 def _fail(error: DomainError) -> typer.Exit:
@@ -170,11 +184,44 @@ def consume(
 
 
 @app.command()
+def expire() -> None:
+    """Expire vouchers still unused after expiry + grace (recognizing their revenue) and
+    release lapsed reservations, for every tenant. ``serve`` also does this periodically."""
+    from tessera.services.expiry import expire_all
+
+    container = build()
+    report = expire_all(container.directory(), container.uow)
+    err.print(f"expired {report.expired} vouchers, released {report.released} lapsed holds")
+    typer.echo(json.dumps({"expired": report.expired, "released": report.released}))
+
+
+@app.command()
+def purge() -> None:
+    """Delete finished vouchers older than their lifecycle's retention (their EDRs stay),
+    and idempotency keys older than TESSERA_IDEMPOTENCY_RETENTION_HOURS."""
+    from datetime import timedelta
+
+    from tessera.services.expiry import purge_all
+
+    container = build()
+    retention = timedelta(hours=container.settings.idempotency_retention_hours)
+    report = purge_all(container.directory(), container.uow, retention)
+    err.print(f"purged {report.vouchers} vouchers and {report.idempotency_keys} idempotency keys")
+    typer.echo(json.dumps(asdict(report)))
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: TESSERA_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Default: TESSERA_PORT")] = None,
     workers: Annotated[int | None, typer.Option(help="Default: TESSERA_WORKERS")] = None,
-    demo: Annotated[bool, typer.Option(help="Create a 'demo' tenant if none exists")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Create a 'demo' tenant if none exists; without TESSERA_CODE_SECRET, keep a "
+            "generated one in a local file (not for production)"
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API. The embedded SQLite default is migrated first. The webhook
     dispatcher runs alongside, in this process (TESSERA_DISPATCHER_ENABLED=false: not)."""
@@ -184,6 +231,20 @@ def serve(
 
     container = build()
     settings = container.settings
+    if settings.code_secret is None or not settings.code_secret.get_secret_value():
+        if not demo:
+            err.print(
+                "[red]error[/red] TESSERA_CODE_SECRET is not set: voucher codes are stored "
+                "only as keyed hashes and cannot be made or checked without it. Set it to a "
+                "long random value (e.g. `openssl rand -hex 32`), or run `tessera serve --demo`."
+            )
+            raise typer.Exit(code=2)
+        # Workers are started by uvicorn and read their settings from the environment.
+        os.environ["TESSERA_CODE_SECRET"] = _demo_code_secret(settings)
+    if demo and settings.list_key is None:
+        os.environ["TESSERA_LIST_KEY"] = _demo_list_key(settings)
+        container.close()
+        container = build()  # the dispatcher below needs the key too
     if settings.is_sqlite:
         container.migrate()
     if demo:
@@ -212,6 +273,46 @@ def serve(
         container.close()
 
 
+def _demo_secret_path(settings: Settings) -> Path:
+    """Next to the SQLite database (the demo's data lives together), else here."""
+    url = make_url(settings.database_url)
+    if settings.is_sqlite and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / DEMO_SECRET_FILE
+    return Path.cwd() / DEMO_SECRET_FILE
+
+
+def _demo_code_secret(settings: Settings) -> str:
+    return _demo_secret(settings, DEMO_SECRET_FILE, "the code secret", "TESSERA_CODE_SECRET",
+                        lambda: secrets.token_hex(32))  # fmt: skip
+
+
+def _demo_list_key(settings: Settings) -> str:
+    return _demo_secret(
+        settings,
+        DEMO_LIST_KEY_FILE,
+        "the list key (it seals partner codes and webhook secrets)",
+        "TESSERA_LIST_KEY",
+        lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    )
+
+
+def _demo_secret(
+    settings: Settings, name: str, what: str, variable: str, make: Callable[[], str]
+) -> str:
+    """A secret the demo keeps in a 0600 file next to its database, made on first use."""
+    path = _demo_secret_path(settings).with_name(name)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+    err.print(
+        f"[yellow]warning[/yellow] demo mode: {what} is kept in {path}. Anyone with that file "
+        f"and a copy of the database has what it protects; set {variable} in production."
+    )
+    return path.read_text().strip()
+
+
 def _ensure_demo_tenant() -> None:
     """Creates the demo tenant on first run; on later runs mints a fresh demo key, since a
     key's plain value is never stored and so cannot be shown again."""
@@ -231,6 +332,143 @@ def _ensure_demo_tenant() -> None:
         soft_wrap=True,
     )
     container.close()
+
+
+# --- batches --------------------------------------------------------------------------
+
+
+def _tenant_container(tenant: str) -> tuple[Container, uuid.UUID]:
+    """The container and the tenant's id; first fails batches whose generator died."""
+    from tessera.entrypoints.http.app import recover
+
+    container = build()
+    try:
+        found = tenants.find_tenant(container.directory(), tenant)
+    except DomainError as error:
+        raise _fail(error) from None
+    recover(container)
+    return container, found.id
+
+
+def _code_secret(container: Container) -> bytes:
+    try:
+        return container.code_secret
+    except MissingCodeSecret:
+        demo = _demo_secret_path(container.settings)
+        if demo.exists():
+            err.print(f"[yellow]warning[/yellow] using the demo code secret in {demo}")
+            return demo.read_text().strip().encode()
+        err.print("[red]error[/red] TESSERA_CODE_SECRET is not set: codes cannot be hashed")
+        raise typer.Exit(code=2) from None
+
+
+def _print_batch(view: batches.BatchView) -> None:
+    b = view.batch
+    typer.echo(
+        json.dumps(
+            {
+                "id": str(b.id),
+                "state": b.state.value,
+                "requested": b.requested,
+                "generated": b.generated,
+                "serial_first": b.serials.first,
+                "serial_last": b.serials.last,
+                "print_file_sha256": b.print_file_sha256,
+                "error": b.error,
+                "voucher_counts": view.voucher_counts,
+            },
+            sort_keys=True,
+        )
+    )
+
+
+@batch_app.command("create")
+def batch_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    voucher_type: Annotated[uuid.UUID, typer.Option("--type", help="Voucher type id")],
+    count: Annotated[int, typer.Option(help="How many vouchers")],
+    print_file: Annotated[Path, typer.Option(help="Where to write the CSV with the codes")],
+    length: Annotated[int, typer.Option(help="Random symbols per code")] = 12,
+    alphabet: Annotated[str, typer.Option(help="digits or alphanumeric")] = "digits",
+    prefix: Annotated[str, typer.Option(help="Fixed start of every code")] = "",
+    check_character: Annotated[bool, typer.Option(help="Append a check character")] = True,
+    include_cost: Annotated[bool, typer.Option(help="Add cost to the print file")] = False,
+) -> None:
+    """Generate a batch, writing its print file to PATH (the only copy of the codes)."""
+    container, tenant_id = _tenant_container(tenant)
+    secret = _code_secret(container)
+    if print_file.exists():
+        err.print(f"[red]error[/red] {print_file} exists; it is never overwritten")
+        raise typer.Exit(code=2)
+    try:
+        # CodeFormat checks the alphabet itself (formats also arrive as JSON).
+        fmt = CodeFormat(length, cast(Alphabet, alphabet), prefix, check_character)
+        request = BatchRequest(voucher_type, count, fmt, include_cost)
+        batch = batches.create_batch(
+            container.uow(tenant_id), request, Path(container.settings.print_dir), print_file
+        )
+        err.print(f"batch {batch.id}: serials {batch.serials.first}-{batch.serials.last}")
+        columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), BarColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=err) as bar:
+            task = bar.add_task("generating", total=count)
+            batches.generate_batch(
+                container.uow(tenant_id),
+                batch.id,
+                secret,
+                progress=lambda done, _total: bar.update(task, completed=done),
+                hand_over=True,
+                chunk_size=container.settings.batch_chunk_size,
+            )
+        _print_batch(batches.get_batch(container.uow(tenant_id), batch.id))
+    except DomainError as error:
+        raise _fail(error) from None
+
+
+@batch_app.command("show")
+def batch_show(
+    batch_id: uuid.UUID, tenant: Annotated[str, typer.Option(help="Tenant name")]
+) -> None:
+    """State, progress and voucher counts by status, as JSON."""
+    container, tenant_id = _tenant_container(tenant)
+    try:
+        _print_batch(batches.get_batch(container.uow(tenant_id), batch_id))
+    except DomainError as error:
+        raise _fail(error) from None
+
+
+@batch_app.command("recover")
+def batch_recover() -> None:
+    """Fail batches whose generating process is gone (also done by every batch command)."""
+    from tessera.entrypoints.http.app import recover
+
+    recover(build())
+
+
+def _batch_operation(operation: BatchOperation) -> None:
+    def command(
+        batch_id: uuid.UUID,
+        tenant: Annotated[str, typer.Option(help="Tenant name")],
+        serial_from: Annotated[int | None, typer.Option("--from", help="First serial")] = None,
+        serial_to: Annotated[int | None, typer.Option("--to", help="Last serial")] = None,
+    ) -> None:
+        container, tenant_id = _tenant_container(tenant)
+        try:
+            change = batches.operate(
+                container.uow(tenant_id), batch_id, operation, serial_from, serial_to
+            )
+        except DomainError as error:
+            raise _fail(error) from None
+        err.print(
+            f"{operation.value}: {change.count} vouchers changed in serials "
+            f"{change.serials.first}-{change.serials.last}; batch is {change.batch.state.value}"
+        )
+
+    command.__doc__ = f"{operation.value.capitalize()} a batch, or a serial range with --from/--to."
+    batch_app.command(operation.value)(command)
+
+
+for _operation in BatchOperation:
+    _batch_operation(_operation)
 
 
 if __name__ == "__main__":

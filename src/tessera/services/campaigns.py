@@ -18,17 +18,14 @@ from tessera.domain.ids import new_id
 from tessera.domain.paging import Page
 from tessera.services.rewards_engine import EventOutcome, RewardsEngine
 
-AVAILABLE_REWARDS = {RewardKind.CREDIT_BUCKET, RewardKind.LIST_CODE}
-
 
 def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = None) -> CampaignSpec:
     spec = spec.validated()
     compile_condition(spec.condition)
     for i, reward in enumerate(spec.rewards):
-        if reward.kind not in AVAILABLE_REWARDS:
-            raise Invalid(
-                f"rewards[{i}].kind", f"{reward.kind.value} rewards are not available yet"
-            )
+        known_type = reward.voucher_type_id and uow.voucher_types.get(reward.voucher_type_id)
+        if reward.kind is RewardKind.ISSUE_VOUCHER and not known_type:
+            raise Invalid(f"rewards[{i}].voucher_type_id", "no voucher type with this id")
         if reward.kind is RewardKind.LIST_CODE:
             known = uow.lists.many(reward.list_ids)
             for j, list_id in enumerate(reward.list_ids):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,11 +24,12 @@ from tessera.adapters.expressions import EvaluationContext, ProgramCache
 from tessera.domain.aggregates import AggregateDefinition
 from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Invalid
+from tessera.domain.errors import Invalid, Unavailable
 from tessera.domain.events import MAX_BATCH, Event
 from tessera.domain.ids import new_id
 from tessera.domain.wallet import Subscriber
 from tessera.services.distribution import give_code
+from tessera.services.issuing import issue_voucher
 
 log = structlog.get_logger(__name__)
 
@@ -76,10 +78,19 @@ def _event_view(event: Event) -> dict[str, Any]:
 
 
 class RewardsEngine:
-    """Process-wide state: compiled programs, cached per campaign version."""
+    """Process-wide state: compiled programs, cached per campaign version, and where the
+    code secret comes from (issued vouchers store only their code's keyed hash)."""
 
-    def __init__(self) -> None:
+    def __init__(self, code_secret: Callable[[], bytes] | None = None) -> None:
         self.programs = ProgramCache()
+        self._code_secret = code_secret
+
+    def _secret(self) -> bytes:
+        if self._code_secret is None:
+            raise Unavailable(
+                "no code secret: vouchers cannot be issued", code="code_secret_missing"
+            )
+        return self._code_secret()
 
     def ingest(
         self,
@@ -284,6 +295,27 @@ class RewardsEngine:
             }
         return taken
 
+    def _issue_vouchers(self, uow: UnitOfWork, grants: list[_Grant], now: datetime) -> None:
+        """A new voucher per grant, its code returned once (in the answer, never stored).
+        Runs after every cap is claimed, so the serial counter is always locked last."""
+        if not grants:
+            return
+        secret = self._secret()
+        wanted = {g.event.subscriber for g in grants}
+        _ids, created = uow.subscribers.ensure_many(wanted, now)
+        self._subscriber_edrs(uow, created, now)
+        owners = {s.external_id: s for s in uow.subscribers.many(wanted)}
+        for g in grants:
+            assert g.reward.voucher_type_id is not None
+            voucher, code = issue_voucher(
+                uow, g.reward.voucher_type_id, secret, subscriber=owners[g.event.subscriber]
+            )
+            g.details = {
+                "code": code,
+                "serial": voucher.serial,
+                "voucher_type_id": str(voucher.voucher_type_id),
+            }
+
     def _subscriber_edrs(self, uow: UnitOfWork, created: set[str], now: datetime) -> None:
         uow.edrs.append_many(
             [
@@ -299,6 +331,9 @@ class RewardsEngine:
         """Grants, reward rows and EDRs for the claimed rewards, each kind in one statement."""
         if not grants:
             return []
+        self._issue_vouchers(
+            uow, [g for g in grants if g.reward.kind is RewardKind.ISSUE_VOUCHER], now
+        )
         credits = [g for g in grants if g.reward.kind is RewardKind.CREDIT_BUCKET]
         if credits:
             owners, created = uow.subscribers.ensure_many(

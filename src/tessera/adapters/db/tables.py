@@ -160,9 +160,13 @@ batches = sa.Table(
     sa.Column("print_file_fetched_at", UTCDateTime, nullable=True),
     sa.Column("include_cost", sa.Boolean, nullable=False),
     sa.Column("error", sa.String(500), nullable=True),
+    # Who generates it: a batch stuck in "generating" whose worker is gone is failed on
+    # the next start (same host: the pid is checked; any host: updated_at is a heartbeat).
     sa.Column("worker_pid", sa.Integer, nullable=True),
+    sa.Column("worker_host", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "state"),
 )
 
 vouchers = sa.Table(
@@ -186,6 +190,15 @@ vouchers = sa.Table(
     sa.UniqueConstraint("tenant_id", "code_hash"),
     sa.UniqueConstraint("tenant_id", "serial"),
     sa.Index(None, "batch_id", "serial"),
+    # Deleting a voucher checks that no voucher replaces it; without this index that check
+    # scans the table once per deleted row (a failed batch of 1M rows never finished).
+    # Partial: only reissued vouchers have it, so generation pays nothing for it.
+    sa.Index(
+        None,
+        "replaces_id",
+        sqlite_where=sa.text("replaces_id IS NOT NULL"),
+        postgresql_where=sa.text("replaces_id IS NOT NULL"),
+    ),
 )
 
 # --- Partner voucher lists and notifications ---------------------------------------------
@@ -322,6 +335,57 @@ notification_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Index(None, "notification_id", "id"),
 )
+
+# --- Redemption (issue 4) -----------------------------------------------------------------
+# The stored answer of each state-changing call made with an Idempotency-Key: written in the
+# same transaction as the change, so a retry can only ever see the first answer.
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _tenant_fk(),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("request_fingerprint", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("response", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "key"),
+    sa.Index(None, "created_at"),
+)
+
+# Wrong codes per scope ("key:<id>" or "subscriber:<external id>") within a window, and the
+# bar they lead to. One upsert per failure keeps the count exact under concurrency.
+failed_attempts = sa.Table(
+    "failed_attempts",
+    metadata,
+    _tenant_fk(),
+    sa.Column("scope", sa.String(100), nullable=False),
+    sa.Column("window_started_at", UTCDateTime, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("barred_until", UTCDateTime, nullable=True),
+    sa.PrimaryKeyConstraint("tenant_id", "scope"),
+)
+
+# Redemptions of a type with a fulfilment offer ask the tenant's order system to activate
+# (or, on reversal, revoke) the offer. Delivery comes with the notifications outbox.
+fulfilment_requests = sa.Table(
+    "fulfilment_requests",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("voucher_id", BigId, nullable=False),  # no FK: purging vouchers keeps these
+    sa.Column("serial", sa.BigInteger, nullable=False),
+    sa.Column("subscriber_id", sa.Uuid, sa.ForeignKey("subscribers.id"), nullable=False),
+    sa.Column("offer", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "tenant_id", "status", "created_at"),
+)
+
+# The expiry sweeper and purge walk one lifecycle at a time; lapsed holds are found by time.
+sa.Index(None, vouchers.c.lifecycle_id, vouchers.c.status, vouchers.c.status_changed_at)
+sa.Index(None, vouchers.c.status, vouchers.c.reserved_until)
 
 # --- Rewards engine: events, aggregates, campaigns, rewards -------------------------------
 # Cap and budget counters are rows updated with conditional upserts (``... WHERE n < cap``),

@@ -2,6 +2,11 @@
 
 Everything a use case writes (the change, the wallet movement, the EDR) commits together or
 not at all. Leaving the block without ``commit()`` rolls back.
+
+Entering a unit of work that is already open joins its transaction through a savepoint: the
+inner ``commit()`` keeps the inner changes for the outer transaction to commit, leaving
+without it undoes only them. The idempotency helper uses this to store a call's answer in
+the same transaction as the change the call made.
 """
 
 from __future__ import annotations
@@ -13,8 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tessera.adapters.crypto import Sealer
+from tessera.adapters.db.repositories.attempts import FailedAttemptRepository
+from tessera.adapters.db.repositories.batches import (
+    BatchRepository,
+    BatchVoucherRepository,
+    GeneratingBatches,
+)
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.edrs import EdrRepository
+from tessera.adapters.db.repositories.fulfilment import FulfilmentRequestRepository
+from tessera.adapters.db.repositories.idempotency import IdempotencyRepository
 from tessera.adapters.db.repositories.lists import (
     ListCodeRepository,
     ListUploadRepository,
@@ -35,6 +48,7 @@ from tessera.adapters.db.repositories.rewards import (
 from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
+from tessera.adapters.db.repositories.vouchers import VoucherRepository
 from tessera.domain.clock import Clock, system_clock
 from tessera.domain.errors import Unavailable
 
@@ -44,18 +58,27 @@ class _Transaction:
         self.engine = engine
         self.clock = clock
         self.conn: sa.Connection
-        self._tx: sa.RootTransaction
+        self._stack: list[sa.RootTransaction | sa.NestedTransaction] = []
 
-    def _open(self) -> None:
+    @property
+    def is_open(self) -> bool:
+        return bool(self._stack)
+
+    def _open(self) -> bool:
+        """Begin (True), or join the open transaction with a savepoint (False)."""
+        if self._stack:
+            self._stack.append(self.conn.begin_nested())
+            return False
         self.conn = self.engine.connect()
-        self._tx = self.conn.begin()
+        self._stack.append(self.conn.begin())
+        return True
 
     def commit(self) -> None:
-        self._tx.commit()
+        self._stack[-1].commit()
 
     def rollback(self) -> None:
-        if self._tx.is_active:
-            self._tx.rollback()
+        if self._stack and self._stack[-1].is_active:
+            self._stack[-1].rollback()
 
     def __exit__(
         self,
@@ -66,7 +89,9 @@ class _Transaction:
         try:
             self.rollback()
         finally:
-            self.conn.close()
+            self._stack.pop()
+            if not self._stack:
+                self.conn.close()
 
 
 class UnitOfWork(_Transaction):
@@ -96,7 +121,8 @@ class UnitOfWork(_Transaction):
         return self._sealer
 
     def __enter__(self) -> UnitOfWork:
-        self._open()
+        if not self._open():
+            return self
         conn, tenant = self.conn, self.tenant_id
         self.keys = ApiKeyRepository(conn, tenant)
         self.lifecycles = LifecycleRepository(conn, tenant)
@@ -115,6 +141,12 @@ class UnitOfWork(_Transaction):
         self.webhooks = WebhookEndpointRepository(conn, tenant)
         self.templates = MessageTemplateRepository(conn, tenant)
         self.notifications = NotificationRepository(conn, tenant)
+        self.batches = BatchRepository(conn, tenant)
+        self.batch_vouchers = BatchVoucherRepository(conn, tenant)
+        self.vouchers = VoucherRepository(conn, tenant)
+        self.idempotency = IdempotencyRepository(conn, tenant)
+        self.attempts = FailedAttemptRepository(conn, tenant)
+        self.fulfilment = FulfilmentRequestRepository(conn, tenant)
         return self
 
 
@@ -124,6 +156,7 @@ class DirectoryUnitOfWork(_Transaction):
     def __enter__(self) -> DirectoryUnitOfWork:
         self._open()
         self.tenants = TenantDirectory(self.conn)
+        self.generating_batches = GeneratingBatches(self.conn)
         return self
 
 

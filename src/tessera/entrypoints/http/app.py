@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
+
+import structlog
 from fastapi import FastAPI
 
 from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints.http import (
+    batches,
     campaigns,
     distributions,
     edrs,
@@ -20,9 +27,12 @@ from tessera.entrypoints.http import (
     templates,
     voucher_lists,
     voucher_types,
+    vouchers,
     webhooks,
 )
+from tessera.entrypoints.http.background import BackgroundWork
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
+from tessera.services.batches import fail_abandoned_batches
 
 ROUTERS = (
     health,
@@ -36,12 +46,64 @@ ROUTERS = (
     webhooks,
     notifications,
     templates,
+    batches,
+    vouchers,
     events,
     campaigns,
 )
 
+log = structlog.get_logger(__name__)
 
-def create_app(container: Container | None = None) -> FastAPI:
+
+def recover(container: Container) -> None:
+    """Fails batches whose generating process died (run at start, by the API and the CLI)."""
+    timeout = timedelta(seconds=container.settings.batch_heartbeat_timeout_seconds)
+    fail_abandoned_batches(container.directory(), container.uow, timeout)
+
+
+def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """At start: fail batches whose generation died; while serving: background batch
+    generation and, with ``sweeper`` (``serve`` does; tests don't), the expiry sweeper."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container: Container = app.state.container
+        recover(container)
+        app.state.background = BackgroundWork()
+        stop = threading.Event()
+        interval = container.settings.sweeper_interval_seconds
+        thread = None
+        if sweeper and interval > 0:
+            thread = threading.Thread(
+                target=_sweep_forever, args=(container, interval, stop), daemon=True
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=5)
+            app.state.background.shutdown()  # let running generations finish
+
+    return lifespan
+
+
+def _sweep_forever(container: Container, interval: float, stop: threading.Event) -> None:
+    """Expires vouchers and releases lapsed holds every ``interval`` seconds. With several
+    workers each sweeps; the sweeps are compare-and-set, so none expires a voucher twice."""
+    from tessera.services.expiry import expire_all
+
+    while not stop.wait(interval):
+        try:
+            report = expire_all(container.directory(), container.uow)
+            if report.expired or report.released:
+                log.info("swept", expired=report.expired, released=report.released)
+        except Exception as exc:  # keep sweeping; the next round retries
+            log.exception("sweep failed", error=repr(exc))
+
+
+def create_app(container: Container | None = None, *, sweeper: bool = False) -> FastAPI:
     container = container or build()
     app = FastAPI(
         title="Tessera",
@@ -49,6 +111,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         summary="Multi-tenant vouchers and real-time rewards",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=_lifespan(sweeper),
     )
     app.state.container = container
     app.state.metrics = Metrics()
@@ -61,4 +124,4 @@ def create_app(container: Container | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Entry for ``uvicorn --factory``: settings from the environment."""
-    return create_app()
+    return create_app(sweeper=True)

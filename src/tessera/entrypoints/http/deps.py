@@ -2,6 +2,7 @@
 # No "from __future__ import annotations" here: FastAPI must evaluate the closures'
 # Depends(...) annotations where they are defined.
 
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.bootstrap import Container
 from tessera.domain.errors import Forbidden
 from tessera.domain.roles import Permission, allows
-from tessera.domain.tenants import Caller
+from tessera.domain.tenants import Caller, hash_key
 from tessera.services.tenants import authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tsk_...`")
@@ -26,11 +27,31 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
+# Resolved keys, per process, for ``key_cache_seconds`` (off by default): a key lookup is a
+# database round trip on every request otherwise. Only successes are cached, so a new key
+# works at once; a revoked key may keep working for up to the TTL. Keyed by the key's hash.
+_key_cache: dict[str, tuple[float, Caller]] = {}
+_KEY_CACHE_MAX = 10_000
+
+
 def get_caller(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    return authenticate(container.directory(), credentials.credentials if credentials else None)
+    plain = credentials.credentials if credentials else None
+    ttl = container.settings.key_cache_seconds
+    if plain is None or ttl <= 0:
+        return authenticate(container.directory(), plain)
+    now = time.monotonic()
+    digest = hash_key(plain)
+    hit = _key_cache.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    caller = authenticate(container.directory(), plain)
+    if len(_key_cache) >= _KEY_CACHE_MAX:
+        _key_cache.clear()
+    _key_cache[digest] = (now + ttl, caller)
+    return caller
 
 
 def require(permission: Permission) -> Callable[..., Caller]:

@@ -30,8 +30,12 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
+def problem_body(status: int, code: str, detail: str, /, **extra: Any) -> dict[str, Any]:
+    # RFC 9457's "status" is the HTTP status; a domain error's own "status" (a voucher's
+    # current status, for instance) is shown as "current_status".
+    if "status" in extra:
+        extra["current_status"] = extra.pop("status")
+    return {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
@@ -39,7 +43,13 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         "detail": detail,
         **extra,
     }
+
+
+def problem(status: int, code: str, detail: str, /, **extra: Any) -> JSONResponse:
+    body = problem_body(status, code, detail, **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and "retry_after" in extra:
+        headers = {"Retry-After": str(extra["retry_after"])}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -76,6 +76,22 @@ class EdrRepository(TenantScoped):
             ],
         )
 
+    def latest(self, subject_type: str, subject_id: str, operations: list[str]) -> Edr | None:
+        """The newest EDR of one subject among ``operations`` (e.g. the redemption to undo)."""
+        c = self.table.c
+        stmt = (
+            self._select()
+            .where(
+                c.subject_type == subject_type,
+                c.subject_id == subject_id,
+                c.operation.in_(operations),
+            )
+            .order_by(c.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(stmt).mappings().first()
+        return None if row is None else _edr(row)
+
     def _filtered(self, f: EdrFilter) -> sa.Select[tuple[object]]:
         c = self.table.c
         stmt = self._select()

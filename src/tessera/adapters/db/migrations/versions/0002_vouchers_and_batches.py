@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("include_cost", sa.Boolean(), nullable=False),
         sa.Column("error", sa.String(length=500), nullable=True),
         sa.Column("worker_pid", sa.Integer(), nullable=True),
+        sa.Column("worker_host", sa.String(length=255), nullable=True),
         sa.Column(
             "created_at", tessera.adapters.db.types.UTCDateTime(timezone=True), nullable=False
         ),
@@ -73,6 +74,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batches")),
     )
+    op.create_index(op.f("ix_batches_state"), "batches", ["state"])
     op.create_table(
         "vouchers",
         sa.Column(
@@ -134,6 +136,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "serial", name=op.f("uq_vouchers_tenant_id_serial")),
     )
     op.create_index(op.f("ix_vouchers_batch_id_serial"), "vouchers", ["batch_id", "serial"])
+    op.create_index(
+        op.f("ix_vouchers_replaces_id"),
+        "vouchers",
+        ["replaces_id"],
+        sqlite_where=sa.text("replaces_id IS NOT NULL"),
+        postgresql_where=sa.text("replaces_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 import tessera.adapters.db.types
 
 revision = "0004"
-down_revision = "0002"  # relinked to 0003 at merge
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,266 @@
+"""Redemptions per second over HTTP against the real server.
+
+Starts ``tessera serve`` (uvicorn, as in production) on a fresh store, prepares vouchers in
+bulk through the repository, then drives ``POST /v1/vouchers/redeem`` with concurrent
+clients (closed loop), and a second run at a fixed rate (open loop) for its p99.
+
+    python bench/redeem.py --store postgresql   # needs TESSERA_TEST_POSTGRES_URL
+    python bench/redeem.py --store sqlite
+
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from tessera.bootstrap import build
+from tessera.config import Settings
+from tessera.domain.catalog import BucketTemplate, VoucherTypeSpec
+from tessera.domain.code_hash import code_hash
+from tessera.domain.codes import generate_codes, last4
+from tessera.domain.lifecycle import LifecycleRules, ValidityKind
+from tessera.domain.roles import Role
+from tessera.services import catalog
+from tessera.services.issuing import DEFAULT_FORMAT
+from tessera.services.tenants import create_key, create_tenant
+
+SECRET = "bench-code-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fresh_database(store: str, workdir: Path) -> tuple[str, str | None]:
+    if store == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}", None
+    server = os.environ.get("TESSERA_TEST_POSTGRES_URL")
+    if not server:
+        sys.exit("set TESSERA_TEST_POSTGRES_URL to a PostgreSQL server URL")
+    name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(name: str) -> None:
+    admin = sa.create_engine(os.environ["TESSERA_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepare(url: str, count: int) -> tuple[str, list[str]]:
+    """A tenant, a pos key, a type, and ``count`` available vouchers (bulk insert)."""
+    container = build(Settings(database_url=url, code_secret=SecretStr(SECRET)))
+    container.migrate()
+    tenant, _admin = create_tenant(container.directory(), "bench")
+    _key, pos = create_key(container.uow(tenant.id), "bench till", Role.POS)
+    rules = LifecycleRules(ValidityKind.FROM_ISSUE, validity_days=365, grace_days=30)
+    lifecycle = catalog.create_lifecycle(container.uow(tenant.id), "bench", rules)
+    spec = VoucherTypeSpec(
+        name="bench 1GB",
+        cost_minor=500,
+        currency="EUR",
+        lifecycle_id=lifecycle.id,
+        buckets=(BucketTemplate("data_mb", 1024, 30),),
+    )
+    voucher_type = catalog.create_voucher_type(container.uow(tenant.id), spec)
+    codes = list(dict.fromkeys(generate_codes(DEFAULT_FORMAT, count + 64)))[:count]
+    secret = container.code_secret
+    uow = container.uow(tenant.id)
+    with uow:
+        first = uow.serials.reserve(count)
+        now = uow.clock()
+        rows = [
+            {
+                "serial": first + i,
+                "code_hash": code_hash(secret, code),
+                "code_last4": last4(code),
+                "voucher_type_id": voucher_type.id,
+                "lifecycle_id": lifecycle.id,
+                "status": "available",
+                "issued_at": now,
+                "activated_at": now,
+                "status_changed_at": now,
+            }
+            for i, code in enumerate(codes)
+        ]
+        for start in range(0, count, 5000):
+            uow.vouchers.add_many(rows[start : start + 5000])
+        uow.commit()
+    container.close()
+    return pos, codes
+
+
+def start_server(url: str, port: int, workers: int, pool: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TESSERA_DATABASE_URL": url,
+        "TESSERA_CODE_SECRET": SECRET,
+        "TESSERA_PORT": str(port),
+        "TESSERA_WORKERS": str(workers),
+        "TESSERA_DB_POOL_SIZE": str(pool),
+        "TESSERA_LOG_LEVEL": "warning",
+        "TESSERA_KEY_CACHE_SECONDS": "5",
+    }
+    tessera = Path(sys.executable).with_name("tessera")
+    server = subprocess.Popen([str(tessera), "serve"], env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    sys.exit("the server did not start")
+
+
+async def closed_loop(
+    base: str, key: str, codes: list[str], clients: int
+) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(enumerate(codes))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for index, code in queue:
+                started = time.perf_counter()
+                r = await client.post(
+                    "/v1/vouchers/redeem", json={"code": code, "subscriber": f"s{index % 1000}"}
+                )
+                latencies.append(time.perf_counter() - started)
+                if r.status_code != 200:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies, errors
+
+
+async def open_loop(base: str, key: str, codes: list[str], rate: float) -> tuple[list[float], int]:
+    """Requests sent on a fixed schedule whatever the answers: latency includes queueing."""
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
+    ) as client:
+
+        async def one(index: int, code: str) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            r = await client.post(
+                "/v1/vouchers/redeem", json={"code": code, "subscriber": f"o{index % 1000}"}
+            )
+            latencies.append(time.perf_counter() - started)
+            if r.status_code != 200:
+                errors += 1
+
+        tasks = []
+        begin = time.perf_counter()
+        for index, code in enumerate(codes):
+            delay = begin + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index, code)))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--redemptions", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    open_count = int(args.rate * args.rate_seconds)
+    with tempfile.TemporaryDirectory() as workdir:
+        url, dbname = fresh_database(args.store, Path(workdir))
+        server = None
+        try:
+            key, codes = prepare(url, args.redemptions + open_count + 500)
+            warm, closed, rated = (
+                codes[:500],
+                codes[500 : 500 + args.redemptions],
+                codes[500 + args.redemptions :],
+            )
+            port = free_port()
+            server = start_server(url, port, args.workers, max(8, args.clients // args.workers))
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(closed_loop(base, key, warm, 8))
+            elapsed, latencies, errors = asyncio.run(closed_loop(base, key, closed, args.clients))
+            rate_latencies, rate_errors = asyncio.run(open_loop(base, key, rated, args.rate))
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=15)
+            if dbname:
+                drop_database(dbname)
+    print(
+        f"closed loop: {len(closed)} redemptions in {elapsed:.2f} s, "
+        f"mean {statistics.mean(latencies) * 1000:.2f} ms; "
+        f"open loop at {args.rate:g}/s: p50 {pct(rate_latencies, 0.5)} ms, "
+        f"p99 {pct(rate_latencies, 0.99)} ms, errors {rate_errors}",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "redeem",
+                "store": args.store,
+                "clients": args.clients,
+                "workers": args.workers,
+                "redemptions": len(closed),
+                "redemptions_per_s": round(len(closed) / elapsed, 1),
+                "p50_ms": pct(latencies, 0.5),
+                "p99_ms": pct(latencies, 0.99),
+                "errors": errors,
+                "fixed_rate_per_s": args.rate,
+                "fixed_rate_p99_ms": pct(rate_latencies, 0.99),
+                "fixed_rate_errors": rate_errors,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

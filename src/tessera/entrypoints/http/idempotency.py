@@ -1,0 +1,97 @@
+"""``Idempotency-Key`` for every state-changing voucher call, implemented once.
+
+With a key, the call runs inside a transaction opened here: the key row is claimed first,
+the use case joins the transaction (a savepoint), and its answer (success, or a refusal
+such as 404 or 409) is stored before the one commit. A retry with the same key and body
+gets the stored answer and changes nothing; the same key with another body answers 422.
+Answers that are not final (429 while barred, 5xx) are not stored: the claim rolls back.
+"""
+# No "from __future__ import annotations": FastAPI evaluates the dependency's annotations.
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tessera.adapters.db.unit_of_work import UnitOfWork
+from tessera.domain.errors import DomainError, Invalid
+from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, status_of
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+STORED_STATUSES = frozenset({200, 201, 404, 409})
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    key: str | None
+    method: str
+    path: str
+
+    def fingerprint(self, body: BaseModel | None) -> str:
+        payload = body.model_dump(mode="json") if body is not None else None
+        text = json.dumps([self.method, self.path, payload], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def run(
+        self,
+        uow: UnitOfWork,
+        body: BaseModel | None,
+        call: Callable[[], BaseModel],
+        status_code: int = 200,
+    ) -> JSONResponse:
+        """Run ``call`` (a use case on ``uow``) at most once per key."""
+        if self.key is None:
+            return JSONResponse(call().model_dump(mode="json"), status_code=status_code)
+        fingerprint = self.fingerprint(body)
+        with uow:
+            stored = uow.idempotency.claim(self.key, fingerprint, uow.clock())
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    raise Invalid(
+                        HEADER,
+                        "was already used with a different request",
+                        code="idempotency_key_reused",
+                    )
+                return _answer(stored.status_code, stored.response, replayed=True)
+            content: dict[str, Any]
+            try:
+                content = call().model_dump(mode="json")
+                status = status_code
+            except DomainError as error:
+                status = status_of(error)
+                if status not in STORED_STATUSES:
+                    raise
+                content = problem_body(status, error.code, error.message, **error.extra)
+            uow.idempotency.store(self.key, status, content)
+            uow.commit()
+        return _answer(status, content, replayed=False)
+
+
+def _answer(status: int, content: Any, *, replayed: bool) -> JSONResponse:
+    headers = {REPLAYED: "true" if replayed else "false"}
+    if status >= 400:
+        return JSONResponse(content, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def get_idempotency(
+    request: Request,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            max_length=200,
+            description="Any unique string; a retry with the same key returns the first answer",
+        ),
+    ] = None,
+) -> Idempotency:
+    return Idempotency(key=key or None, method=request.method, path=request.url.path)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

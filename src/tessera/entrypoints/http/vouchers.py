@@ -1,0 +1,302 @@
+"""Vouchers: issue one, look one up, and operate on one by code (points of sale) or by serial
+(operators). Codes travel in request bodies, never in URLs, so they stay out of access logs.
+
+By code, a pos key may validate, reserve, confirm, release and redeem; reverse, reissue,
+cancel and close need an operator key. By serial, every operation needs an operator key.
+"""
+# No "from __future__ import annotations": the endpoints are built in a loop and FastAPI
+# reads their annotations at definition time.
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, status
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tessera.adapters.db.repositories.vouchers import VoucherView
+from tessera.adapters.db.unit_of_work import UnitOfWork
+from tessera.domain.statuses import Operation, VoucherStatus
+from tessera.domain.vouchers import BarPolicy, Verdict, Voucher
+from tessera.entrypoints.http.deps import (
+    ContainerDep,
+    PointOfSale,
+    Reader,
+    VoucherOperator,
+)
+from tessera.entrypoints.http.idempotency import IdempotencyDep
+from tessera.services import issuing, redemption
+from tessera.services.redemption import Outcome, Request, Target
+
+router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"])
+
+Serial = Annotated[int, Path(ge=1, description="The voucher's public serial number")]
+
+
+class BySerialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subscriber: str | None = Field(
+        None, max_length=64, description="The wallet to credit (MSISDN or customer id)"
+    )
+    activity_at: AwareDatetime | None = Field(
+        None, description="When the use happened (expiry is judged on it); default: now"
+    )
+    reason: str | None = Field(None, max_length=200)
+
+
+class ByCodeIn(BySerialIn):
+    code: str = Field(min_length=1, max_length=200, description="As typed; spaces and dashes ok")
+
+
+class VoucherOut(BaseModel):
+    serial: int
+    status: VoucherStatus
+    code_last4: str
+    voucher_type_id: uuid.UUID
+    lifecycle_id: uuid.UUID
+    batch_id: uuid.UUID | None
+    issued_at: datetime
+    activated_at: datetime | None
+    reserved_until: datetime | None
+    status_changed_at: datetime
+    expires_at: datetime | None = None
+
+    @classmethod
+    def of(cls, v: Voucher, expires_at: datetime | None = None) -> "VoucherOut":
+        return cls(
+            serial=v.serial,
+            status=v.status,
+            code_last4=v.code_last4,
+            voucher_type_id=v.voucher_type_id,
+            lifecycle_id=v.lifecycle_id,
+            batch_id=v.batch_id,
+            issued_at=v.issued_at,
+            activated_at=v.activated_at,
+            reserved_until=v.reserved_until,
+            status_changed_at=v.status_changed_at,
+            expires_at=expires_at,
+        )
+
+
+class CreditOut(BaseModel):
+    bucket_id: int
+    balance_type: str
+    amount: int
+    expires_at: datetime | None
+
+
+class OutcomeOut(BaseModel):
+    voucher: VoucherOut
+    status_before: VoucherStatus
+    subscriber: str | None = None
+    credits: list[CreditOut] = Field(default_factory=list)
+    fulfilment_request_id: str | None = None
+    replacement: VoucherOut | None = None
+    replacement_code: str | None = Field(None, description="Shown once; only on reissue")
+
+    @classmethod
+    def of(cls, o: Outcome) -> "OutcomeOut":
+        return cls(
+            voucher=VoucherOut.of(o.voucher, o.expires_at),
+            status_before=o.status_before,
+            subscriber=o.subscriber,
+            credits=[CreditOut(**vars_of(c)) for c in o.credits],
+            fulfilment_request_id=o.fulfilment_request_id,
+            replacement=VoucherOut.of(o.replacement, o.expires_at) if o.replacement else None,
+            replacement_code=o.replacement_code,
+        )
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+class GrantOut(BaseModel):
+    voucher_type: str
+    cost_minor: int
+    currency: str
+    buckets: list[dict[str, Any]]
+    fulfilment_offer: str | None
+
+
+class ValidationOut(BaseModel):
+    usable: bool
+    reason: Verdict = Field(description="'usable', or why not")
+    voucher: VoucherOut | None = None
+    grants: GrantOut | None = Field(None, description="What a redemption would grant now")
+
+
+class IssueIn(BaseModel):
+    voucher_type_id: uuid.UUID
+    subscriber: str | None = Field(None, max_length=64, description="Issued to this subscriber")
+    status: Literal["available", "pending"] = "available"
+
+
+class IssuedOut(VoucherOut):
+    code: str = Field(description="The voucher code: shown this once, never stored in plain")
+
+
+def _policy(container: ContainerDep) -> BarPolicy:
+    from datetime import timedelta
+
+    s = container.settings
+    return BarPolicy(
+        threshold=s.bar_threshold,
+        window=timedelta(seconds=s.bar_window_seconds),
+        period=timedelta(seconds=s.bar_period_seconds),
+    )
+
+
+Policy = Annotated[BarPolicy, Depends(_policy)]
+
+
+def _grants(view: VoucherView) -> GrantOut:
+    spec = view.voucher_type.spec
+    return GrantOut(
+        voucher_type=spec.name,
+        cost_minor=spec.cost_minor,
+        currency=spec.currency,
+        buckets=[vars_of(b) for b in spec.buckets],
+        fulfilment_offer=spec.fulfilment_offer,
+    )
+
+
+def _request(body: BySerialIn, target: Target) -> Request:
+    return Request(
+        target=target, subscriber=body.subscriber, activity_at=body.activity_at, reason=body.reason
+    )
+
+
+# --- issue and read ----------------------------------------------------------------------
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuedOut)
+def issue_voucher(
+    body: IssueIn, uow: VoucherOperator, container: ContainerDep, idem: IdempotencyDep
+) -> JSONResponse:
+    """Issue one voucher of a type with the default code format; the code is returned once."""
+
+    def call() -> IssuedOut:
+        voucher, code = issuing.issue_one(
+            uow,
+            body.voucher_type_id,
+            container.code_secret,
+            status=VoucherStatus(body.status),
+            subscriber=body.subscriber,
+        )
+        return IssuedOut(**VoucherOut.of(voucher).model_dump(), code=code)
+
+    return idem.run(uow, body, call, status_code=status.HTTP_201_CREATED)
+
+
+@router.get("/{serial}")
+def get_voucher(serial: Serial, uow: Reader) -> VoucherOut:
+    view = redemption.describe(uow, serial)
+    from tessera.domain.vouchers import expiry_of
+
+    return VoucherOut.of(view.voucher, expiry_of(view.voucher, view.lifecycle.rules))
+
+
+# --- validate (no change) -------------------------------------------------------------------
+
+
+def _validation(result: redemption.Validation) -> ValidationOut:
+    if result.view is None:
+        return ValidationOut(usable=False, reason=result.verdict)
+    return ValidationOut(
+        usable=result.verdict is Verdict.USABLE,
+        reason=result.verdict,
+        voucher=VoucherOut.of(result.view.voucher, result.expires_at),
+        grants=_grants(result.view),
+    )
+
+
+@router.post("/validate")
+def validate_by_code(
+    body: ByCodeIn, uow: PointOfSale, container: ContainerDep, policy: Policy
+) -> ValidationOut:
+    """Whether a code can be used now (or at ``activity_at``), and why not. A wrong code
+    counts towards the caller's bar."""
+    result = redemption.validate(
+        uow, container.code_secret, _request(body, Target(code=body.code)), policy
+    )
+    return _validation(result)
+
+
+@router.post("/{serial}/validate")
+def validate_by_serial(
+    serial: Serial, body: BySerialIn, uow: VoucherOperator, container: ContainerDep, policy: Policy
+) -> ValidationOut:
+    result = redemption.validate(
+        uow, container.code_secret, _request(body, Target(serial=serial)), policy
+    )
+    return _validation(result)
+
+
+# --- operations that change a voucher, by code and by serial -----------------------------
+
+POS_OPERATIONS = (Operation.RESERVE, Operation.CONFIRM, Operation.RELEASE, Operation.REDEEM)
+OPERATOR_OPERATIONS = (Operation.REVERSE, Operation.REISSUE, Operation.CANCEL, Operation.CLOSE)
+
+
+def _by_code(operation: Operation, uow_type: Any) -> Callable[..., JSONResponse]:
+    use_case = redemption.OPERATIONS[operation]
+
+    def endpoint(
+        body: ByCodeIn,
+        uow: uow_type,
+        container: ContainerDep,
+        policy: Policy,
+        idem: IdempotencyDep,
+    ) -> JSONResponse:
+        typed: UnitOfWork = uow
+        request = _request(body, Target(code=body.code))
+        return idem.run(
+            typed,
+            body,
+            lambda: OutcomeOut.of(use_case(typed, container.code_secret, request, policy)),
+        )
+
+    return endpoint
+
+
+def _by_serial(operation: Operation) -> Callable[..., JSONResponse]:
+    use_case = redemption.OPERATIONS[operation]
+
+    def endpoint(
+        serial: Serial,
+        body: BySerialIn,
+        uow: VoucherOperator,
+        container: ContainerDep,
+        policy: Policy,
+        idem: IdempotencyDep,
+    ) -> JSONResponse:
+        request = _request(body, Target(serial=serial))
+        return idem.run(
+            uow, body, lambda: OutcomeOut.of(use_case(uow, container.code_secret, request, policy))
+        )
+
+    return endpoint
+
+
+for _operation in (*POS_OPERATIONS, *OPERATOR_OPERATIONS):
+    _uow_type = PointOfSale if _operation in POS_OPERATIONS else VoucherOperator
+    router.add_api_route(
+        f"/{_operation.value}",
+        _by_code(_operation, _uow_type),
+        methods=["POST"],
+        response_model=OutcomeOut,
+        name=f"{_operation.value}_by_code",
+        summary=f"{_operation.value.capitalize()} a voucher by its code",
+    )
+    router.add_api_route(
+        f"/{{serial}}/{_operation.value}",
+        _by_serial(_operation),
+        methods=["POST"],
+        response_model=OutcomeOut,
+        name=f"{_operation.value}_by_serial",
+        summary=f"{_operation.value.capitalize()} a voucher by its serial",
+    )

@@ -1,0 +1,222 @@
+"""The expiry sweeper and purge.
+
+Expiry is not stored on vouchers: it follows from each voucher's lifecycle as the lifecycle
+is now. So both walk one lifecycle at a time, turn its rules into a cut-off on one column
+(issue time, activation time or status change), and let the domain confirm each voucher.
+Every change is a compare-and-set, so a sweep racing a redemption never expires a used
+voucher, and two sweepers (several ``serve`` workers) never expire one twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, UnitOfWork
+from tessera.domain.catalog import VoucherType
+from tessera.domain.edr import EdrDraft
+from tessera.domain.lifecycle import Lifecycle, ValidityKind
+from tessera.domain.statuses import FINISHED, Operation, VoucherStatus, next_status, sources
+from tessera.domain.vouchers import Voucher, is_time_expired
+from tessera.services import voucher_events
+
+S = VoucherStatus
+CHUNK = 1000
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class SweepReport:
+    expired: int = 0
+    released: int = 0
+
+    def __iadd__(self, other: SweepReport) -> SweepReport:
+        self.expired += other.expired
+        self.released += other.released
+        return self
+
+
+@dataclass
+class PurgeReport:
+    vouchers: int = 0
+    idempotency_keys: int = 0
+
+
+def _lifecycles(uow: UnitOfWork) -> Iterator[Lifecycle]:
+    cursor: str | None = None
+    while True:
+        page = uow.lifecycles.list(cursor, 500)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _expiry_cutoff(lifecycle: Lifecycle, now: datetime) -> tuple[str, datetime] | None:
+    """(column, cut-off): vouchers whose column is at or before it are past expiry + grace."""
+    rules = lifecycle.rules
+    if rules.validity_kind is ValidityKind.FIXED_DATE:
+        assert rules.expires_at is not None
+        return ("issued_at", _FAR_FUTURE) if rules.expires_at + rules.grace <= now else None
+    assert rules.validity_days is not None
+    cutoff = now - timedelta(days=rules.validity_days) - rules.grace
+    column = "issued_at" if rules.validity_kind is ValidityKind.FROM_ISSUE else "activated_at"
+    return column, cutoff
+
+
+def expire_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
+    """Expire this tenant's vouchers still unused after expiry + grace, recognizing their
+    revenue, then release lapsed reservations."""
+    report = SweepReport()
+    with uow:
+        lifecycles = list(_lifecycles(uow))
+    types: dict[uuid.UUID, VoucherType] = {}
+    expirable = sorted(sources(Operation.EXPIRE))
+    for lifecycle in lifecycles:
+        while True:
+            with uow:
+                now = uow.clock()
+                cut = _expiry_cutoff(lifecycle, now)
+                if cut is None:
+                    break
+                due = uow.vouchers.due(lifecycle.id, expirable, cut[0], cut[1], chunk)
+                due = [v for v in due if is_time_expired(v, lifecycle.rules, now, now)]
+                if not due:
+                    break
+                drafts = []
+                for status in expirable:
+                    group = {v.id: v for v in due if v.status is status}
+                    after = next_status(status, Operation.EXPIRE)
+                    moved = uow.vouchers.move_many(
+                        list(group), status, after, now, reserved_until=None
+                    )
+                    for voucher_id in sorted(moved):
+                        voucher = group[voucher_id]
+                        drafts.append(_expire_edr(uow, types, voucher, status, after, now))
+                        voucher_events.voucher_expired(
+                            uow, voucher, types[voucher.voucher_type_id], None, now
+                        )
+                uow.edrs.append_many(drafts, now)
+                uow.commit()
+                report.expired += len(drafts)
+                if len(due) < chunk:
+                    break
+    while True:
+        with uow:
+            now = uow.clock()
+            lapsed = uow.vouchers.lapsed_holds(now, chunk)
+            moved = uow.vouchers.move_many(
+                [v.id for v in lapsed], S.RESERVED, S.AVAILABLE, now, reserved_until=None
+            )
+            drafts = [
+                EdrDraft(
+                    "voucher.release",
+                    "voucher",
+                    str(v.serial),
+                    status_before=S.RESERVED.value,
+                    status_after=S.AVAILABLE.value,
+                    details={"cause": "hold_lapsed"},
+                )
+                for v in lapsed
+                if v.id in moved
+            ]
+            uow.edrs.append_many(drafts, now)
+            uow.commit()
+            report.released += len(drafts)
+            if len(lapsed) < chunk:
+                break
+    return report
+
+
+def _expire_edr(
+    uow: UnitOfWork,
+    types: dict[uuid.UUID, VoucherType],
+    voucher: Voucher,
+    before: VoucherStatus,
+    after: VoucherStatus,
+    now: datetime,
+) -> EdrDraft:
+    voucher_type = types.get(voucher.voucher_type_id)
+    if voucher_type is None:
+        voucher_type = uow.voucher_types.get(voucher.voucher_type_id)
+        assert voucher_type is not None
+        types[voucher.voucher_type_id] = voucher_type
+    spec = voucher_type.spec
+    return EdrDraft(
+        "voucher.expire",
+        "voucher",
+        str(voucher.serial),
+        status_before=before.value,
+        status_after=after.value,
+        amount_minor=spec.cost_minor,
+        currency=spec.currency,
+        details={"revenue": "recognized", "voucher_type": spec.name, "swept_at": now.isoformat()},
+    )
+
+
+def purge_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> int:
+    """Delete finished vouchers older than their lifecycle's retention; their EDRs stay,
+    and each purge writes one more."""
+    purged = 0
+    finished = sorted(FINISHED)
+    with uow:
+        lifecycles = list(_lifecycles(uow))
+    for lifecycle in lifecycles:
+        while True:
+            with uow:
+                now = uow.clock()
+                cutoff = now - lifecycle.rules.retention
+                due = uow.vouchers.due(lifecycle.id, finished, "status_changed_at", cutoff, chunk)
+                gone = uow.vouchers.delete_many([v.id for v in due], finished)
+                uow.edrs.append_many(
+                    [
+                        EdrDraft(
+                            "voucher.purge",
+                            "voucher",
+                            str(v.serial),
+                            status_before=v.status.value,
+                            details={"status_changed_at": v.status_changed_at.isoformat()},
+                        )
+                        for v in due
+                        if v.id in gone
+                    ],
+                    now,
+                )
+                uow.commit()
+                purged += len(gone)
+                if len(due) < chunk:
+                    break
+    return purged
+
+
+def _tenant_ids(directory: DirectoryUnitOfWork) -> list[uuid.UUID]:
+    with directory:
+        return [tenant.id for tenant in directory.tenants.all()]
+
+
+def expire_all(
+    directory: DirectoryUnitOfWork, uow_for: Callable[[uuid.UUID], UnitOfWork]
+) -> SweepReport:
+    report = SweepReport()
+    for tenant_id in _tenant_ids(directory):
+        report += expire_tenant(uow_for(tenant_id))
+    return report
+
+
+def purge_all(
+    directory: DirectoryUnitOfWork,
+    uow_for: Callable[[uuid.UUID], UnitOfWork],
+    idempotency_retention: timedelta,
+) -> PurgeReport:
+    report = PurgeReport()
+    for tenant_id in _tenant_ids(directory):
+        uow = uow_for(tenant_id)
+        report.vouchers += purge_tenant(uow)
+        with uow:
+            report.idempotency_keys += uow.idempotency.forget_before(
+                uow.clock() - idempotency_retention
+            )
+            uow.commit()
+    return report

@@ -1,0 +1,134 @@
+"""The voucher API over HTTP: roles, 409s with allowed operations, idempotency, barring."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import auth
+from tessera.domain.roles import Role
+from tessera.services.tenants import create_key
+from vouchering import make_type
+
+
+@pytest.fixture
+def setup(container, tenant, api):
+    tid, admin = tenant
+    _k, pos = create_key(container.uow(tid), "till", Role.POS)
+    type_id = make_type(container, tid)
+    return tid, admin, pos, type_id
+
+
+def issue(api, admin, type_id):
+    r = api.post("/v1/vouchers", json={"voucher_type_id": str(type_id)}, headers=auth(admin))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_issue_returns_the_code_once_and_pos_redeems_it(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    assert len(v["code"]) == 13 and v["status"] == "available"
+    assert "code" not in api.get(f"/v1/vouchers/{v['serial']}", headers=auth(pos)).json()
+    ok = api.post("/v1/vouchers/validate", json={"code": v["code"]}, headers=auth(pos))
+    assert ok.json()["usable"] and ok.json()["grants"]["buckets"][0]["amount"] == 500
+    r = api.post(
+        "/v1/vouchers/redeem", json={"code": v["code"], "subscriber": "2547"}, headers=auth(pos)
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["voucher"]["status"] == "used" and r.json()["credits"][0]["amount"] == 500
+    wallet = api.get("/v1/subscribers/2547/wallet", headers=auth(admin)).json()
+    assert wallet["totals"] == {"data_mb": 500}
+
+
+def test_illegal_operation_answers_409_with_status_and_allowed_operations(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    body = {"code": v["code"], "subscriber": "2547"}
+    api.post("/v1/vouchers/redeem", json=body, headers=auth(pos))
+    r = api.post("/v1/vouchers/redeem", json=body, headers=auth(pos))
+    assert r.status_code == 409
+    assert r.json()["code"] == "illegal_transition" and r.json()["current_status"] == "used"
+    assert r.json()["allowed_operations"] == ["reverse"]
+
+
+def test_pos_may_not_operate_by_serial(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    r = api.post(f"/v1/vouchers/{v['serial']}/close", json={}, headers=auth(pos))
+    assert r.status_code == 403
+    r = api.post("/v1/vouchers/close", json={"code": v["code"]}, headers=auth(pos))
+    assert r.status_code == 403
+    r = api.post(f"/v1/vouchers/{v['serial']}/close", json={}, headers=auth(admin))
+    assert r.json()["voucher"]["status"] == "closed"
+
+
+def test_idempotency_key_replays_the_first_answer_and_grants_nothing_twice(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    body = {"code": v["code"], "subscriber": "2547"}
+    headers = {**auth(pos), "Idempotency-Key": "k-1"}
+    first = api.post("/v1/vouchers/redeem", json=body, headers=headers)
+    again = api.post("/v1/vouchers/redeem", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    wallet = api.get("/v1/subscribers/2547/wallet", headers=auth(admin)).json()
+    assert wallet["totals"] == {"data_mb": 500}
+    other = api.post("/v1/vouchers/redeem", json={**body, "subscriber": "999"}, headers=headers)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_refusals_with_an_idempotency_key_are_replayed_too(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    api.post(f"/v1/vouchers/{v['serial']}/cancel", json={}, headers=auth(admin))
+    headers = {**auth(pos), "Idempotency-Key": "k-2"}
+    body = {"code": v["code"], "subscriber": "1"}
+    first = api.post("/v1/vouchers/redeem", json=body, headers=headers)
+    again = api.post("/v1/vouchers/redeem", json=body, headers=headers)
+    assert first.status_code == again.status_code == 409
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_reissue_over_http_returns_the_new_code_once(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    r = api.post(f"/v1/vouchers/{v['serial']}/reissue", json={}, headers=auth(admin))
+    out = r.json()
+    assert out["voucher"]["status"] == "reissued"
+    assert out["replacement"]["status"] == "available" and len(out["replacement_code"]) == 13
+    old = api.post("/v1/vouchers/validate", json={"code": v["code"]}, headers=auth(pos))
+    assert old.json()["reason"] == "reissued"
+    new = api.post(
+        "/v1/vouchers/redeem",
+        json={"code": out["replacement_code"], "subscriber": "1"},
+        headers=auth(pos),
+    )
+    assert new.status_code == 200
+
+
+def test_wrong_codes_lead_to_429_with_retry_after_even_for_a_correct_code(api, setup, container):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    for attempt in range(container.settings.bar_threshold):
+        r = api.post(
+            "/v1/vouchers/redeem",
+            json={"code": f"99999999999{attempt}", "subscriber": "x"},
+            headers=auth(pos),
+        )
+        assert r.status_code == 404 and r.json()["code"] == "code_unknown"
+    r = api.post(
+        "/v1/vouchers/redeem", json={"code": v["code"], "subscriber": "y"}, headers=auth(pos)
+    )
+    assert r.status_code == 429 and r.json()["code"] == "too_many_attempts"
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_validate_unknown_code_says_unknown(api, setup):
+    _tid, _admin, pos, _type_id = setup
+    r = api.post("/v1/vouchers/validate", json={"code": "1234"}, headers=auth(pos))
+    assert r.status_code == 200 and r.json() == {
+        "usable": False,
+        "reason": "unknown",
+        "voucher": None,
+        "grants": None,
+    }
