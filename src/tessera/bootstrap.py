@@ -15,6 +15,7 @@ from tessera.adapters.db.migrate import upgrade
 from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, OutboxUnitOfWork, UnitOfWork
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
+from tessera.services.rewards_engine import RewardsEngine
 
 
 class MissingCodeSecret(RuntimeError):
@@ -26,6 +27,10 @@ class Container:
     settings: Settings
     engine: Engine
     clock: Clock = field(default=system_clock)
+    rewards: RewardsEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rewards = RewardsEngine(lambda: self.code_secret)
 
     def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
         return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock, self.sealer)

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         default=None,
         description="Server secret for the keyed hash (HMAC-SHA256) of voucher codes. Required.",
     )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS for `tessera consume`."
+    )
     print_dir: str = Field(
         default="./print-files",
         description="Directory for batch print files (plain codes, 0600) until downloaded once.",

@@ -19,6 +19,7 @@ class Permission(StrEnum):
     MANAGE_SUBSCRIBERS = "manage_subscribers"
     OPERATE_VOUCHERS = "operate_vouchers"  # by serial: reissue, cancel, close, reverse
     POINT_OF_SALE = "point_of_sale"  # by code: validate, reserve, confirm, redeem
+    SEND_EVENTS = "send_events"  # usage and account events for the rewards engine
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {

@@ -159,6 +159,31 @@ def edrs_export(
 
 
 @app.command()
+def consume(
+    durable: Annotated[str, typer.Option(help="JetStream durable consumer name")] = "tessera",
+) -> None:
+    """Read events from NATS JetStream (stream TESSERA_EVENTS) until interrupted."""
+    import asyncio
+    import signal
+
+    from tessera.entrypoints.consumer import EventConsumer
+
+    container = build()
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stats = await EventConsumer(container, durable).run(container.settings.nats_url, stop)
+        err.print(
+            f"stopped: {stats.messages} messages, {stats.events} events, {stats.rejected} rejected"
+        )
+
+    asyncio.run(_main())
+
+
+@app.command()
 def expire() -> None:
     """Expire vouchers still unused after expiry + grace (recognizing their revenue) and
     release lapsed reservations, for every tenant. ``serve`` also does this periodically."""

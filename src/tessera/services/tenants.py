@@ -39,11 +39,22 @@ def create_tenant(directory: DirectoryUnitOfWork, name: str) -> tuple[Tenant, st
 
 
 def find_tenant(directory: DirectoryUnitOfWork, name: str) -> Tenant:
+    """By name, or by id when ``name`` is one."""
     with directory:
         tenant = directory.tenants.by_name(name)
+        if tenant is None and _is_uuid(name):
+            tenant = directory.tenants.get(uuid.UUID(name))
     if tenant is None:
         raise NotFound(f"no tenant named '{name}'", code="tenant_not_found")
     return tenant
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def list_tenants(directory: DirectoryUnitOfWork) -> list[Tenant]:

@@ -50,6 +50,26 @@ def upsert_subscriber(
     return subscriber, created
 
 
+def ensure_subscriber(uow: UnitOfWork, external_id: str) -> Subscriber:
+    """The subscriber, created with an empty profile if this is the first we hear of them
+    (inside the caller's transaction): events and redemptions may come before any upsert."""
+    found = uow.subscribers.by_external_id(external_id)
+    if found is not None:
+        return found
+    now = uow.clock()
+    subscriber, created = uow.subscribers.upsert(
+        validate_external_id(external_id), None, None, now, new_id()
+    )
+    if created:
+        uow.edrs.append(
+            EdrDraft(
+                "subscriber.create", "subscriber", subscriber.external_id, status_after="active"
+            ),
+            now,
+        )
+    return subscriber
+
+
 def subscriber_or_404(uow: UnitOfWork, external_id: str) -> Subscriber:
     subscriber = uow.subscribers.by_external_id(external_id)
     if subscriber is None:

@@ -386,3 +386,104 @@ fulfilment_requests = sa.Table(
 # The expiry sweeper and purge walk one lifecycle at a time; lapsed holds are found by time.
 sa.Index(None, vouchers.c.lifecycle_id, vouchers.c.status, vouchers.c.status_changed_at)
 sa.Index(None, vouchers.c.status, vouchers.c.reserved_until)
+
+# --- Rewards engine: events, aggregates, campaigns, rewards -------------------------------
+# Cap and budget counters are rows updated with conditional upserts (``... WHERE n < cap``),
+# so concurrent events can never over-issue.
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    sa.Column("event_id", sa.String(100), nullable=False),
+    sa.Column("subscriber", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(60), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("attributes", JSONDocument, nullable=False),
+    sa.UniqueConstraint("tenant_id", "event_id"),
+    sa.Index(None, "tenant_id", "occurred_at"),
+)
+
+aggregate_definitions = sa.Table(
+    "aggregate_definitions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("name", sa.String(40), nullable=False),
+    sa.Column("event_type", sa.String(60), nullable=False),
+    sa.Column("function", sa.String(10), nullable=False),
+    sa.Column("window", sa.String(20), nullable=False),
+    sa.Column("attribute", sa.String(60), nullable=True),
+    sa.Column("days", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+aggregate_values = sa.Table(
+    "aggregate_values",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("subscriber", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("bucket", sa.String(10), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("trigger_types", JSONDocument, nullable=False),
+    sa.Column("condition", sa.Text, nullable=False),
+    sa.Column("rewards", JSONDocument, nullable=False),
+    sa.Column("caps", JSONDocument, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=True),
+    sa.Column("ends_at", UTCDateTime, nullable=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("funding_partner", sa.String(200), nullable=True),
+    sa.Column("cost_per_reward_minor", sa.BigInteger, nullable=False),
+    # Cap counters, kept (and locked) only for campaigns with a total cap or budget; the
+    # campaign's figures are counted from its rewards.
+    sa.Column("rewards_issued", sa.BigInteger, nullable=False),
+    sa.Column("budget_spent_minor", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+campaign_subscriber_counts = sa.Table(
+    "campaign_subscriber_counts",
+    metadata,
+    sa.Column("campaign_id", sa.Uuid, sa.ForeignKey("campaigns.id"), primary_key=True),
+    sa.Column("subscriber", sa.String(64), primary_key=True),
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+rewards = sa.Table(
+    "rewards",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    _tenant_fk(),
+    sa.Column("campaign_id", sa.Uuid, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("event_id", sa.String(100), nullable=False),
+    sa.Column("subscriber", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("details", JSONDocument, nullable=False),
+    sa.Column("funding_partner", sa.String(200), nullable=True),
+    sa.Column("cost_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("rewarded_at", UTCDateTime, nullable=False),
+    sa.Column("reversed_at", UTCDateTime, nullable=True),
+    sa.Index(None, "tenant_id", "funding_partner", "rewarded_at"),
+    sa.Index(None, "tenant_id", "event_id"),
+)

@@ -39,6 +39,12 @@ from tessera.adapters.db.repositories.notifications import (
     OutboxQueue,
     WebhookEndpointRepository,
 )
+from tessera.adapters.db.repositories.rewards import (
+    AggregateRepository,
+    CampaignRepository,
+    EventRepository,
+    RewardRepository,
+)
 from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
@@ -125,6 +131,10 @@ class UnitOfWork(_Transaction):
         self.buckets = BucketRepository(conn, tenant)
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
         self.serials = SerialCounter(conn, tenant)
+        self.events = EventRepository(conn, tenant)
+        self.aggregates = AggregateRepository(conn, tenant)
+        self.campaigns = CampaignRepository(conn, tenant)
+        self.rewards = RewardRepository(conn, tenant)
         self.lists = VoucherListRepository(conn, tenant)
         self.list_codes = ListCodeRepository(conn, tenant)
         self.list_uploads = ListUploadRepository(conn, tenant)

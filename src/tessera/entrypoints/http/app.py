@@ -14,8 +14,10 @@ from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints.http import (
     batches,
+    campaigns,
     distributions,
     edrs,
+    events,
     health,
     keys,
     lifecycles,
@@ -46,6 +48,8 @@ ROUTERS = (
     templates,
     batches,
     vouchers,
+    events,
+    campaigns,
 )
 
 log = structlog.get_logger(__name__)

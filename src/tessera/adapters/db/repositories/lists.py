@@ -313,6 +313,15 @@ class ListCodeRepository(TenantScoped):
             return None
         return TakenCode(row.id, list_id, bytes(row.code_sealed), row.description, row.expires_at)
 
+    def give_back(self, code_id: int) -> bool:
+        """Return an issued code to its list (a reversed reward), as a compare-and-set: a code
+        the partner has already seen redeemed stays redeemed."""
+        c = self.table.c
+        stmt = self._update(c.id == code_id, c.state == CodeState.ISSUED.value).values(
+            state=CodeState.AVAILABLE.value, subscriber_id=None, issued_at=None
+        )
+        return self.conn.execute(stmt).rowcount == 1
+
     def redeem(self, list_id: uuid.UUID, hashes: Sequence[bytes], at: datetime) -> set[bytes]:
         """Mark issued codes as redeemed at the partner; returns the hashes that changed."""
         c = self.table.c

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.domain.ids import new_id
 from tessera.domain.paging import Page
 from tessera.domain.wallet import Bucket, ServiceState, Subscriber
 
@@ -45,6 +47,46 @@ class SubscriberRepository(TenantScoped):
             stmt = stmt.with_for_update()
         row = self.conn.execute(stmt).mappings().first()
         return None if row is None else _subscriber(row)
+
+    def many(self, external_ids: set[str]) -> list[Subscriber]:
+        if not external_ids:
+            return []
+        stmt = self._select().where(self._in(self.table.c.external_id, sorted(external_ids)))
+        return [_subscriber(row) for row in self.conn.execute(stmt).mappings()]
+
+    def ensure_many(
+        self, external_ids: set[str], now: datetime
+    ) -> tuple[dict[str, uuid.UUID], set[str]]:
+        """Ids by external id, creating (with an empty profile) those not yet known; also
+        returns the external ids it created."""
+        dialect: Any = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        ordered = sorted(external_ids)  # one lock order for concurrent batches
+        stmt = (
+            dialect.insert(self.table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "external_id"])
+            .returning(self.table.c.external_id)
+        )
+        created = self.conn.execute(
+            stmt,
+            [
+                {
+                    "id": new_id(),
+                    "tenant_id": self.tenant_id,
+                    "external_id": external_id,
+                    "attributes": {},
+                    "service_state": ServiceState.ACTIVE.value,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for external_id in ordered
+            ],
+        ).scalars()
+        made = set(created)
+        c = self.table.c
+        rows = self.conn.execute(
+            self._select(c.external_id, c.id).where(self._in(c.external_id, ordered))
+        )
+        return {row.external_id: row.id for row in rows}, made
 
     def get(self, subscriber_id: uuid.UUID) -> Subscriber | None:
         row = (
@@ -137,6 +179,24 @@ class BucketRepository(TenantScoped):
             .with_for_update()
         )
         return [_bucket(row) for row in self.conn.execute(stmt).mappings()]
+
+    def add_many(
+        self, rows: list[tuple[uuid.UUID, str | None, int | None, datetime | None]], now: datetime
+    ) -> list[int]:
+        """Inserts (subscriber id, balance type, amount, expiry) rows; ids in the same order."""
+        stmt = sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True)
+        params = [
+            {
+                "tenant_id": self.tenant_id,
+                "subscriber_id": subscriber_id,
+                "balance_type": balance_type,
+                "amount": amount,
+                "expires_at": expires_at,
+                "created_at": now,
+            }
+            for subscriber_id, balance_type, amount, expires_at in rows
+        ]
+        return [int(i) for i in self.conn.execute(stmt, params).scalars()]
 
     def take(self, bucket_id: int, amount: int) -> bool:
         """Take ``amount`` from one bucket only if it holds that much (compare-and-set)."""

@@ -52,6 +52,14 @@ class TenantDirectory:
         )
         return None if row is None else _tenant(row)
 
+    def get(self, tenant_id: uuid.UUID) -> Tenant | None:
+        row = (
+            self.conn.execute(sa.select(t.tenants).where(t.tenants.c.id == tenant_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _tenant(row)
+
     def all(self) -> list[Tenant]:
         rows = self.conn.execute(sa.select(t.tenants).order_by(t.tenants.c.id)).mappings().all()
         return [_tenant(row) for row in rows]

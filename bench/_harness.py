@@ -1,0 +1,113 @@
+"""Shared by the benchmarks: a fresh database on either store, and the real server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tessera.bootstrap import Container, build
+from tessera.config import Settings
+
+CODE_SECRET = "bench-code-secret"
+
+
+@contextlib.contextmanager
+def fresh_database(store: str) -> Iterator[str]:
+    """A migrated, empty database: a temp SQLite file, or a new PostgreSQL database on the
+    server of TESSERA_TEST_POSTGRES_URL (dropped afterwards)."""
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            _migrate(url)
+            yield url
+        return
+    server = os.environ.get("TESSERA_TEST_POSTGRES_URL")
+    if not server:
+        sys.exit(
+            "set TESSERA_TEST_POSTGRES_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+    name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    container = build(Settings(database_url=url, code_secret=CODE_SECRET))
+    container.migrate()
+    container.close()
+
+
+def container_for(url: str, pool_size: int = 10) -> Container:
+    return build(Settings(database_url=url, code_secret=CODE_SECRET, db_pool_size=pool_size))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(url: str, workers: int = 2) -> Iterator[str]:
+    """``tessera serve`` in a subprocess, as an operator runs it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TESSERA_DATABASE_URL": url,
+        "TESSERA_CODE_SECRET": CODE_SECRET,
+        "TESSERA_WORKERS": str(workers),
+        "TESSERA_PORT": str(port),
+        "TESSERA_LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tessera.entrypoints.cli", "serve"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the server did not become ready")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]

@@ -1,0 +1,229 @@
+"""Rewards engine figures. Prints one JSON line per figure:
+
+(a) in-process evaluation: events/s with 100 active campaigns over 5 event types;
+(b) end to end through the batch API (real server, dedupe, aggregates, rewards persisted);
+(c) p99 latency from event sent to reward committed (the answer) at a steady 2,000 events/s.
+
+    python bench/events.py --store postgresql   # TESSERA_TEST_POSTGRES_URL names the server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from _harness import container_for, fresh_database, percentile, running_server
+from tessera.adapters.expressions import EvaluationContext, compile_condition
+from tessera.domain.aggregates import AggregateDefinition, Function, Window
+from tessera.domain.campaigns import CampaignSpec, CampaignStatus, RewardKind, RewardSpec
+from tessera.services import campaigns
+from tessera.services.tenants import create_tenant
+
+TYPES = ["usage.data", "usage.voice", "usage.sms", "topup", "balance.changed"]
+TIERS = ["bronze", "silver", "gold", "platinum"]
+START = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def conditions(n: int = 100) -> list[tuple[str, str]]:
+    """(event type, condition): 20 per type, selective like real campaigns (~1-2 % rewarded)."""
+    rng = random.Random(7)
+    out = []
+    for i in range(n):
+        kind = TYPES[i % len(TYPES)]
+        tier = TIERS[rng.randrange(len(TIERS))]
+        threshold = rng.randrange(980, 1000)
+        out.append(
+            (
+                kind,
+                f"event.attributes.amount > {threshold} && subscriber.tier == '{tier}' "
+                f"&& agg.amount_day >= {threshold}",
+            )
+        )
+    return out
+
+
+def event(i: int, rng: random.Random) -> dict:
+    return {
+        "id": f"ev-{i}",
+        "subscriber": f"2547{rng.randrange(10_000):08d}",
+        "type": TYPES[i % len(TYPES)],
+        "occurred_at": (START + timedelta(milliseconds=i)).isoformat(),
+        "attributes": {"amount": rng.randrange(1000)},
+    }
+
+
+def bench_in_process(count: int) -> dict:
+    programs: dict[str, list] = {t: [] for t in TYPES}
+    for kind, source in conditions():
+        programs[kind].append(compile_condition(source))
+    rng = random.Random(1)
+    events = [event(i, rng) for i in range(count)]
+    matched = 0
+    started = time.perf_counter()
+    for e in events:
+        context = EvaluationContext(
+            e,
+            {"tier": TIERS[hash(e["subscriber"]) % 4]},
+            {"amount_day": e["attributes"]["amount"]},
+            START,
+        )
+        for program in programs[e["type"]]:
+            matched += context.matches(program, "c")
+    seconds = time.perf_counter() - started
+    return {
+        "bench": "events", "figure": "in_process_evaluation", "campaigns": 100, "event_types": 5,
+        "events": count, "matched": matched, "seconds": round(seconds, 3),
+        "events_per_s": round(count / seconds),
+    }  # fmt: skip
+
+
+def prepare(url: str) -> str:
+    container = container_for(url)
+    tenant, key = create_tenant(container.directory(), "bench")
+    uow = lambda: container.uow(tenant.id)  # noqa: E731
+    campaigns.define_aggregate(
+        uow(), AggregateDefinition("amount_day", "usage.data", Function.SUM, Window.DAY, "amount")
+    )
+    for kind in TYPES[1:]:
+        campaigns.define_aggregate(
+            uow(),
+            AggregateDefinition(f"n_{kind.replace('.', '_')}", kind, Function.COUNT, Window.DAY),
+        )
+    reward = RewardSpec(
+        RewardKind.CREDIT_BUCKET, balance_type="data_mb", amount=100, validity_days=7
+    )
+    for i, (kind, source) in enumerate(conditions()):
+        campaigns.create_campaign(
+            uow(),
+            CampaignSpec(
+                name=f"c{i}", trigger_types=(kind,), condition=source, rewards=(reward,),
+                status=CampaignStatus.ACTIVE, funding_partner="Partner", cost_per_reward_minor=10,
+                currency="EUR",
+            ),
+        )  # fmt: skip
+    with container.engine.begin() as conn:  # subscribers with profiles, as an operator loads them
+        from tessera.adapters.db.tables import subscribers
+        from tessera.domain.ids import new_id
+
+        rng = random.Random(3)
+        conn.execute(
+            subscribers.insert(),
+            [
+                {
+                    "id": new_id(), "tenant_id": tenant.id, "external_id": f"2547{n:08d}",
+                    "attributes": {"tier": TIERS[rng.randrange(4)]}, "service_state": "active",
+                    "created_at": START, "updated_at": START,
+                }
+                for n in range(10_000)
+            ],
+        )  # fmt: skip
+    container.close()
+    return key
+
+
+async def drive(
+    base: str, key: str, batches: list[list[dict]], clients: int
+) -> tuple[float, list[float], int, int]:
+    headers = {"Authorization": f"Bearer {key}"}
+    latencies: list[float] = []
+    errors = rewards = 0
+    queue: asyncio.Queue[list[dict]] = asyncio.Queue()
+    for b in batches:
+        queue.put_nowait(b)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors, rewards
+        while not queue.empty():
+            batch = queue.get_nowait()
+            t0 = time.perf_counter()
+            answer = await client.post("/v1/events", json={"events": batch}, headers=headers)
+            latencies.append(time.perf_counter() - t0)
+            if answer.status_code != 200:
+                errors += 1
+            else:
+                rewards += sum(len(r["rewards"]) for r in answer.json()["results"])
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    return time.perf_counter() - started, latencies, errors, rewards
+
+
+async def steady(
+    base: str, key: str, rate: int, seconds: int, batch_size: int, offset: int
+) -> dict:
+    """Open loop: a batch leaves every batch_size/rate seconds whatever the answers do."""
+    headers = {"Authorization": f"Bearer {key}"}
+    rng = random.Random(9)
+    interval = batch_size / rate
+    latencies: list[float] = []
+    errors = 0
+
+    async def send(client: httpx.AsyncClient, batch: list[dict]) -> None:
+        nonlocal errors
+        t0 = time.perf_counter()
+        answer = await client.post("/v1/events", json={"events": batch}, headers=headers)
+        latencies.append(time.perf_counter() - t0)
+        errors += answer.status_code != 200
+
+    tasks = []
+    async with httpx.AsyncClient(
+        base_url=base, timeout=60, limits=httpx.Limits(max_connections=200)
+    ) as client:
+        start = time.perf_counter()
+        n = int(seconds / interval)
+        for i in range(n):
+            target = start + i * interval
+            await asyncio.sleep(max(0, target - time.perf_counter()))
+            batch = [event(offset + i * batch_size + j, rng) for j in range(batch_size)]
+            tasks.append(asyncio.create_task(send(client, batch)))
+        await asyncio.gather(*tasks)
+    return {
+        "bench": "events", "figure": "latency_at_steady_rate", "rate_per_s": rate,
+        "batch": batch_size,
+        "events": n * batch_size, "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1), "errors": errors,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--events", type=int, default=200_000, help="events sent end to end")
+    parser.add_argument("--in-process-events", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+
+    print(json.dumps(bench_in_process(args.in_process_events)), flush=True)
+    with fresh_database(args.store) as url:
+        key = prepare(url)
+        rng = random.Random(5)
+        events = [event(i, rng) for i in range(args.events)]
+        batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
+        with running_server(url, workers=args.workers) as base:
+            seconds, latencies, errors, rewards = asyncio.run(
+                drive(base, key, batches, args.clients)
+            )
+            end_to_end = {
+                "bench": "events", "figure": "end_to_end_batch_api", "store": args.store,
+                "events": args.events, "batch": args.batch, "clients": args.clients,
+                "workers": args.workers, "rewards": rewards, "seconds": round(seconds, 2),
+                "events_per_s": round(args.events / seconds), "errors": errors,
+                "p99_batch_ms": round(percentile(latencies, 99) * 1000, 1),
+            }  # fmt: skip
+            print(json.dumps(end_to_end), flush=True)
+            latency = asyncio.run(steady(base, key, 2000, 10, 20, args.events))
+            latency["store"] = args.store
+            print(json.dumps(latency), flush=True)
+
+
+if __name__ == "__main__":
+    main()

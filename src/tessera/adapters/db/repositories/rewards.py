@@ -1,0 +1,475 @@
+"""Events, aggregates, campaigns, cap counters and rewards."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tessera.adapters.db import tables as t
+from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.domain.aggregates import AggregateDefinition, Function, Window
+from tessera.domain.campaigns import (
+    Campaign,
+    CampaignSpec,
+    CampaignStatus,
+    CapPeriod,
+    Caps,
+    RewardSpec,
+)
+from tessera.domain.events import Event
+from tessera.domain.paging import Page
+
+
+def _dialect(conn: sa.Connection) -> Any:
+    return postgresql if conn.dialect.name == "postgresql" else sqlite
+
+
+class EventRepository(TenantScoped):
+    table = t.events
+
+    def insert_new(self, events: list[Event], received_at: datetime) -> set[str]:
+        """Stores the events whose id is new for this tenant; returns those ids. The unique
+        (tenant, event id) index settles duplicates, including concurrent ones."""
+        if not events:
+            return set()
+        if self.conn.dialect.name == "postgresql":
+            return self._insert_new_postgres(events, received_at)
+        stmt = (
+            sqlite.insert(self.table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+            .returning(self.table.c.event_id)
+        )
+        rows = [
+            {
+                "tenant_id": self.tenant_id,
+                "event_id": e.id,
+                "subscriber": e.subscriber,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "received_at": received_at,
+                "attributes": e.attributes,
+            }
+            for e in events
+        ]
+        return set(self.conn.execute(stmt, rows).scalars())
+
+    def _insert_new_postgres(self, events: list[Event], received_at: datetime) -> set[str]:
+        """One statement over arrays (unnest): a batch of 1,000 costs one small query."""
+        result = self.conn.execute(
+            sa.text(
+                """
+                INSERT INTO events
+                    (tenant_id, event_id, subscriber, type, occurred_at, received_at, attributes)
+                SELECT :tenant_id, e.event_id, e.subscriber, e.type, e.occurred_at,
+                       :received_at, e.attributes::jsonb
+                FROM unnest(CAST(:ids AS text[]), CAST(:subscribers AS text[]),
+                            CAST(:types AS text[]), CAST(:occurred AS timestamptz[]),
+                            CAST(:attributes AS text[]))
+                     AS e(event_id, subscriber, type, occurred_at, attributes)
+                ON CONFLICT (tenant_id, event_id) DO NOTHING
+                RETURNING event_id
+                """
+            ),
+            {
+                "tenant_id": self.tenant_id,
+                "received_at": received_at,
+                "ids": [e.id for e in events],
+                "subscribers": [e.subscriber for e in events],
+                "types": [e.type for e in events],
+                "occurred": [e.occurred_at for e in events],
+                "attributes": [json.dumps(e.attributes) for e in events],
+            },
+        )
+        return set(result.scalars())
+
+    def between(self, since: datetime, until: datetime, chunk: int = 2000) -> Iterator[Event]:
+        c = self.table.c
+        last = 0
+        while True:
+            stmt = (
+                self._select()
+                .where(c.occurred_at >= since, c.occurred_at < until, c.id > last)
+                .order_by(c.id)
+                .limit(chunk)
+            )
+            rows = self.conn.execute(stmt).mappings().all()
+            for row in rows:
+                yield Event(
+                    row["event_id"],
+                    row["subscriber"],
+                    row["type"],
+                    row["occurred_at"],
+                    row["attributes"],
+                )
+            if len(rows) < chunk:
+                return
+            last = rows[-1]["id"]
+
+
+def _definition(row: sa.RowMapping) -> AggregateDefinition:
+    return AggregateDefinition(
+        name=row["name"],
+        event_type=row["event_type"],
+        function=Function(row["function"]),
+        window=Window(row["window"]),
+        attribute=row["attribute"],
+        days=row["days"],
+    )
+
+
+class AggregateRepository(TenantScoped):
+    table = t.aggregate_definitions
+
+    def add_definition(self, definition: AggregateDefinition, now: datetime) -> None:
+        self.conn.execute(
+            self._insert(
+                id=uuid.uuid4(),
+                name=definition.name,
+                event_type=definition.event_type,
+                function=definition.function.value,
+                window=definition.window.value,
+                attribute=definition.attribute,
+                days=definition.days,
+                created_at=now,
+            )
+        )
+
+    def definitions(self) -> list[AggregateDefinition]:
+        rows = self.conn.execute(self._select().order_by(self.table.c.name)).mappings()
+        return [_definition(row) for row in rows]
+
+    def name_taken(self, name: str) -> bool:
+        stmt = self._select(self.table.c.id).where(self.table.c.name == name)
+        return self.conn.execute(stmt).first() is not None
+
+    def values(
+        self, subscribers: Iterable[str], names: Iterable[str], buckets: Iterable[str]
+    ) -> dict[tuple[str, str, str], float]:
+        v = t.aggregate_values
+        stmt = sa.select(v.c.subscriber, v.c.name, v.c.bucket, v.c.value).where(
+            self._mine(v),
+            self._in(v.c.subscriber, sorted(subscribers)),
+            self._in(v.c.name, sorted(names)),
+            self._in(v.c.bucket, sorted(buckets)),
+        )
+        return {(r.subscriber, r.name, r.bucket): r.value for r in self.conn.execute(stmt)}
+
+    def apply(self, changes: list[tuple[str, str, str, Function, float]]) -> None:
+        """Folds (subscriber, name, bucket, function, value) into the stored buckets with one
+        atomic upsert per function, so concurrent batches never lose an update."""
+        v = t.aggregate_values
+        postgres = self.conn.dialect.name == "postgresql"
+        for function in Function:
+            rows = [(s, n, b, x) for (s, n, b, f, x) in changes if f is function]
+            if not rows:
+                continue
+            if postgres:
+                self._apply_postgres(function, rows)
+                continue
+            stmt = sqlite.insert(v)
+            fold = {
+                Function.SUM: v.c.value + stmt.excluded.value,
+                Function.COUNT: v.c.value + stmt.excluded.value,
+                Function.MIN: sa.func.min(v.c.value, stmt.excluded.value),
+                Function.MAX: sa.func.max(v.c.value, stmt.excluded.value),
+            }[function]
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "subscriber", "name", "bucket"], set_={"value": fold}
+            )
+            self.conn.execute(
+                stmt,
+                [
+                    {
+                        "tenant_id": self.tenant_id,
+                        "subscriber": s,
+                        "name": n,
+                        "bucket": b,
+                        "value": x,
+                    }
+                    for (s, n, b, x) in rows
+                ],
+            )
+
+    def _apply_postgres(self, function: Function, rows: list[tuple[str, str, str, float]]) -> None:
+        # Rows of one batch may repeat a key; ON CONFLICT may touch a row once per statement,
+        # so they are folded first (in SQL, grouped by key).
+        combine, fold = {
+            Function.SUM: ("sum", "aggregate_values.value + excluded.value"),
+            Function.COUNT: ("sum", "aggregate_values.value + excluded.value"),
+            Function.MIN: ("min", "LEAST(aggregate_values.value, excluded.value)"),
+            Function.MAX: ("max", "GREATEST(aggregate_values.value, excluded.value)"),
+        }[function]
+        self.conn.execute(
+            sa.text(
+                f"""
+                INSERT INTO aggregate_values (tenant_id, subscriber, name, bucket, value)
+                SELECT :tenant_id, r.subscriber, r.name, r.bucket, {combine}(r.value)
+                FROM unnest(CAST(:subscribers AS text[]), CAST(:names AS text[]),
+                            CAST(:buckets AS text[]), CAST(:values AS float8[]))
+                     AS r(subscriber, name, bucket, value)
+                GROUP BY r.subscriber, r.name, r.bucket
+                ORDER BY r.subscriber, r.name, r.bucket
+                ON CONFLICT (tenant_id, subscriber, name, bucket) DO UPDATE SET value = {fold}
+                """  # noqa: S608 - the two fragments come from the table above, never from input
+            ),
+            {
+                "tenant_id": self.tenant_id,
+                "subscribers": [r[0] for r in rows],
+                "names": [r[1] for r in rows],
+                "buckets": [r[2] for r in rows],
+                "values": [float(r[3]) for r in rows],
+            },
+        )
+
+
+def _campaign(row: sa.RowMapping) -> Campaign:
+    caps = row["caps"]
+    return Campaign(
+        id=row["id"],
+        version=row["version"],
+        spec=CampaignSpec(
+            name=row["name"],
+            trigger_types=tuple(row["trigger_types"]),
+            condition=row["condition"],
+            rewards=tuple(RewardSpec.from_json(r) for r in row["rewards"]),
+            status=CampaignStatus(row["status"]),
+            priority=row["priority"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            caps=Caps(
+                per_subscriber=caps.get("per_subscriber"),
+                per_subscriber_period=CapPeriod(caps.get("per_subscriber_period", "campaign")),
+                total_rewards=caps.get("total_rewards"),
+                total_budget_minor=caps.get("total_budget_minor"),
+            ),
+            currency=row["currency"],
+            funding_partner=row["funding_partner"],
+            cost_per_reward_minor=row["cost_per_reward_minor"],
+        ),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _spec_columns(spec: CampaignSpec) -> dict[str, Any]:
+    caps = spec.caps
+    return {
+        "name": spec.name,
+        "status": spec.status.value,
+        "priority": spec.priority,
+        "trigger_types": list(spec.trigger_types),
+        "condition": spec.condition,
+        "rewards": [r.to_json() for r in spec.rewards],
+        "caps": {
+            "per_subscriber": caps.per_subscriber,
+            "per_subscriber_period": caps.per_subscriber_period.value,
+            "total_rewards": caps.total_rewards,
+            "total_budget_minor": caps.total_budget_minor,
+        },
+        "starts_at": spec.starts_at,
+        "ends_at": spec.ends_at,
+        "currency": spec.currency,
+        "funding_partner": spec.funding_partner,
+        "cost_per_reward_minor": spec.cost_per_reward_minor,
+    }
+
+
+class CampaignRepository(TenantScoped):
+    table = t.campaigns
+
+    def add(self, campaign: Campaign) -> None:
+        self.conn.execute(
+            self._insert(
+                id=campaign.id,
+                version=campaign.version,
+                rewards_issued=0,
+                budget_spent_minor=0,
+                created_at=campaign.created_at,
+                updated_at=campaign.updated_at,
+                **_spec_columns(campaign.spec),
+            )
+        )
+
+    def update(self, campaign: Campaign) -> None:
+        self.conn.execute(
+            self._update(self.table.c.id == campaign.id).values(
+                version=campaign.version,
+                updated_at=campaign.updated_at,
+                **_spec_columns(campaign.spec),
+            )
+        )
+
+    def get(self, campaign_id: uuid.UUID) -> Campaign | None:
+        row = (
+            self.conn.execute(self._select().where(self.table.c.id == campaign_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _campaign(row)
+
+    def name_taken(self, name: str, except_id: uuid.UUID | None = None) -> bool:
+        stmt = self._select(self.table.c.id).where(self.table.c.name == name)
+        if except_id is not None:
+            stmt = stmt.where(self.table.c.id != except_id)
+        return self.conn.execute(stmt).first() is not None
+
+    def list(self, cursor: str | None, limit: int) -> Page[Campaign]:
+        return self._page(self._select(), self.table.c.id, cursor, limit, _campaign)
+
+    def mapped_to_list(self, list_id: uuid.UUID) -> builtins.list[Campaign]:
+        """Campaigns that give codes from this list. A tenant has tens of campaigns, not
+        millions, so they are filtered here rather than through a mapping table."""
+        rows = self.conn.execute(self._select().order_by(self.table.c.id)).mappings()
+        found = (_campaign(row) for row in rows)
+        return [c for c in found if any(list_id in r.list_ids for r in c.spec.rewards)]
+
+    def active(self) -> builtins.list[Campaign]:
+        stmt = self._select().where(self.table.c.status == CampaignStatus.ACTIVE.value)
+        return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
+
+    def figures(self, campaign_id: uuid.UUID) -> tuple[int, int]:
+        """Events rewarded (not reversed) and what they cost, counted from the rewards."""
+        r = t.rewards
+        row = self.conn.execute(
+            sa.select(
+                sa.func.count(sa.distinct(r.c.event_id)),
+                sa.func.coalesce(sa.func.sum(r.c.cost_minor), 0),
+            ).where(self._mine(r), r.c.campaign_id == campaign_id, r.c.status == "granted")
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def claim_total(self, campaign_id: uuid.UUID, caps: Caps, cost: int) -> bool:
+        """Counts one reward against the campaign's total and budget caps, only if both still
+        allow it (a conditional update: concurrent events cannot both take the last one)."""
+        c = self.table.c
+        conditions = [c.id == campaign_id]
+        if caps.total_rewards is not None:
+            conditions.append(c.rewards_issued < caps.total_rewards)
+        if caps.total_budget_minor is not None:
+            conditions.append(c.budget_spent_minor + cost <= caps.total_budget_minor)
+        result = self.conn.execute(
+            self._update(*conditions).values(
+                rewards_issued=c.rewards_issued + 1, budget_spent_minor=c.budget_spent_minor + cost
+            )
+        )
+        return result.rowcount == 1
+
+    def release_total(self, campaign_id: uuid.UUID, cost: int) -> None:
+        c = self.table.c
+        self.conn.execute(
+            self._update(c.id == campaign_id).values(
+                rewards_issued=c.rewards_issued - 1, budget_spent_minor=c.budget_spent_minor - cost
+            )
+        )
+
+    def claim_subscriber(
+        self, campaign_id: uuid.UUID, subscriber: str, period: str, cap: int
+    ) -> bool:
+        """One more reward for this subscriber in this period, only while under the cap."""
+        n = t.campaign_subscriber_counts
+        stmt = (
+            _dialect(self.conn)
+            .insert(n)
+            .values(
+                campaign_id=campaign_id,
+                subscriber=subscriber,
+                period=period,
+                tenant_id=self.tenant_id,
+                count=1,
+            )
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "subscriber", "period"],
+            set_={"count": n.c.count + 1},
+            where=n.c.count < cap,
+        ).returning(n.c.count)
+        return self.conn.execute(stmt).first() is not None
+
+    def release_subscriber(self, campaign_id: uuid.UUID, subscriber: str, period: str) -> None:
+        n = t.campaign_subscriber_counts
+        self.conn.execute(
+            sa.update(n)
+            .where(
+                self._mine(n),
+                n.c.campaign_id == campaign_id,
+                n.c.subscriber == subscriber,
+                n.c.period == period,
+            )
+            .values(count=n.c.count - 1)
+        )
+
+
+class RewardRepository(TenantScoped):
+    table = t.rewards
+
+    def add_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(
+                sa.insert(self.table), [{**row, "tenant_id": self.tenant_id} for row in rows]
+            )
+
+    def get(self, reward_id: uuid.UUID) -> sa.RowMapping | None:
+        return (
+            self.conn.execute(self._select().where(self.table.c.id == reward_id)).mappings().first()
+        )
+
+    def mark_reversed(self, reward_id: uuid.UUID, at: datetime) -> bool:
+        c = self.table.c
+        result = self.conn.execute(
+            self._update(c.id == reward_id, c.status == "granted").values(
+                status="reversed", reversed_at=at
+            )
+        )
+        return result.rowcount == 1
+
+    def for_event(self, event_id: str) -> list[sa.RowMapping]:
+        stmt = (
+            self._select()
+            .where(self.table.c.event_id == event_id)
+            .order_by(self.table.c.rewarded_at)
+        )
+        return list(self.conn.execute(stmt).mappings())
+
+    def settlement(
+        self, partner: str | None, since: datetime, until: datetime, period: str
+    ) -> list[dict[str, Any]]:
+        """Rewards funded by each partner, counted and summed by day or month, live."""
+        c = self.table.c
+        rows = self.conn.execute(
+            self._select(
+                c.funding_partner, c.currency, c.rewarded_at, c.cost_minor, c.status
+            ).where(
+                c.funding_partner.is_not(None),
+                c.rewarded_at >= since,
+                c.rewarded_at < until,
+                *([c.funding_partner == partner] if partner else []),
+            )
+        )
+        fmt = "%Y-%m" if period == "month" else "%Y-%m-%d"
+        totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (row.funding_partner, row.rewarded_at.strftime(fmt), row.currency)
+            entry = totals.setdefault(
+                key,
+                {
+                    "partner": key[0],
+                    "period": key[1],
+                    "currency": key[2],
+                    "rewards": 0,
+                    "amount_minor": 0,
+                    "reversed": 0,
+                },
+            )
+            if row.status == "granted":
+                entry["rewards"] += 1
+                entry["amount_minor"] += row.cost_minor
+            else:
+                entry["reversed"] += 1
+        return [totals[k] for k in sorted(totals)]

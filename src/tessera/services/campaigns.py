@@ -1,0 +1,214 @@
+"""Campaigns and aggregates (configuration), simulation, partner settlement, reward reversal."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime
+from typing import Any
+
+from tessera.adapters.db.unit_of_work import UnitOfWork
+from tessera.adapters.expressions import compile_condition
+from tessera.domain.aggregates import AggregateDefinition
+from tessera.domain.campaigns import Campaign, CampaignSpec, RewardKind
+from tessera.domain.edr import EdrDraft
+from tessera.domain.errors import Conflict, Invalid, NotFound
+from tessera.domain.events import Event
+from tessera.domain.ids import new_id
+from tessera.domain.paging import Page
+from tessera.services.rewards_engine import EventOutcome, RewardsEngine
+
+
+def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = None) -> CampaignSpec:
+    spec = spec.validated()
+    compile_condition(spec.condition)
+    for i, reward in enumerate(spec.rewards):
+        known_type = reward.voucher_type_id and uow.voucher_types.get(reward.voucher_type_id)
+        if reward.kind is RewardKind.ISSUE_VOUCHER and not known_type:
+            raise Invalid(f"rewards[{i}].voucher_type_id", "no voucher type with this id")
+        if reward.kind is RewardKind.LIST_CODE:
+            known = uow.lists.many(reward.list_ids)
+            for j, list_id in enumerate(reward.list_ids):
+                if list_id not in known:
+                    raise Invalid(f"rewards[{i}].list_ids[{j}]", "no voucher list with this id")
+    if uow.campaigns.name_taken(spec.name, except_id):
+        raise Conflict(f"a campaign named '{spec.name}' already exists", code="name_taken")
+    return spec
+
+
+def create_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
+    with uow:
+        spec = _check(uow, spec)
+        now = uow.clock()
+        campaign = Campaign(id=new_id(), version=1, spec=spec, created_at=now, updated_at=now)
+        uow.campaigns.add(campaign)
+        uow.edrs.append(
+            EdrDraft(
+                "campaign.create", "campaign", str(campaign.id), status_after=spec.status.value
+            ),
+            now,
+        )
+        uow.commit()
+    return campaign
+
+
+def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, Any]) -> Campaign:
+    """Every edit bumps the version, so the compiled-program cache never serves a stale rule."""
+    with uow:
+        current = get_in(uow, campaign_id)
+        spec = _check(uow, dataclasses.replace(current.spec, **changes), except_id=campaign_id)
+        updated = dataclasses.replace(
+            current, spec=spec, version=current.version + 1, updated_at=uow.clock()
+        )
+        uow.campaigns.update(updated)
+        uow.edrs.append(
+            EdrDraft(
+                "campaign.update",
+                "campaign",
+                str(campaign_id),
+                status_before=current.spec.status.value,
+                status_after=spec.status.value,
+                details={"version": updated.version, "changed": sorted(changes)},
+            ),
+            updated.updated_at,
+        )
+        uow.commit()
+    return updated
+
+
+def get_in(uow: UnitOfWork, campaign_id: uuid.UUID) -> Campaign:
+    campaign = uow.campaigns.get(campaign_id)
+    if campaign is None:
+        raise NotFound("no such campaign", code="campaign_not_found")
+    return campaign
+
+
+def get_campaign(uow: UnitOfWork, campaign_id: uuid.UUID) -> tuple[Campaign, int, int]:
+    with uow:
+        campaign = get_in(uow, campaign_id)
+        issued, spent = uow.campaigns.figures(campaign_id)
+    return campaign, issued, spent
+
+
+def list_campaigns(uow: UnitOfWork, cursor: str | None, limit: int) -> Page[Campaign]:
+    with uow:
+        return uow.campaigns.list(cursor, limit)
+
+
+def campaigns_of_list(uow: UnitOfWork, list_id: uuid.UUID) -> list[Campaign]:
+    with uow:
+        if uow.lists.get(list_id) is None:
+            raise NotFound("no such voucher list", code="list_not_found")
+        return uow.campaigns.mapped_to_list(list_id)
+
+
+def define_aggregate(uow: UnitOfWork, definition: AggregateDefinition) -> AggregateDefinition:
+    definition = definition.validated()
+    with uow:
+        if uow.aggregates.name_taken(definition.name):
+            raise Conflict(f"an aggregate named '{definition.name}' exists", code="name_taken")
+        uow.aggregates.add_definition(definition, uow.clock())
+        uow.edrs.append(
+            EdrDraft(
+                "aggregate.define",
+                "aggregate",
+                definition.name,
+                details={"event_type": definition.event_type},
+            ),
+            uow.clock(),
+        )
+        uow.commit()
+    return definition
+
+
+def list_aggregates(uow: UnitOfWork) -> list[AggregateDefinition]:
+    with uow:
+        return uow.aggregates.definitions()
+
+
+def simulate(
+    engine: RewardsEngine,
+    uow: UnitOfWork,
+    campaign_id: uuid.UUID,
+    sample: list[Event] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[EventOutcome]:
+    """Runs one campaign (draft or active) through the real engine in a transaction that is
+    rolled back: the answer is what would happen, and no table changes."""
+    if sample is None:
+        if since is None or until is None:
+            raise Invalid("since", "give sample events, or a time range (since and until)")
+        with uow:
+            events = list(uow.events.between(since, until))
+        outcomes: list[EventOutcome] = []
+        for start in range(0, len(events), 1000):
+            outcomes += engine.ingest(
+                uow,
+                events[start : start + 1000],
+                only_campaign=campaign_id,
+                dry_run=True,
+                stored=True,
+            )
+        return outcomes
+    return engine.ingest(uow, sample, only_campaign=campaign_id, dry_run=True)
+
+
+def settlement(
+    uow: UnitOfWork, partner: str | None, since: datetime, until: datetime, period: str
+) -> list[dict[str, Any]]:
+    with uow:
+        return uow.rewards.settlement(partner, since, until, period)
+
+
+def reverse_reward(
+    uow: UnitOfWork, reward_id: uuid.UUID, reason: str | None = None
+) -> dict[str, Any]:
+    """Undoes a reward: takes the credited bucket back (refused once spent), releases its
+    cap counters and so corrects the partner settlement; writes an EDR."""
+    with uow:
+        row = uow.rewards.get(reward_id)
+        if row is None:
+            raise NotFound("no such reward", code="reward_not_found")
+        now = uow.clock()
+        if not uow.rewards.mark_reversed(reward_id, now):
+            raise Conflict("the reward is already reversed", code="reward_reversed")
+        details = row["details"]
+        if row["kind"] == RewardKind.CREDIT_BUCKET.value and not uow.buckets.take(
+            details["bucket_id"], details["amount"]
+        ):
+            raise Conflict(
+                "the credited balance has already been spent; the reward cannot be reversed",
+                code="credit_spent",
+            )
+        if row["kind"] == RewardKind.LIST_CODE.value:
+            if not uow.list_codes.give_back(details["code_id"]):
+                raise Conflict(
+                    "the partner has already seen this code redeemed; it cannot be returned",
+                    code="code_redeemed",
+                )
+            uow.lists.count(uuid.UUID(details["list_id"]), issued=-1)
+        campaign = get_in(uow, row["campaign_id"])
+        if campaign.spec.caps.limits_total:
+            uow.campaigns.release_total(campaign.id, row["cost_minor"])
+        if campaign.spec.caps.per_subscriber is not None:
+            uow.campaigns.release_subscriber(campaign.id, row["subscriber"], details["cap_period"])
+        uow.edrs.append(
+            EdrDraft(
+                "reward.reverse",
+                "reward",
+                str(reward_id),
+                status_before="granted",
+                status_after="reversed",
+                amount_minor=row["cost_minor"],
+                currency=row["currency"],
+                details={
+                    "reason": reason,
+                    "campaign_id": str(campaign.id),
+                    "funding_partner": row["funding_partner"],
+                },
+            ),
+            now,
+        )
+        uow.commit()
+    return {**dict(row), "status": "reversed", "reversed_at": now}

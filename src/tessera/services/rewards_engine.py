@@ -1,0 +1,422 @@
+"""The rewards engine: each event is evaluated as it arrives, against every live campaign
+that its type triggers, with one context per event shared by those campaigns.
+
+A batch of events is one transaction: the events (deduplicated by id), the aggregates, and
+every reward with its cap counters and EDRs commit together. The work runs in three steps:
+evaluate everything in memory; claim caps (each capped reward in a savepoint, so a cap
+reached undoes only that reward), locking rows in one global order so concurrent batches
+queue instead of deadlocking; then write grants, rewards and EDRs in bulk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from tessera.adapters.db.unit_of_work import UnitOfWork
+from tessera.adapters.expressions import EvaluationContext, ProgramCache
+from tessera.domain.aggregates import AggregateDefinition
+from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
+from tessera.domain.edr import EdrDraft
+from tessera.domain.errors import Invalid, Unavailable
+from tessera.domain.events import MAX_BATCH, Event
+from tessera.domain.ids import new_id
+from tessera.domain.wallet import Subscriber
+from tessera.services.distribution import give_code
+from tessera.services.issuing import issue_voucher
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RewardOutcome:
+    reward_id: uuid.UUID
+    campaign_id: uuid.UUID
+    campaign: str
+    kind: str
+    details: dict[str, Any]
+    cost_minor: int
+    currency: str
+    funding_partner: str | None
+
+
+@dataclass
+class EventOutcome:
+    id: str
+    duplicate: bool
+    rewards: list[RewardOutcome] = field(default_factory=list)
+
+
+@dataclass
+class _Grant:
+    campaign: Campaign
+    event: Event
+    reward: RewardSpec
+    cost: int
+    period: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _gives_codes(campaign: Campaign) -> bool:
+    return any(r.kind is RewardKind.LIST_CODE for r in campaign.spec.rewards)
+
+
+def _event_view(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "subscriber": event.subscriber,
+        "occurred_at": event.occurred_at,
+        "attributes": event.attributes,
+    }
+
+
+class RewardsEngine:
+    """Process-wide state: compiled programs, cached per campaign version, and where the
+    code secret comes from (issued vouchers store only their code's keyed hash)."""
+
+    def __init__(self, code_secret: Callable[[], bytes] | None = None) -> None:
+        self.programs = ProgramCache()
+        self._code_secret = code_secret
+
+    def _secret(self) -> bytes:
+        if self._code_secret is None:
+            raise Unavailable(
+                "no code secret: vouchers cannot be issued", code="code_secret_missing"
+            )
+        return self._code_secret()
+
+    def ingest(
+        self,
+        uow: UnitOfWork,
+        events: list[Event],
+        *,
+        only_campaign: uuid.UUID | None = None,
+        dry_run: bool = False,
+        stored: bool = False,
+    ) -> list[EventOutcome]:
+        """Evaluates a batch. ``dry_run`` rolls everything back (simulation); ``stored``
+        replays events already in the store (no dedupe, aggregates from the replay only)."""
+        if len(events) > MAX_BATCH:
+            raise Invalid("events", f"at most {MAX_BATCH} events per batch")
+        events = [e.validated(f"events[{i}].") for i, e in enumerate(events)]
+        with uow:
+            now = uow.clock()
+            outcomes, fresh = self._dedupe(uow, events, now, stored)
+            definitions = uow.aggregates.definitions()
+            agg_state = self._load_aggregates(uow, definitions, fresh, stored)
+            campaigns = self._campaigns(uow, only_campaign)
+            programs = {
+                c.id: self.programs.get(c.id, c.version, c.spec.condition)
+                for triggered in campaigns.values()
+                for c in triggered
+            }
+            profiles = self._profiles(uow, {e.subscriber for e in fresh})
+            changes: list[tuple[str, str, str, Any, float]] = []
+            matches: list[tuple[Campaign, Event]] = []
+            for event in fresh:
+                agg = self._fold(definitions, agg_state, event, changes)
+                live = [
+                    c
+                    for c in campaigns.get(event.type, ())
+                    if only_campaign or c.spec.is_live(event.occurred_at)
+                ]
+                if not live:
+                    continue
+                profile = profiles.get(event.subscriber) or {"external_id": event.subscriber}
+                context = EvaluationContext(_event_view(event), profile, agg, now)
+                for campaign in live:
+                    if context.matches(programs[campaign.id], campaign.id):
+                        matches.append((campaign, event))
+            grants = self._claim(uow, matches, now)
+            by_id = {o.id: o for o in outcomes if not o.duplicate}
+            for outcome in self._write(uow, grants, now):
+                by_id[outcome[0]].rewards.append(outcome[1])
+            if not stored:
+                uow.aggregates.apply(sorted(changes, key=lambda c: c[:3]))
+            if dry_run:
+                uow.rollback()
+            else:
+                uow.commit()
+        return outcomes
+
+    def _dedupe(
+        self, uow: UnitOfWork, events: list[Event], now: datetime, stored: bool
+    ) -> tuple[list[EventOutcome], list[Event]]:
+        unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
+        if stored:
+            new_ids = {e.id for e in unique}
+        else:
+            new_ids = uow.events.insert_new(sorted(unique, key=lambda e: e.id), now)
+        outcomes = []
+        fresh = []
+        for e in events:
+            is_new = e.id in new_ids
+            new_ids.discard(e.id)  # a second copy within the batch is a duplicate
+            outcomes.append(EventOutcome(id=e.id, duplicate=not is_new))
+            if is_new:
+                fresh.append(e)
+        return outcomes, fresh
+
+    def _load_aggregates(
+        self,
+        uow: UnitOfWork,
+        definitions: list[AggregateDefinition],
+        events: list[Event],
+        stored: bool,
+    ) -> dict[tuple[str, str, str], float]:
+        if not definitions or not events or stored:
+            return {}
+        buckets: set[str] = set()
+        for e in events:
+            for d in definitions:
+                buckets.update(d.read_keys(e.occurred_at))
+        return uow.aggregates.values(
+            {e.subscriber for e in events}, [d.name for d in definitions], buckets
+        )
+
+    def _fold(
+        self,
+        definitions: list[AggregateDefinition],
+        state: dict[tuple[str, str, str], float],
+        event: Event,
+        changes: list[tuple[str, str, str, Any, float]],
+    ) -> dict[str, float | int]:
+        """Adds the event to the in-memory aggregates and returns ``agg`` as this event sees
+        it: every earlier event of the batch and this one included."""
+        agg: dict[str, float | int] = {}
+        for d in definitions:
+            value = d.contribution(event)
+            if value is not None:
+                key = (event.subscriber, d.name, d.bucket_key(event.occurred_at))
+                current = state.get(key)
+                state[key] = value if current is None else d.combine([current, value])
+                changes.append((*key, d.function, value))
+            keys = [(event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at)]
+            agg[d.name] = d.combine([state[k] for k in keys if k in state])
+        return agg
+
+    def _campaigns(self, uow: UnitOfWork, only: uuid.UUID | None) -> dict[str, list[Campaign]]:
+        if only is not None:
+            campaign = uow.campaigns.get(only)
+            chosen = [campaign] if campaign else []
+        else:
+            chosen = uow.campaigns.active()
+        by_type: dict[str, list[Campaign]] = defaultdict(list)
+        for c in sorted(chosen, key=lambda c: (c.spec.priority, c.id)):
+            for trigger in c.spec.trigger_types:
+                by_type[trigger].append(c)
+        return by_type
+
+    def _profiles(self, uow: UnitOfWork, external_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """What ``subscriber`` means in a condition: the profile attributes, flat, plus
+        ``external_id`` and ``service_state``."""
+        return {
+            s.external_id: {
+                **s.attributes,
+                "external_id": s.external_id,
+                "service_state": s.service_state.value,
+            }
+            for s in uow.subscribers.many(external_ids)
+        }
+
+    def _claim(
+        self, uow: UnitOfWork, matches: list[tuple[Campaign, Event]], now: datetime
+    ) -> list[_Grant]:
+        """Counts each match against its campaign's caps, in (campaign, subscriber) order, and
+        takes list codes; a cap reached or lists run dry undo only that match (savepoint)."""
+        grants: list[_Grant] = []
+        needs_code = [m for m in matches if _gives_codes(m[0])]
+        owners: dict[str, Subscriber] = {}
+        if needs_code:
+            wanted = {e.subscriber for _, e in needs_code}
+            _ids, created = uow.subscribers.ensure_many(wanted, now)
+            self._subscriber_edrs(uow, created, now)
+            owners = {s.external_id: s for s in uow.subscribers.many(wanted)}
+        for campaign, event in sorted(matches, key=lambda m: (m[0].id, m[1].subscriber, m[1].id)):
+            spec, caps = campaign.spec, campaign.spec.caps
+            period = caps.period_key(event.occurred_at)
+            codes = _gives_codes(campaign)
+            if caps.per_subscriber is not None or caps.limits_total or codes:
+                savepoint = uow.conn.begin_nested()
+                if caps.per_subscriber is not None and not uow.campaigns.claim_subscriber(
+                    campaign.id, event.subscriber, period, caps.per_subscriber
+                ):
+                    savepoint.rollback()
+                    log.info("per-subscriber cap reached", campaign_id=str(campaign.id))
+                    continue
+                if caps.limits_total and not uow.campaigns.claim_total(
+                    campaign.id, caps, spec.cost_per_reward_minor
+                ):
+                    savepoint.rollback()
+                    log.info("total cap or budget reached", campaign_id=str(campaign.id))
+                    continue
+                taken = (
+                    self._take_codes(uow, campaign, owners.get(event.subscriber)) if codes else {}
+                )
+                if taken is None:
+                    savepoint.rollback()
+                    log.info("voucher lists exhausted", campaign_id=str(campaign.id))
+                    continue
+                savepoint.commit()
+            else:
+                taken = {}
+            for index, reward in enumerate(spec.rewards):
+                cost = spec.cost_per_reward_minor if index == 0 else 0
+                grants.append(_Grant(campaign, event, reward, cost, period, taken.get(index, {})))
+        return grants
+
+    def _take_codes(
+        self, uow: UnitOfWork, campaign: Campaign, subscriber: Subscriber | None
+    ) -> dict[int, dict[str, Any]] | None:
+        """One code per list_code reward, from its lists in order; None if any ran dry."""
+        assert subscriber is not None
+        taken: dict[int, dict[str, Any]] = {}
+        for index, reward in enumerate(campaign.spec.rewards):
+            if reward.kind is not RewardKind.LIST_CODE:
+                continue
+            given = give_code(uow, reward.list_ids, subscriber, campaign=campaign.spec.name)
+            if given is None:
+                return None
+            taken[index] = {
+                "code": given.code,
+                "code_id": given.code_id,
+                "list_id": str(given.list_id),
+                "list": given.list_name,
+                "partner": given.partner,
+                "description": given.description,
+                "expires_at": given.expires_at.isoformat() if given.expires_at else None,
+            }
+        return taken
+
+    def _issue_vouchers(self, uow: UnitOfWork, grants: list[_Grant], now: datetime) -> None:
+        """A new voucher per grant, its code returned once (in the answer, never stored).
+        Runs after every cap is claimed, so the serial counter is always locked last."""
+        if not grants:
+            return
+        secret = self._secret()
+        wanted = {g.event.subscriber for g in grants}
+        _ids, created = uow.subscribers.ensure_many(wanted, now)
+        self._subscriber_edrs(uow, created, now)
+        owners = {s.external_id: s for s in uow.subscribers.many(wanted)}
+        for g in grants:
+            assert g.reward.voucher_type_id is not None
+            voucher, code = issue_voucher(
+                uow, g.reward.voucher_type_id, secret, subscriber=owners[g.event.subscriber]
+            )
+            g.details = {
+                "code": code,
+                "serial": voucher.serial,
+                "voucher_type_id": str(voucher.voucher_type_id),
+            }
+
+    def _subscriber_edrs(self, uow: UnitOfWork, created: set[str], now: datetime) -> None:
+        uow.edrs.append_many(
+            [
+                EdrDraft("subscriber.create", "subscriber", ext, status_after="active")
+                for ext in sorted(created)
+            ],
+            now,
+        )
+
+    def _write(
+        self, uow: UnitOfWork, grants: list[_Grant], now: datetime
+    ) -> list[tuple[str, RewardOutcome]]:
+        """Grants, reward rows and EDRs for the claimed rewards, each kind in one statement."""
+        if not grants:
+            return []
+        self._issue_vouchers(
+            uow, [g for g in grants if g.reward.kind is RewardKind.ISSUE_VOUCHER], now
+        )
+        credits = [g for g in grants if g.reward.kind is RewardKind.CREDIT_BUCKET]
+        if credits:
+            owners, created = uow.subscribers.ensure_many(
+                {g.event.subscriber for g in credits}, now
+            )
+            self._subscriber_edrs(uow, created, now)
+            rows = []
+            for g in credits:
+                days = g.reward.validity_days
+                expires = now + timedelta(days=days) if days else None
+                rows.append(
+                    (owners[g.event.subscriber], g.reward.balance_type, g.reward.amount, expires)
+                )
+                g.details = {
+                    "balance_type": g.reward.balance_type,
+                    "amount": g.reward.amount,
+                    "expires_at": expires.isoformat() if expires else None,
+                }
+            for g, bucket_id in zip(credits, uow.buckets.add_many(rows, now), strict=True):
+                g.details["bucket_id"] = bucket_id
+        edrs: list[EdrDraft] = []
+        reward_rows: list[dict[str, Any]] = []
+        outcomes: list[tuple[str, RewardOutcome]] = []
+        for g in grants:
+            spec = g.campaign.spec
+            reward_id = new_id()
+            details = {**g.details, "cap_period": g.period}
+            stored = {k: v for k, v in details.items() if k != "code"}  # codes stay sealed
+            reward_rows.append(
+                {
+                    "id": reward_id,
+                    "campaign_id": g.campaign.id,
+                    "event_id": g.event.id,
+                    "subscriber": g.event.subscriber,
+                    "kind": g.reward.kind.value,
+                    "details": stored,
+                    "funding_partner": spec.funding_partner,
+                    "cost_minor": g.cost,
+                    "currency": spec.currency,
+                    "status": "granted",
+                    "rewarded_at": now,
+                    "reversed_at": None,
+                }
+            )
+            if g.reward.kind is RewardKind.CREDIT_BUCKET:
+                edrs.append(
+                    EdrDraft(
+                        "wallet.credit",
+                        "subscriber",
+                        g.event.subscriber,
+                        amount_minor=g.reward.amount,
+                        details={**g.details, "event_id": g.event.id, "reward_id": str(reward_id)},
+                    )
+                )
+            edrs.append(
+                EdrDraft(
+                    "reward.grant",
+                    "reward",
+                    str(reward_id),
+                    status_after="granted",
+                    amount_minor=g.cost,
+                    currency=spec.currency,
+                    details={
+                        "campaign_id": str(g.campaign.id),
+                        "campaign": spec.name,
+                        "event_id": g.event.id,
+                        "subscriber": g.event.subscriber,
+                        "funding_partner": spec.funding_partner,
+                        **stored,
+                    },
+                )
+            )
+            outcome = RewardOutcome(
+                reward_id,
+                g.campaign.id,
+                spec.name,
+                g.reward.kind.value,
+                details,
+                g.cost,
+                spec.currency,
+                spec.funding_partner,
+            )
+            outcomes.append((g.event.id, outcome))
+        uow.rewards.add_many(reward_rows)
+        uow.edrs.append_many(edrs, now)
+        return outcomes

@@ -1,0 +1,190 @@
+"""Events and campaigns over HTTP."""
+
+import pytest
+
+from helpers import auth
+
+T = "2026-11-23T10:00:00Z"
+
+
+@pytest.fixture
+def admin(tenant):
+    return auth(tenant[1])
+
+
+def campaign(**overrides):
+    body = {
+        "name": "Data lover",
+        "trigger_types": ["usage.data"],
+        "condition": "event.attributes.mb >= 100",
+        "rewards": [
+            {"kind": "credit_bucket", "balance_type": "data_mb", "amount": 500, "validity_days": 7}
+        ],
+        "status": "active",
+        "funding_partner": "StreamCo",
+        "cost_per_reward_minor": 30,
+        "currency": "EUR",
+    }
+    return {**body, **overrides}
+
+
+def test_a_batch_of_events_answers_with_the_rewards_each_caused(api, admin):
+    assert api.post("/v1/campaigns", json=campaign(), headers=admin).status_code == 201
+    body = {
+        "events": [
+            {
+                "id": "a1",
+                "subscriber": "254700000001",
+                "type": "usage.data",
+                "occurred_at": T,
+                "attributes": {"mb": 150},
+            },
+            {
+                "id": "a2",
+                "subscriber": "254700000002",
+                "type": "usage.data",
+                "occurred_at": T,
+                "attributes": {"mb": 5},
+            },
+            {
+                "id": "a1",
+                "subscriber": "254700000001",
+                "type": "usage.data",
+                "occurred_at": T,
+                "attributes": {"mb": 150},
+            },
+        ]
+    }
+    results = api.post("/v1/events", json=body, headers=admin).json()["results"]
+    assert [(r["id"], r["duplicate"], len(r["rewards"])) for r in results] == [
+        ("a1", False, 1), ("a2", False, 0), ("a1", True, 0),
+    ]  # fmt: skip
+    assert results[0]["rewards"][0]["details"]["amount"] == 500
+    single = api.post("/v1/events", json=body["events"][0], headers=admin).json()["results"]
+    assert single[0]["duplicate"] is True
+    wallet = api.get("/v1/subscribers/254700000001/wallet", headers=admin).json()
+    assert wallet["totals"] == {"data_mb": 500}
+
+
+def test_a_bad_condition_is_refused_with_line_and_column(api, admin):
+    answer = api.post(
+        "/v1/campaigns", json=campaign(condition="event.attributes.mb >= \n"), headers=admin
+    )
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["field"] == "condition"
+    assert problem["code"] == "condition_invalid"
+    assert (problem["line"], problem["column"]) == (2, 1)
+    unknown = api.post(
+        "/v1/campaigns", json=campaign(condition="plan.tier == 'gold'"), headers=admin
+    )
+    assert "unknown variable 'plan'" in unknown.json()["reason"]
+
+
+def test_bad_events_answer_422_naming_the_field(api, admin):
+    answer = api.post(
+        "/v1/events",
+        json={"events": [{"id": "x", "subscriber": "s", "type": "Usage Data!", "occurred_at": T}]},
+        headers=admin,
+    )
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "events[0].type"
+    naive = api.post(
+        "/v1/events",
+        json={"id": "y", "subscriber": "s", "type": "topup", "occurred_at": "2026-11-23T10:00:00"},
+        headers=admin,
+    )
+    assert naive.status_code == 422
+    too_many = [
+        {"id": str(i), "subscriber": "s", "type": "topup", "occurred_at": T} for i in range(1001)
+    ]
+    assert api.post("/v1/events", json={"events": too_many}, headers=admin).status_code == 422
+
+
+def test_simulation_settlement_and_aggregates_over_http(api, admin):
+    api.post(
+        "/v1/aggregates",
+        json={
+            "name": "mb_day",
+            "event_type": "usage.data",
+            "function": "sum",
+            "window": "day",
+            "attribute": "mb",
+        },
+        headers=admin,
+    )
+    cid = api.post(
+        "/v1/campaigns", json=campaign(status="draft", condition="agg.mb_day >= 100"), headers=admin
+    ).json()["id"]
+    sample = [
+        {
+            "id": f"s{i}",
+            "subscriber": "254700000009",
+            "type": "usage.data",
+            "occurred_at": T,
+            "attributes": {"mb": 60},
+        }
+        for i in range(3)
+    ]
+    sim = api.post(f"/v1/campaigns/{cid}/simulate", json={"events": sample}, headers=admin).json()
+    assert sim["rewarded"] == 2
+    assert sim["cost_minor"] == 60
+    assert (
+        api.get("/v1/subscribers/254700000009", headers=admin).status_code == 404
+    )  # nothing happened
+    api.patch(f"/v1/campaigns/{cid}", json={"status": "active"}, headers=admin)
+    api.post("/v1/events", json={"events": sample}, headers=admin)
+    rows = api.get(
+        "/v1/settlement",
+        params={
+            "since": "2026-11-01T00:00:00Z",
+            "until": "2026-12-01T00:00:00Z",
+            "period": "month",
+        },
+        headers=admin,
+    ).json()
+    assert rows == [
+        {
+            "partner": "StreamCo",
+            "period": "2026-11",
+            "currency": "EUR",
+            "rewards": 2,
+            "amount_minor": 60,
+            "reversed": 0,
+        }
+    ]
+    got = api.get(f"/v1/campaigns/{cid}", headers=admin).json()
+    assert (got["version"], got["rewards_issued"], got["budget_spent_minor"]) == (2, 2, 60)
+
+
+def test_pos_keys_cannot_send_events(api, admin):
+    key = api.post("/v1/keys", json={"name": "till", "role": "pos"}, headers=admin).json()["key"]
+    answer = api.post(
+        "/v1/events",
+        json={"id": "z", "subscriber": "s", "type": "topup", "occurred_at": T},
+        headers=auth(key),
+    )
+    assert answer.status_code == 403
+
+
+def test_a_list_shows_its_campaigns_and_a_campaign_its_lists(api, admin):
+    made = api.post(
+        "/v1/voucher-lists", json={"partner": "CinemaCo", "name": "tickets"}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    list_id = made.json()["id"]
+    body = campaign(name="Movie night", rewards=[{"kind": "list_code", "list_ids": [list_id]}])
+    cid = api.post("/v1/campaigns", json=body, headers=admin).json()["id"]
+    api.post("/v1/campaigns", json=campaign(name="Other"), headers=admin)
+    mapped = api.get(f"/v1/voucher-lists/{list_id}/campaigns", headers=admin).json()
+    assert [c["id"] for c in mapped] == [cid]
+    assert api.get(f"/v1/campaigns/{cid}", headers=admin).json()["rewards"][0]["list_ids"] == [
+        list_id
+    ]
+    unknown = api.post(
+        "/v1/campaigns",
+        json=campaign(name="x", rewards=[{"kind": "list_code", "list_ids": [cid]}]),
+        headers=admin,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["field"] == "rewards[0].list_ids[0]"
