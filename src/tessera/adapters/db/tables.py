@@ -169,17 +169,22 @@ batches = sa.Table(
     sa.Index(None, "state"),
 )
 
+# Vouchers are written a million at a time, and on PostgreSQL each foreign key costs a
+# lookup per row (a 1M batch took 35 s with them, about a third of that without). So the
+# columns that every row of a batch shares (tenant, type, lifecycle, batch) carry no foreign
+# key: the two writers (batch generation and single issue) read that type, lifecycle and
+# batch within the same tenant and transaction first, and none of those rows is ever deleted.
 vouchers = sa.Table(
     "vouchers",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    _tenant_fk(),
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
     sa.Column("serial", sa.BigInteger, nullable=False),
     sa.Column("code_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("code_last4", sa.String(4), nullable=False),
-    sa.Column("voucher_type_id", sa.Uuid, sa.ForeignKey("voucher_types.id"), nullable=False),
-    sa.Column("lifecycle_id", sa.Uuid, sa.ForeignKey("lifecycles.id"), nullable=False),
-    sa.Column("batch_id", sa.Uuid, sa.ForeignKey("batches.id"), nullable=True),
+    sa.Column("voucher_type_id", sa.Uuid, nullable=False),
+    sa.Column("lifecycle_id", sa.Uuid, nullable=False),
+    sa.Column("batch_id", sa.Uuid, nullable=True),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("issued_at", UTCDateTime, nullable=False),
     sa.Column("activated_at", UTCDateTime, nullable=True),
