@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--steady-batch", type=int, default=100, help="events per request in (c)")
     args = parser.parse_args()
 
     print(json.dumps(bench_in_process(args.in_process_events)), flush=True)
@@ -220,7 +221,7 @@ def main() -> None:
                 "p99_batch_ms": round(percentile(latencies, 99) * 1000, 1),
             }  # fmt: skip
             print(json.dumps(end_to_end), flush=True)
-            latency = asyncio.run(steady(base, key, 2000, 10, 20, args.events))
+            latency = asyncio.run(steady(base, key, 2000, 10, args.steady_batch, args.events))
             latency["store"] = args.store
             print(json.dumps(latency), flush=True)
 

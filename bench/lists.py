@@ -120,7 +120,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "benchmark": "lists",
+                "bench": "lists",
                 "store": args.store,
                 "codes_uploaded": args.codes,
                 "upload_seconds": round(upload_s, 2),
