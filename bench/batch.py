@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import secrets
-import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
+from _harness import fresh_database
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.domain.batches import BatchRequest
@@ -37,26 +31,6 @@ from tessera.services import batches, catalog
 from tessera.services.tenants import create_tenant
 
 
-@contextmanager
-def fresh_database(store: str, workdir: Path) -> Iterator[str]:
-    if store == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
-        return
-    server = os.environ.get("TESSERA_TEST_POSTGRES_URL")
-    if not server:
-        sys.exit("--store postgresql needs TESSERA_TEST_POSTGRES_URL")
-    name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -64,10 +38,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=None, help="default: the store's")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.store, Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.store) as url:
         settings = Settings(database_url=url, code_secret=SecretStr(secrets.token_hex(32)))
         container = build(settings)
-        container.migrate()
         tenant, _key = create_tenant(container.directory(), "bench")
         uow = lambda: container.uow(tenant.id)  # noqa: E731
         rules = LifecycleRules(ValidityKind.FROM_ACTIVATION, validity_days=90)

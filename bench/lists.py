@@ -23,9 +23,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-
+from _harness import fresh_database
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.domain.lists import ListSpec
@@ -43,25 +41,6 @@ def write_csv(path: Path, rows: int) -> None:
             out.write(f"PARTNER-{i:09d}-{tail},10% off your next order,2030-12-31\n")
 
 
-def database(store: str, workdir: Path) -> tuple[str, object]:
-    if store == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}", None
-    server = os.environ.get(
-        "TESSERA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    name = f"tessera_bench_{os.getpid()}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(server).set(database=name).render_as_string(hide_password=False), drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
@@ -70,16 +49,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.store) as url:
         workdir = Path(tmp)
         csv_path = workdir / "codes.csv"
         write_csv(csv_path, args.codes)
-        url, drop = database(args.store, workdir)
         key = base64.b64encode(os.urandom(32)).decode()
         pool = max(args.clients, 5)
         container = build(Settings(database_url=url, db_pool_size=pool, list_key=key))
         try:
-            container.migrate()
             tenant, _ = create_tenant(container.directory(), "bench")
             uow = lambda: container.uow(tenant.id)  # noqa: E731
             vl = lists.create_list(uow(), ListSpec(partner="Bench", name="bench list"))
@@ -115,8 +92,6 @@ def main() -> None:
             print(f"distribution: {args.distributions} in {dist_s:.1f} s", file=sys.stderr)
         finally:
             container.close()
-            if drop:
-                drop()  # type: ignore[operator]
     print(
         json.dumps(
             {

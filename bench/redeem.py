@@ -16,20 +16,16 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
+from _harness import free_port, fresh_database
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.domain.catalog import BucketTemplate, VoucherTypeSpec
@@ -44,37 +40,9 @@ from tessera.services.tenants import create_key, create_tenant
 SECRET = "bench-code-secret"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def fresh_database(store: str, workdir: Path) -> tuple[str, str | None]:
-    if store == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}", None
-    server = os.environ.get("TESSERA_TEST_POSTGRES_URL")
-    if not server:
-        sys.exit("set TESSERA_TEST_POSTGRES_URL to a PostgreSQL server URL")
-    name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(name: str) -> None:
-    admin = sa.create_engine(os.environ["TESSERA_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def prepare(url: str, count: int) -> tuple[str, list[str]]:
     """A tenant, a pos key, a type, and ``count`` available vouchers (bulk insert)."""
     container = build(Settings(database_url=url, code_secret=SecretStr(SECRET)))
-    container.migrate()
     tenant, _admin = create_tenant(container.directory(), "bench")
     _key, pos = create_key(container.uow(tenant.id), "bench till", Role.POS)
     rules = LifecycleRules(ValidityKind.FROM_ISSUE, validity_days=365, grace_days=30)
@@ -213,8 +181,7 @@ def main() -> None:
     args = parser.parse_args()
 
     open_count = int(args.rate * args.rate_seconds)
-    with tempfile.TemporaryDirectory() as workdir:
-        url, dbname = fresh_database(args.store, Path(workdir))
+    with fresh_database(args.store) as url:
         server = None
         try:
             key, codes = prepare(url, args.redemptions + open_count + 500)
@@ -233,8 +200,6 @@ def main() -> None:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=15)
-            if dbname:
-                drop_database(dbname)
     print(
         f"closed loop: {len(closed)} redemptions in {elapsed:.2f} s, "
         f"mean {statistics.mean(latencies) * 1000:.2f} ms; "
