@@ -38,7 +38,7 @@ from tessera.domain.vouchers import (
 from tessera.domain.wallet import Subscriber, validate_external_id
 from tessera.services import voucher_events
 from tessera.services.issuing import issue_voucher
-from tessera.services.wallets import credit
+from tessera.services.wallets import credit, ensure_subscriber
 
 S = VoucherStatus
 REDEEM_EDRS = ["voucher.redeem", "voucher.confirm"]
@@ -150,22 +150,6 @@ def _lost_race(uow: UnitOfWork, voucher: Voucher, operation: Operation) -> Confl
     if current is None:
         return Conflict("the voucher was removed meanwhile", code="concurrent_change")
     return IllegalTransition(current.effective_status(now), operation)
-
-
-def _subscriber(uow: UnitOfWork, external_id: str, now: datetime) -> Subscriber:
-    subscriber, created = uow.subscribers.upsert(external_id, None, None, now, new_id())
-    if created:
-        uow.edrs.append(
-            EdrDraft(
-                "subscriber.create",
-                "subscriber",
-                external_id,
-                status_after=subscriber.service_state.value,
-                details={"via": "redemption"},
-            ),
-            now,
-        )
-    return subscriber
 
 
 def _voucher_edr(
@@ -306,7 +290,7 @@ def _redeemer(
     if view.subscriber is not None:
         return view.subscriber
     if external_id is not None:
-        return _subscriber(uow, external_id, now)
+        return ensure_subscriber(uow, external_id)
     if view.voucher.subscriber_id is not None:
         found = uow.subscribers.get(view.voucher.subscriber_id)
         if found is not None:
@@ -374,7 +358,7 @@ def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
             )
         values: dict[str, Any] = {"reserved_until": now + rules.hold}
         if external_id is not None:
-            values["subscriber_id"] = _subscriber(uow, external_id, now).id
+            values["subscriber_id"] = ensure_subscriber(uow, external_id).id
         moved = uow.vouchers.transition(view.voucher, before, after, now, **values)
         if moved is None:
             raise _lost_race(uow, view.voucher, Operation.RESERVE)
