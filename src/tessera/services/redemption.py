@@ -16,6 +16,7 @@ from typing import Any
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.code_hash import code_hash
+from tessera.domain.codes import is_well_formed
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.ids import new_id
@@ -37,7 +38,7 @@ from tessera.domain.vouchers import (
 )
 from tessera.domain.wallet import Subscriber, validate_external_id
 from tessera.services import voucher_events
-from tessera.services.issuing import issue_voucher
+from tessera.services.issuing import DEFAULT_FORMAT, issue_voucher
 from tessera.services.wallets import credit, ensure_subscriber
 
 S = VoucherStatus
@@ -106,7 +107,7 @@ def _locate(
     assert target.code is not None
     scopes = bar_scopes(uow.actor_key_id, subscriber)
     view = None
-    if is_plausible_code(target.code):
+    if _well_formed(uow, target.code):
         view = uow.vouchers.view(
             code_hash=code_hash(secret, target.code), bar_scopes=scopes, subscriber=subscriber
         )
@@ -116,6 +117,15 @@ def _locate(
     if view.barred_until is not None and view.barred_until > now:
         raise Barred(view.barred_until, now)
     return view
+
+
+def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
+    """Shape first (cheap), then the check character of any format the tenant issues codes
+    in: a typing error is refused without looking a voucher up."""
+    if not is_plausible_code(raw_code):
+        return False
+    formats = {DEFAULT_FORMAT, *uow.batches.formats_in_use()}
+    return any(is_well_formed(fmt, raw_code) for fmt in formats)
 
 
 def _wrong_code(uow: UnitOfWork, scopes: list[str], policy: BarPolicy, now: datetime) -> None:

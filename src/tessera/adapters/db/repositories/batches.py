@@ -58,6 +58,12 @@ def _batch(row: sa.RowMapping) -> Batch:
 class BatchRepository(TenantScoped):
     table = t.batches
 
+    def formats_in_use(self) -> set[CodeFormat]:
+        """The code formats of the tenant's batches (a handful), so that a mistyped code is
+        refused by its check character before any voucher lookup."""
+        rows = self.conn.execute(self._select(self.table.c.code_format)).scalars()
+        return {CodeFormat.from_dict(data) for data in rows}
+
     def add(self, batch: Batch) -> None:
         self.conn.execute(
             self._insert(
