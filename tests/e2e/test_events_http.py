@@ -188,3 +188,44 @@ def test_a_list_shows_its_campaigns_and_a_campaign_its_lists(api, admin):
     )
     assert unknown.status_code == 422
     assert unknown.json()["field"] == "rewards[0].list_ids[0]"
+
+
+def test_read_only_keys_cannot_simulate_and_simulation_never_shows_a_partner_code(api, admin):
+    made = api.post(
+        "/v1/voucher-lists", json={"partner": "CinemaCo", "name": "tickets"}, headers=admin
+    ).json()
+    api.post(
+        f"/v1/voucher-lists/{made['id']}/codes",
+        content=b"code\nSECRET-AAA1\n",
+        headers={**admin, "content-type": "text/csv"},
+    )
+    cid = api.post(
+        "/v1/campaigns",
+        json=campaign(
+            status="draft",
+            condition="true",
+            rewards=[{"kind": "list_code", "list_ids": [made["id"]]}],
+        ),
+        headers=admin,
+    ).json()["id"]
+    auditor = api.post("/v1/keys", json={"name": "audit", "role": "auditor"}, headers=admin).json()[
+        "key"
+    ]
+    sample = {
+        "events": [
+            {
+                "id": "x1",
+                "subscriber": "s",
+                "type": "usage.data",
+                "occurred_at": T,
+                "attributes": {"mb": 1},
+            }
+        ]
+    }
+    assert (
+        api.post(f"/v1/campaigns/{cid}/simulate", json=sample, headers=auth(auditor)).status_code
+        == 403
+    )
+    sim = api.post(f"/v1/campaigns/{cid}/simulate", json=sample, headers=admin).json()
+    assert sim["rewarded"] == 1
+    assert "SECRET-AAA1" not in str(sim)

@@ -132,3 +132,28 @@ def test_validate_unknown_code_says_unknown(api, setup):
         "voucher": None,
         "grants": None,
     }
+
+
+def test_a_replayed_issue_does_not_show_the_code_again_and_none_is_stored(api, container, tenant):
+    import sqlalchemy as sa
+
+    from vouchering import make_type
+
+    tenant_id, admin_key = tenant
+    type_id = make_type(container, tenant_id)
+    headers = {**auth(admin_key), "Idempotency-Key": "issue-once-1"}
+    first = api.post("/v1/vouchers", json={"voucher_type_id": str(type_id)}, headers=headers)
+    assert first.status_code == 201, first.text
+    code = first.json()["code"]
+    again = api.post("/v1/vouchers", json={"voucher_type_id": str(type_id)}, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["code"] is None
+    assert again.json()["serial"] == first.json()["serial"]
+    with container.engine.connect() as conn:
+        stored = " ".join(
+            str(r)
+            for r in conn.execute(
+                sa.text("SELECT response, request_fingerprint FROM idempotency_keys")
+            )
+        )
+    assert code not in stored

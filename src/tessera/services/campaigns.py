@@ -60,7 +60,11 @@ def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, 
         updated = dataclasses.replace(
             current, spec=spec, version=current.version + 1, updated_at=uow.clock()
         )
-        uow.campaigns.update(updated)
+        if not uow.campaigns.update(updated):
+            raise Conflict(
+                "the campaign was changed meanwhile; read it again and retry",
+                code="concurrent_change",
+            )
         uow.edrs.append(
             EdrDraft(
                 "campaign.update",

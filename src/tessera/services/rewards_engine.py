@@ -136,12 +136,15 @@ class RewardsEngine:
                         matches.append((campaign, event))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
-            for outcome in self._write(uow, grants, now):
-                by_id[outcome[0]].rewards.append(outcome[1])
+            for event_id, reward in self._write(uow, grants, now):
+                by_id[event_id].rewards.append(reward)
             if not stored:
                 uow.aggregates.apply(sorted(changes, key=lambda c: c[:3]))
-            if dry_run:
+            if dry_run:  # what would happen, never a real code (nothing is given)
                 uow.rollback()
+                for answer in outcomes:
+                    for given in answer.rewards:
+                        given.details.pop("code", None)
             else:
                 uow.commit()
         return outcomes

@@ -177,7 +177,7 @@ class SimulationOut(BaseModel):
 
 @router.post("/v1/campaigns/{campaign_id}/simulate")
 def simulate(
-    campaign_id: uuid.UUID, body: SimulationIn, container: ContainerDep, uow: Reader
+    campaign_id: uuid.UUID, body: SimulationIn, container: ContainerDep, uow: CatalogManager
 ) -> SimulationOut:
     """What the campaign would do with these events; nothing is stored or changed."""
     sample = [e.to_domain() for e in body.events] if body.events is not None else None

@@ -5,10 +5,16 @@ the use case joins the transaction (a savepoint), and its answer (success, or a 
 such as 404 or 409) is stored before the one commit. A retry with the same key and body
 gets the stored answer and changes nothing; the same key with another body answers 422.
 Answers that are not final (429 while barred, 5xx) are not stored: the claim rolls back.
+
+A code is shown once: a stored answer keeps no plain code (``code``, ``replacement_code``
+are stored as null, so a replay says the voucher was issued without showing its code
+again), and the request fingerprint is keyed with the code secret, since the body of a call
+by code carries the code.
 """
 # No "from __future__ import annotations": FastAPI evaluates the dependency's annotations.
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, status
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 STORED_STATUSES = frozenset({200, 201, 404, 409})
+SHOWN_ONCE = frozenset({"code", "replacement_code"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +39,12 @@ class Idempotency:
     key: str | None
     method: str
     path: str
+    secret: bytes
 
     def fingerprint(self, body: BaseModel | None) -> str:
         payload = body.model_dump(mode="json") if body is not None else None
         text = json.dumps([self.method, self.path, payload], sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()
 
     def run(
         self,
@@ -68,9 +76,14 @@ class Idempotency:
                 if status not in STORED_STATUSES:
                     raise
                 content = problem_body(status, error.code, error.message, **error.extra)
-            uow.idempotency.store(self.key, status, content)
+            kept = content if status >= 400 else _without_codes(content)  # problems: error codes
+            uow.idempotency.store(self.key, status, kept)
             uow.commit()
         return _answer(status, content, replayed=False)
+
+
+def _without_codes(content: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if k in SHOWN_ONCE else v) for k, v in content.items()}
 
 
 def _answer(status: int, content: Any, *, replayed: bool) -> JSONResponse:
@@ -91,7 +104,9 @@ def get_idempotency(
         ),
     ] = None,
 ) -> Idempotency:
-    return Idempotency(key=key or None, method=request.method, path=request.url.path)
+    container = request.app.state.container
+    secret = container.code_secret if key else b""
+    return Idempotency(key=key or None, method=request.method, path=request.url.path, secret=secret)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

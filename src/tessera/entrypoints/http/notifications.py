@@ -17,6 +17,14 @@ from tessera.services import notifications
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 
+def _without_code(payload: dict[str, Any]) -> dict[str, Any]:
+    """A partner code travels to the tenant's webhook only; this API shows the rest."""
+    data = payload.get("data")
+    if isinstance(data, dict) and "code" in data:
+        return {**payload, "data": {**data, "code": None}}
+    return payload
+
+
 class NotificationOut(BaseModel):
     id: int
     endpoint_id: uuid.UUID
@@ -41,7 +49,7 @@ class NotificationOut(BaseModel):
             last_error=n.last_error,
             created_at=n.created_at,
             delivered_at=n.delivered_at,
-            payload=n.payload,
+            payload=_without_code(n.payload),
         )
 
 

@@ -282,7 +282,7 @@ class OutboxQueue:
                 e.c.secret_sealed,
                 e.c.active,
             )
-            .join(e, e.c.id == c.endpoint_id)
+            .join(e, sa.and_(e.c.id == c.endpoint_id, e.c.tenant_id == c.tenant_id))
             .where(c.id.in_(ids))
             .order_by(c.id)
         )

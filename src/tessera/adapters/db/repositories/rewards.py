@@ -297,14 +297,18 @@ class CampaignRepository(TenantScoped):
             )
         )
 
-    def update(self, campaign: Campaign) -> None:
-        self.conn.execute(
-            self._update(self.table.c.id == campaign.id).values(
+    def update(self, campaign: Campaign) -> bool:
+        """Writes the next version only over the one it was read at (compare-and-set), so
+        two concurrent edits cannot both become the same version."""
+        c = self.table.c
+        result = self.conn.execute(
+            self._update(c.id == campaign.id, c.version == campaign.version - 1).values(
                 version=campaign.version,
                 updated_at=campaign.updated_at,
                 **_spec_columns(campaign.spec),
             )
         )
+        return result.rowcount == 1
 
     def get(self, campaign_id: uuid.UUID) -> Campaign | None:
         row = (

@@ -70,7 +70,11 @@ def _view_statement(by_code: bool, with_bar: bool, with_subscriber: bool) -> sa.
     columns: list[Any] = [*v.c]
     columns += [c.label(f"vt_{c.key}") for c in vt.c]
     columns += [c.label(f"lc_{c.key}") for c in lc.c]
-    source = v.join(vt, vt.c.id == v.c.voucher_type_id).join(lc, lc.c.id == v.c.lifecycle_id)
+    # The type and lifecycle must be the voucher's tenant's too (vouchers carry no foreign
+    # keys for them), so the join says so.
+    source = v.join(
+        vt, sa.and_(vt.c.id == v.c.voucher_type_id, vt.c.tenant_id == v.c.tenant_id)
+    ).join(lc, sa.and_(lc.c.id == v.c.lifecycle_id, lc.c.tenant_id == v.c.tenant_id))
     if with_bar:
         bar = (
             sa.select(sa.func.max(fa.c.barred_until))
