@@ -13,7 +13,8 @@ from typing import Any
 from tessera.domain.catalog import BALANCE_TYPE
 from tessera.domain.errors import Invalid
 from tessera.domain.events import EVENT_TYPE
-from tessera.domain.money import validate_currency
+from tessera.domain.lifecycle import MAX_DAYS
+from tessera.domain.money import MAX_AMOUNT, validate_at_most, validate_currency
 
 
 class CampaignStatus(StrEnum):
@@ -52,8 +53,11 @@ class RewardSpec:
                 )
             if not self.amount or self.amount <= 0:
                 raise Invalid(f"{field}.amount", "must be a positive integer")
+            validate_at_most(self.amount, f"{field}.amount")
             if self.validity_days is not None and self.validity_days <= 0:
                 raise Invalid(f"{field}.validity_days", "must be a positive number of days")
+            if self.validity_days is not None:
+                validate_at_most(self.validity_days, f"{field}.validity_days", MAX_DAYS)
         elif self.kind is RewardKind.ISSUE_VOUCHER:
             if self.voucher_type_id is None:
                 raise Invalid(f"{field}.voucher_type_id", "is required to issue a voucher")
@@ -97,6 +101,10 @@ class Caps:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise Invalid(f"caps.{name}", "must be a positive integer or empty")
+            if value is not None:
+                validate_at_most(
+                    value, f"caps.{name}", 2**31 - 1 if name == "per_subscriber" else MAX_AMOUNT
+                )
         return self
 
     @property
@@ -143,6 +151,9 @@ class CampaignSpec:
             raise Invalid("ends_at", "must be after starts_at")
         if self.cost_per_reward_minor < 0:
             raise Invalid("cost_per_reward_minor", "must be zero or more")
+        validate_at_most(self.cost_per_reward_minor, "cost_per_reward_minor")
+        if abs(self.priority) > 1_000_000:
+            raise Invalid("priority", "must be between -1000000 and 1000000")
         validate_currency(self.currency)
         if self.caps.total_budget_minor is not None and self.cost_per_reward_minor == 0:
             raise Invalid(

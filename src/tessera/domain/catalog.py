@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tessera.domain.errors import Invalid
-from tessera.domain.money import validate_currency, validate_minor_units
+from tessera.domain.lifecycle import MAX_DAYS
+from tessera.domain.money import validate_at_most, validate_currency, validate_minor_units
 from tessera.domain.tenants import validate_name
 
 BALANCE_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -33,8 +34,11 @@ class BucketTemplate:
             )
         if self.amount <= 0:
             raise Invalid(f"{field}.amount", "must be a positive integer")
+        validate_at_most(self.amount, f"{field}.amount")
         if self.validity_days is not None and self.validity_days <= 0:
             raise Invalid(f"{field}.validity_days", "must be a positive number of days or empty")
+        if self.validity_days is not None:
+            validate_at_most(self.validity_days, f"{field}.validity_days", MAX_DAYS)
         return self
 
 

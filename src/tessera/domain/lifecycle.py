@@ -14,6 +14,9 @@ from enum import StrEnum
 
 from tessera.domain.errors import Invalid
 
+MAX_DAYS = 36_500  # a hundred years: beyond that, date arithmetic overflows
+MAX_HOLD_SECONDS = 366 * 24 * 3600
+
 
 class ValidityKind(StrEnum):
     FIXED_DATE = "fixed_date"  # every voucher expires at ``expires_at``
@@ -51,6 +54,15 @@ class LifecycleRules:
             raise Invalid("reservation_hold_seconds", "must be zero or more (0: no reservations)")
         if self.retention_days < 0:
             raise Invalid("retention_days", "must be zero or more")
+        for name, limit in (
+            ("validity_days", MAX_DAYS),
+            ("grace_days", MAX_DAYS),
+            ("retention_days", MAX_DAYS),
+            ("reservation_hold_seconds", MAX_HOLD_SECONDS),
+        ):
+            value = getattr(self, name)
+            if value is not None and value > limit:
+                raise Invalid(name, f"must be at most {limit}")
 
     def expiry(self, issued_at: datetime, activated_at: datetime | None) -> datetime | None:
         """When a voucher stops being usable; None while a from-activation voucher is pending."""

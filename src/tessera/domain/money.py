@@ -28,9 +28,19 @@ def validate_currency(currency: str, field: str = "currency") -> str:
     return currency
 
 
+# Amounts are stored as 64-bit integers on both stores.
+MAX_AMOUNT = 2**63 - 1
+
+
 def validate_minor_units(amount: int, field: str) -> int:
     if amount < 0:
         raise Invalid(field, "must be zero or more (integer minor units)")
+    return validate_at_most(amount, field)
+
+
+def validate_at_most(amount: int, field: str, limit: int = MAX_AMOUNT) -> int:
+    if amount > limit:
+        raise Invalid(field, f"must be at most {limit}")
     return amount
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from tessera.domain.catalog import BALANCE_TYPE
 from tessera.domain.errors import Invalid
+from tessera.domain.money import validate_at_most
 
 
 class ServiceState(StrEnum):
@@ -70,3 +71,4 @@ def validate_movement(balance_type: str, amount: int) -> None:
         raise Invalid("balance_type", "must be lower-case letters, digits and underscores")
     if amount <= 0:
         raise Invalid("amount", "must be a positive integer")
+    validate_at_most(amount, "amount")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from tessera.domain.batches import MAX_BATCH, Batch, BatchOperation, BatchRequest
 from tessera.domain.codes import CodeFormat
+from tessera.domain.money import MAX_AMOUNT
 from tessera.entrypoints.http.background import Background
 from tessera.entrypoints.http.deps import CatalogManager, ContainerDep, Reader
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
@@ -81,8 +82,12 @@ class BatchOut(BaseModel):
 
 
 class RangeIn(BaseModel):
-    serial_from: int | None = Field(None, description="First serial; default: the batch's")
-    serial_to: int | None = Field(None, description="Last serial; default: the batch's")
+    serial_from: int | None = Field(
+        None, ge=1, le=MAX_AMOUNT, description="First serial; default: the batch's"
+    )
+    serial_to: int | None = Field(
+        None, ge=1, le=MAX_AMOUNT, description="Last serial; default: the batch's"
+    )
 
 
 class BatchChangeOut(BaseModel):

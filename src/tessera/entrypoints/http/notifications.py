@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
+from tessera.domain.money import MAX_AMOUNT
 from tessera.domain.notifications import Attempt, Notification, NotificationStatus
 from tessera.entrypoints.http.deps import CatalogManager, Reader
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import notifications
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+
+NotificationId = Annotated[int, Path(ge=1, le=MAX_AMOUNT)]
 
 
 def _without_code(payload: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +90,7 @@ def list_notifications(
 
 
 @router.get("/{notification_id}")
-def get_notification(notification_id: int, uow: Reader) -> NotificationDetailOut:
+def get_notification(notification_id: NotificationId, uow: Reader) -> NotificationDetailOut:
     notification, attempts = notifications.get_notification(uow, notification_id)
     return NotificationDetailOut(
         **NotificationOut.of(notification).model_dump(),
@@ -95,6 +99,6 @@ def get_notification(notification_id: int, uow: Reader) -> NotificationDetailOut
 
 
 @router.post("/{notification_id}/retry")
-def retry_notification(notification_id: int, uow: CatalogManager) -> NotificationOut:
+def retry_notification(notification_id: NotificationId, uow: CatalogManager) -> NotificationOut:
     """Send a dead letter again (due now, with a fresh count of attempts)."""
     return NotificationOut.of(notifications.retry_notification(uow, notification_id))

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
+from tessera.domain.money import MAX_AMOUNT
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import BarPolicy, Verdict, Voucher
 from tessera.entrypoints.http.deps import (
@@ -32,7 +33,7 @@ from tessera.services.redemption import Outcome, Request, Target
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"])
 
-Serial = Annotated[int, Path(ge=1, description="The voucher's public serial number")]
+Serial = Annotated[int, Path(ge=1, le=MAX_AMOUNT, description="The voucher's public serial number")]
 
 
 class BySerialIn(BaseModel):
