@@ -9,6 +9,7 @@ transition table's 409 with the status the winner left.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.code_hash import code_hash
-from tessera.domain.codes import is_well_formed
+from tessera.domain.codes import CodeFormat, is_well_formed
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.ids import new_id
@@ -119,13 +120,23 @@ def _locate(
     return view
 
 
+# The code formats each tenant issues in, as last read. Formats are only ever added, so a code
+# that passes a known format is well-formed for sure; only a failure re-reads them (a new
+# batch's format is then seen at once), which keeps the common path free of a query.
+_known_formats: dict[uuid.UUID, frozenset[CodeFormat]] = {}
+
+
 def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
     """Shape first (cheap), then the check character of any format the tenant issues codes
     in: a typing error is refused without looking a voucher up."""
     if not is_plausible_code(raw_code):
         return False
-    formats = {DEFAULT_FORMAT, *uow.batches.formats_in_use()}
-    return any(is_well_formed(fmt, raw_code) for fmt in formats)
+    known = _known_formats.get(uow.tenant_id, frozenset())
+    if any(is_well_formed(fmt, raw_code) for fmt in known):
+        return True
+    fresh = frozenset({DEFAULT_FORMAT, *uow.batches.formats_in_use()})
+    _known_formats[uow.tenant_id] = fresh
+    return any(is_well_formed(fmt, raw_code) for fmt in fresh - known)
 
 
 def _wrong_code(uow: UnitOfWork, scopes: list[str], policy: BarPolicy, now: datetime) -> None:
