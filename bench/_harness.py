@@ -70,8 +70,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(url: str, workers: int = 2) -> Iterator[str]:
-    """``tessera serve`` in a subprocess, as an operator runs it."""
+def running_server(
+    url: str, workers: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``tessera serve`` in a subprocess, as an operator runs it (``settings``: more
+    TESSERA_* variables)."""
     port = free_port()
     env = {
         **os.environ,
@@ -80,6 +83,7 @@ def running_server(url: str, workers: int = 2) -> Iterator[str]:
         "TESSERA_WORKERS": str(workers),
         "TESSERA_PORT": str(port),
         "TESSERA_LOG_LEVEL": "warning",
+        **(settings or {}),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "tessera.entrypoints.cli", "serve"],

@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 
-from _harness import free_port, fresh_database
+from _harness import CODE_SECRET, fresh_database, running_server
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.domain.catalog import BucketTemplate, VoucherTypeSpec
@@ -37,7 +34,7 @@ from tessera.services import catalog
 from tessera.services.issuing import DEFAULT_FORMAT
 from tessera.services.tenants import create_key, create_tenant
 
-SECRET = "bench-code-secret"
+SECRET = CODE_SECRET
 
 
 def prepare(url: str, count: int) -> tuple[str, list[str]]:
@@ -80,31 +77,6 @@ def prepare(url: str, count: int) -> tuple[str, list[str]]:
         uow.commit()
     container.close()
     return pos, codes
-
-
-def start_server(url: str, port: int, workers: int, pool: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TESSERA_DATABASE_URL": url,
-        "TESSERA_CODE_SECRET": SECRET,
-        "TESSERA_PORT": str(port),
-        "TESSERA_WORKERS": str(workers),
-        "TESSERA_DB_POOL_SIZE": str(pool),
-        "TESSERA_LOG_LEVEL": "warning",
-        "TESSERA_KEY_CACHE_SECONDS": "5",
-    }
-    tessera = Path(sys.executable).with_name("tessera")
-    server = subprocess.Popen([str(tessera), "serve"], env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    sys.exit("the server did not start")
 
 
 async def closed_loop(
@@ -182,24 +154,19 @@ def main() -> None:
 
     open_count = int(args.rate * args.rate_seconds)
     with fresh_database(args.store) as url:
-        server = None
-        try:
-            key, codes = prepare(url, args.redemptions + open_count + 500)
-            warm, closed, rated = (
-                codes[:500],
-                codes[500 : 500 + args.redemptions],
-                codes[500 + args.redemptions :],
-            )
-            port = free_port()
-            server = start_server(url, port, args.workers, max(8, args.clients // args.workers))
-            base = f"http://127.0.0.1:{port}"
+        key, codes = prepare(url, args.redemptions + open_count + 500)
+        warm, closed, rated = (
+            codes[:500],
+            codes[500 : 500 + args.redemptions],
+            codes[500 + args.redemptions :],
+        )
+        pool = max(8, args.clients // args.workers)
+        # The key cache saves a lookup per request; a revoked key may work for 5 s more.
+        settings = {"TESSERA_DB_POOL_SIZE": str(pool), "TESSERA_KEY_CACHE_SECONDS": "5"}
+        with running_server(url, args.workers, settings) as base:
             asyncio.run(closed_loop(base, key, warm, 8))
             elapsed, latencies, errors = asyncio.run(closed_loop(base, key, closed, args.clients))
             rate_latencies, rate_errors = asyncio.run(open_loop(base, key, rated, args.rate))
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=15)
     print(
         f"closed loop: {len(closed)} redemptions in {elapsed:.2f} s, "
         f"mean {statistics.mean(latencies) * 1000:.2f} ms; "

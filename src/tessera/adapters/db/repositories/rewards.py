@@ -433,14 +433,6 @@ class RewardRepository(TenantScoped):
         )
         return result.rowcount == 1
 
-    def for_event(self, event_id: str) -> list[sa.RowMapping]:
-        stmt = (
-            self._select()
-            .where(self.table.c.event_id == event_id)
-            .order_by(self.table.c.rewarded_at)
-        )
-        return list(self.conn.execute(stmt).mappings())
-
     def settlement(
         self, partner: str | None, since: datetime, until: datetime, period: str
     ) -> list[dict[str, Any]]:
