@@ -13,16 +13,14 @@ The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys
-import time
 
-import httpx
 from pydantic import SecretStr
 
 from _harness import CODE_SECRET, fresh_database, running_server
+from _load import closed_loop, encode, open_loop, run
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.domain.catalog import BucketTemplate, VoucherTypeSpec
@@ -79,64 +77,6 @@ def prepare(url: str, count: int) -> tuple[str, list[str]]:
     return pos, codes
 
 
-async def closed_loop(
-    base: str, key: str, codes: list[str], clients: int
-) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    errors = 0
-    queue = iter(enumerate(codes))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
-    ) as client:
-
-        async def worker() -> None:
-            nonlocal errors
-            for index, code in queue:
-                started = time.perf_counter()
-                r = await client.post(
-                    "/v1/vouchers/redeem", json={"code": code, "subscriber": f"s{index % 1000}"}
-                )
-                latencies.append(time.perf_counter() - started)
-                if r.status_code != 200:
-                    errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    return elapsed, latencies, errors
-
-
-async def open_loop(base: str, key: str, codes: list[str], rate: float) -> tuple[list[float], int]:
-    """Requests sent on a fixed schedule whatever the answers: latency includes queueing."""
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=30
-    ) as client:
-
-        async def one(index: int, code: str) -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            r = await client.post(
-                "/v1/vouchers/redeem", json={"code": code, "subscriber": f"o{index % 1000}"}
-            )
-            latencies.append(time.perf_counter() - started)
-            if r.status_code != 200:
-                errors += 1
-
-        tasks = []
-        begin = time.perf_counter()
-        for index, code in enumerate(codes):
-            delay = begin + index / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(index, code)))
-        await asyncio.gather(*tasks)
-    return latencies, errors
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
@@ -160,13 +100,26 @@ def main() -> None:
             codes[500 : 500 + args.redemptions],
             codes[500 + args.redemptions :],
         )
-        pool = max(8, args.clients // args.workers)
+        pool = args.clients  # the connections may reach one worker unevenly
         # The key cache saves a lookup per request; a revoked key may work for 5 s more.
         settings = {"TESSERA_DB_POOL_SIZE": str(pool), "TESSERA_KEY_CACHE_SECONDS": "5"}
+        headers = {"Authorization": f"Bearer {key}"}
+        path = "/v1/vouchers/redeem"
+
+        def bodies(codes: list[str], prefix: str) -> list[bytes]:
+            return [
+                encode({"code": code, "subscriber": f"{prefix}{i % 1000}"})
+                for i, code in enumerate(codes)
+            ]
+
         with running_server(url, args.workers, settings) as base:
-            asyncio.run(closed_loop(base, key, warm, 8))
-            elapsed, latencies, errors = asyncio.run(closed_loop(base, key, closed, args.clients))
-            rate_latencies, rate_errors = asyncio.run(open_loop(base, key, rated, args.rate))
+            run(lambda: closed_loop(base, path, bodies(warm, "w"), 8, headers))
+            closed_run = run(
+                lambda: closed_loop(base, path, bodies(closed, "s"), args.clients, headers)
+            )
+            rated_run = run(lambda: open_loop(base, path, bodies(rated, "o"), args.rate, headers))
+    elapsed, latencies, errors = closed_run.elapsed, closed_run.latencies, closed_run.errors
+    rate_latencies, rate_errors = rated_run.latencies, rated_run.errors
     print(
         f"closed loop: {len(closed)} redemptions in {elapsed:.2f} s, "
         f"mean {statistics.mean(latencies) * 1000:.2f} ms; "

@@ -35,7 +35,7 @@ def _log_failure(future: Future[Any]) -> None:
         log.error("background work failed", error=repr(error))
 
 
-def get_background(request: Request) -> BackgroundWork:
+async def get_background(request: Request) -> BackgroundWork:
     work: BackgroundWork = request.app.state.background
     return work
 

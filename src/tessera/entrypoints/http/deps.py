@@ -3,10 +3,11 @@
 # Depends(...) annotations where they are defined.
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
@@ -19,7 +20,12 @@ from tessera.services.tenants import authenticate
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tsk_...`")
 
 
-def get_container(request: Request) -> Container:
+# The dependencies are ``async def`` although most do no I/O: FastAPI runs a plain ``def``
+# dependency on the thread pool, one hand-off per dependency per request, each waiting for
+# the GIL behind busy threads. Only the key lookup touches the database, on the pool.
+
+
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -34,30 +40,30 @@ _key_cache: dict[str, tuple[float, Caller]] = {}
 _KEY_CACHE_MAX = 10_000
 
 
-def get_caller(
+async def get_caller(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     plain = credentials.credentials if credentials else None
     ttl = container.settings.key_cache_seconds
     if plain is None or ttl <= 0:
-        return authenticate(container.directory(), plain)
+        return await run_in_threadpool(authenticate, container.directory(), plain)
     now = time.monotonic()
     digest = hash_key(plain)
     hit = _key_cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    caller = authenticate(container.directory(), plain)
+    caller = await run_in_threadpool(authenticate, container.directory(), plain)
     if len(_key_cache) >= _KEY_CACHE_MAX:
         _key_cache.clear()
     _key_cache[digest] = (now + ttl, caller)
     return caller
 
 
-def require(permission: Permission) -> Callable[..., Caller]:
+def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the call through only for roles granted ``permission``."""
 
-    def _check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    async def _check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not allows(caller.role, permission):
             raise Forbidden(
                 f"the role '{caller.role}' may not {permission.value.replace('_', ' ')}",
@@ -70,8 +76,8 @@ def require(permission: Permission) -> Callable[..., Caller]:
     return _check
 
 
-def _uow(permission: Permission) -> Callable[..., UnitOfWork]:
-    def _make(
+def _uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
+    async def _make(
         container: ContainerDep, caller: Annotated[Caller, Depends(require(permission))]
     ) -> UnitOfWork:
         return container.uow(caller.tenant_id, caller.key_id)

@@ -93,7 +93,7 @@ def _answer(status: int, content: Any, *, replayed: bool) -> JSONResponse:
     return JSONResponse(content, status_code=status, headers=headers)
 
 
-def get_idempotency(
+async def get_idempotency(
     request: Request,
     key: Annotated[
         str | None,

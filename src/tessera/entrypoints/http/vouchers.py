@@ -9,7 +9,7 @@ cancel and close need an operator key. By serial, every operation needs an opera
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
@@ -140,9 +140,7 @@ class IssuedOut(VoucherOut):
     code: str = Field(description="The voucher code: shown this once, never stored in plain")
 
 
-def _policy(container: ContainerDep) -> BarPolicy:
-    from datetime import timedelta
-
+async def _policy(container: ContainerDep) -> BarPolicy:
     s = container.settings
     return BarPolicy(
         threshold=s.bar_threshold,
