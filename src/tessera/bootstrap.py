@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.engine import create_engine
 from tessera.adapters.db.migrate import upgrade
+from tessera.adapters.db.repositories.quick_use import QuickUses
 from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, OutboxUnitOfWork, UnitOfWork
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
@@ -28,9 +29,23 @@ class Container:
     engine: Engine
     clock: Clock = field(default=system_clock)
     rewards: RewardsEngine = field(init=False)
+    # The point of sale's awaited path (PostgreSQL only): opened by the HTTP app on its
+    # event loop, None elsewhere (see services/redemption.use_quickly).
+    quick_uses: QuickUses | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.rewards = RewardsEngine(lambda: self.code_secret)
+
+    async def open_quick_uses(self) -> None:
+        if self.engine.dialect.name == "postgresql" and self.quick_uses is None:
+            quick = QuickUses(self.settings.database_url, self.settings.db_pool_size)
+            await quick.open()
+            self.quick_uses = quick
+
+    async def close_quick_uses(self) -> None:
+        if self.quick_uses is not None:
+            await self.quick_uses.close()
+            self.quick_uses = None
 
     def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
         return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock, self.sealer)

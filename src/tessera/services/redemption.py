@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tessera.adapters.db.repositories.quick_use import NewBucket, QuickUses
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.code_hash import code_hash
 from tessera.domain.codes import CodeFormat, is_well_formed
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid
+from tessera.domain.errors import Conflict, DomainError, Invalid
 from tessera.domain.ids import new_id
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import (
@@ -40,7 +41,13 @@ from tessera.domain.vouchers import (
 from tessera.domain.wallet import Subscriber, validate_external_id
 from tessera.services import voucher_events
 from tessera.services.issuing import DEFAULT_FORMAT, issue_voucher
-from tessera.services.wallets import credit, ensure_subscriber
+from tessera.services.wallets import (
+    credit,
+    credit_edr,
+    ensure_subscriber,
+    new_subscriber,
+    subscriber_created_edr,
+)
 
 S = VoucherStatus
 REDEEM_EDRS = ["voucher.redeem", "voucher.confirm"]
@@ -126,6 +133,12 @@ def _locate(
 _known_formats: dict[uuid.UUID, frozenset[CodeFormat]] = {}
 
 
+def _known_format(tenant_id: uuid.UUID, raw_code: str) -> bool:
+    """Plausible and passing a format already known, with no query."""
+    known = _known_formats.get(tenant_id, frozenset())
+    return is_plausible_code(raw_code) and any(is_well_formed(fmt, raw_code) for fmt in known)
+
+
 def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
     """Shape first (cheap), then the check character of any format the tenant issues codes
     in: a typing error is refused without looking a voucher up."""
@@ -134,7 +147,8 @@ def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
     known = _known_formats.get(uow.tenant_id, frozenset())
     if any(is_well_formed(fmt, raw_code) for fmt in known):
         return True
-    fresh = frozenset({DEFAULT_FORMAT, *uow.batches.formats_in_use()})
+    with uow:
+        fresh = frozenset({DEFAULT_FORMAT, *uow.batches.formats_in_use()})
     _known_formats[uow.tenant_id] = fresh
     return any(is_well_formed(fmt, raw_code) for fmt in fresh - known)
 
@@ -249,6 +263,34 @@ def confirm(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
     return _use(uow, secret, request, policy, Operation.CONFIRM, external_id)
 
 
+def _use_edr(
+    operation: Operation,
+    view: VoucherView,
+    before: VoucherStatus,
+    after: VoucherStatus,
+    subscriber: Subscriber,
+    activity: datetime,
+    credits: list[Credit],
+    request_id: str | None,
+) -> EdrDraft:
+    """The use itself, with the revenue it recognizes and what it credited."""
+    return _voucher_edr(
+        operation,
+        view,
+        before,
+        after,
+        amount=True,
+        subscriber=subscriber.external_id,
+        activity_at=activity.isoformat(),
+        revenue="recognized",
+        buckets=[
+            {"bucket_id": c.bucket_id, "balance_type": c.balance_type, "amount": c.amount}
+            for c in credits
+        ],
+        fulfilment_request_id=request_id,
+    )
+
+
 def _use(
     uow: UnitOfWork,
     secret: bytes,
@@ -272,21 +314,7 @@ def _use(
         drafts = _release_lapsed_hold(view, before, now)
         credits, request_id = _grant(uow, view, subscriber, now, drafts)
         drafts.append(
-            _voucher_edr(
-                operation,
-                view,
-                before,
-                after,
-                amount=True,
-                subscriber=subscriber.external_id,
-                activity_at=activity.isoformat(),
-                revenue="recognized",
-                buckets=[
-                    {"bucket_id": c.bucket_id, "balance_type": c.balance_type, "amount": c.amount}
-                    for c in credits
-                ],
-                fulfilment_request_id=request_id,
-            )
+            _use_edr(operation, view, before, after, subscriber, activity, credits, request_id)
         )
         uow.edrs.append_many(drafts, now)
         voucher_events.voucher_redeemed(
@@ -301,6 +329,84 @@ def _use(
         credits=credits,
         fulfilment_request_id=request_id,
     )
+
+
+QUICK_OPERATIONS = frozenset({Operation.REDEEM, Operation.CONFIRM})
+
+
+async def use_quickly(
+    quick: QuickUses,
+    uow: UnitOfWork,
+    secret: bytes,
+    request: Request,
+    operation: Operation,
+) -> Outcome | None:
+    """Redeem or confirm by code in two awaited round trips (``quick_use.py``): the common
+    case of a well-formed code of a voucher the rules let be used, for a named subscriber
+    (created if new), of a type that credits buckets, with no webhook to notify. Anything
+    else returns None before writing, and the caller takes the transactional path, which
+    decides again and gives every refusal its answer. ``uow`` is not entered: it lends its
+    tenant, actor and clock."""
+    code, external_id = request.target.code, request.subscriber
+    if operation not in QUICK_OPERATIONS or code is None or external_id is None:
+        return None
+    external_id = validate_external_id(external_id)
+    if not _known_format(uow.tenant_id, code):
+        return None
+    now = uow.clock()
+    activity = check_activity_time(request.activity_at, now)
+    async with quick.tenant(uow.tenant_id) as store:
+        scopes = bar_scopes(uow.actor_key_id, external_id)
+        found = await store.view(code_hash(secret, code), scopes, external_id)
+        if found is None or found.webhooks:
+            return None
+        view = found.view
+        spec = view.voucher_type.spec
+        barred = view.barred_until is not None and view.barred_until > now
+        if barred or spec.fulfilment_offer is not None:
+            return None
+        try:
+            before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
+        except DomainError:
+            return None
+        subscriber = view.subscriber or new_subscriber(external_id, now)
+        buckets = [
+            NewBucket(bucket_id, b.balance_type, b.amount, _bucket_expiry(now, b.validity_days))
+            for bucket_id, b in zip(found.bucket_ids, spec.buckets, strict=True)
+        ]
+        credits = [Credit(b.id, b.balance_type, b.amount, b.expires_at) for b in buckets]
+        source = {"voucher_serial": view.voucher.serial}
+        drafts = [] if view.subscriber else [subscriber_created_edr(subscriber)]
+        drafts += _release_lapsed_hold(view, before, now)
+        drafts += [
+            credit_edr(subscriber, b.id, b.balance_type, b.amount, b.expires_at, source)
+            for b in buckets
+        ]
+        drafts.append(_use_edr(operation, view, before, after, subscriber, activity, credits, None))
+        moved = await store.use(
+            view.voucher,
+            before,
+            after,
+            now,
+            subscriber,
+            view.subscriber is None,
+            buckets,
+            drafts,
+            uow.actor_key_id,
+        )
+    if moved is None:
+        return None  # lost a race: the transactional path answers with the winner's status
+    return Outcome(
+        voucher=moved,
+        status_before=before,
+        expires_at=expiry_of(moved, view.lifecycle.rules),
+        subscriber=subscriber.external_id,
+        credits=credits,
+    )
+
+
+def _bucket_expiry(now: datetime, validity_days: int | None) -> datetime | None:
+    return now + timedelta(days=validity_days) if validity_days else None
 
 
 def _redeemer(
@@ -347,9 +453,7 @@ def _grant(
         return [], str(request_id)
     credits = []
     for template in spec.buckets:
-        expires_at = (
-            now + timedelta(days=template.validity_days) if template.validity_days else None
-        )
+        expires_at = _bucket_expiry(now, template.validity_days)
         bucket_id = credit(
             uow,
             subscriber,

@@ -61,13 +61,23 @@ def ensure_subscriber(uow: UnitOfWork, external_id: str) -> Subscriber:
         validate_external_id(external_id), None, None, now, new_id()
     )
     if created:
-        uow.edrs.append(
-            EdrDraft(
-                "subscriber.create", "subscriber", subscriber.external_id, status_after="active"
-            ),
-            now,
-        )
+        uow.edrs.append(subscriber_created_edr(subscriber), now)
     return subscriber
+
+
+def new_subscriber(external_id: str, now: datetime) -> Subscriber:
+    """A subscriber first heard of now: an empty profile, active."""
+    external_id = validate_external_id(external_id)
+    return Subscriber(new_id(), external_id, {}, ServiceState.ACTIVE, now, now)
+
+
+def subscriber_created_edr(subscriber: Subscriber) -> EdrDraft:
+    return EdrDraft(
+        "subscriber.create",
+        "subscriber",
+        subscriber.external_id,
+        status_after=subscriber.service_state.value,
+    )
 
 
 def subscriber_or_404(uow: UnitOfWork, external_id: str) -> Subscriber:
@@ -105,7 +115,24 @@ def credit(
     validate_movement(balance_type, amount)
     now = uow.clock()
     bucket_id = uow.buckets.add(subscriber.id, balance_type, amount, expires_at, now)
-    draft = EdrDraft(
+    draft = credit_edr(subscriber, bucket_id, balance_type, amount, expires_at, details)
+    if edrs is not None:
+        edrs.append(draft)
+    else:
+        uow.edrs.append(draft, now)
+    return bucket_id
+
+
+def credit_edr(
+    subscriber: Subscriber,
+    bucket_id: int,
+    balance_type: str,
+    amount: int,
+    expires_at: datetime | None,
+    details: dict[str, Any] | None = None,
+) -> EdrDraft:
+    """The record of one credit, whichever path wrote the bucket."""
+    return EdrDraft(
         "wallet.credit",
         "subscriber",
         subscriber.external_id,
@@ -117,11 +144,6 @@ def credit(
             **(details or {}),
         },
     )
-    if edrs is not None:
-        edrs.append(draft)
-    else:
-        uow.edrs.append(draft, now)
-    return bucket_id
 
 
 def debit(

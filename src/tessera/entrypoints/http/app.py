@@ -34,7 +34,10 @@ from tessera.entrypoints.http.background import BackgroundWork
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
 from tessera.services.batches import fail_abandoned_batches
 
+# Routes are matched in this order: the point of sale and the event feed come first.
 ROUTERS = (
+    vouchers,
+    events,
     health,
     keys,
     lifecycles,
@@ -47,8 +50,6 @@ ROUTERS = (
     notifications,
     templates,
     batches,
-    vouchers,
-    events,
     campaigns,
 )
 
@@ -69,6 +70,7 @@ def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container: Container = app.state.container
         recover(container)
+        await container.open_quick_uses()
         app.state.background = BackgroundWork()
         stop = threading.Event()
         interval = container.settings.sweeper_interval_seconds
@@ -85,6 +87,7 @@ def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[
             if thread is not None:
                 thread.join(timeout=5)
             app.state.background.shutdown()  # let running generations finish
+            await container.close_quick_uses()
 
     return lifespan
 

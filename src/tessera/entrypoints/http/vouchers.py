@@ -8,11 +8,12 @@ cancel and close need an operator key. By serial, every operation needs an opera
 # reads their annotations at definition time.
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -241,10 +242,10 @@ POS_OPERATIONS = (Operation.RESERVE, Operation.CONFIRM, Operation.RELEASE, Opera
 OPERATOR_OPERATIONS = (Operation.REVERSE, Operation.REISSUE, Operation.CANCEL, Operation.CLOSE)
 
 
-def _by_code(operation: Operation, uow_type: Any) -> Callable[..., JSONResponse]:
+def _by_code(operation: Operation, uow_type: Any) -> Callable[..., Awaitable[JSONResponse]]:
     use_case = redemption.OPERATIONS[operation]
 
-    def endpoint(
+    async def endpoint(
         body: ByCodeIn,
         uow: uow_type,
         container: ContainerDep,
@@ -253,7 +254,16 @@ def _by_code(operation: Operation, uow_type: Any) -> Callable[..., JSONResponse]
     ) -> JSONResponse:
         typed: UnitOfWork = uow
         request = _request(body, Target(code=body.code))
-        return idem.run(
+        # The common redemption is awaited here in two round trips; with an idempotency key
+        # the answer must be stored in the change's own transaction, so it is not.
+        if container.quick_uses is not None and idem.key is None:
+            outcome = await redemption.use_quickly(
+                container.quick_uses, typed, container.code_secret, request, operation
+            )
+            if outcome is not None:
+                return JSONResponse(OutcomeOut.of(outcome).model_dump(mode="json"))
+        return await run_in_threadpool(
+            idem.run,
             typed,
             body,
             lambda: OutcomeOut.of(use_case(typed, container.code_secret, request, policy)),
