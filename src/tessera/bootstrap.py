@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -16,6 +17,7 @@ from tessera.adapters.db.repositories.quick_use import QuickUses
 from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, OutboxUnitOfWork, UnitOfWork
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
+from tessera.domain.vouchers import BarPolicy
 from tessera.services.rewards_engine import RewardsEngine
 
 
@@ -55,6 +57,16 @@ class Container:
         """None without ``TESSERA_LIST_KEY``: lists and webhooks then refuse to work."""
         key = self.settings.list_key
         return None if key is None else Sealer.from_base64(key.get_secret_value())
+
+    @cached_property
+    def bar_policy(self) -> BarPolicy:
+        """When wrong codes bar a caller (settings ``bar_*``)."""
+        s = self.settings
+        return BarPolicy(
+            threshold=s.bar_threshold,
+            window=timedelta(seconds=s.bar_window_seconds),
+            period=timedelta(seconds=s.bar_period_seconds),
+        )
 
     def directory(self) -> DirectoryUnitOfWork:
         return DirectoryUnitOfWork(self.engine, self.clock)

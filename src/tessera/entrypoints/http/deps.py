@@ -64,22 +64,27 @@ def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the call through only for roles granted ``permission``."""
 
     async def _check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
-        if not allows(caller.role, permission):
-            raise Forbidden(
-                f"the role '{caller.role}' may not {permission.value.replace('_', ' ')}",
-                code="forbidden",
-                role=caller.role.value,
-                permission=permission.value,
-            )
-        return caller
+        return _allowed(caller, permission)
 
     return _check
 
 
+def _allowed(caller: Caller, permission: Permission) -> Caller:
+    if not allows(caller.role, permission):
+        raise Forbidden(
+            f"the role '{caller.role}' may not {permission.value.replace('_', ' ')}",
+            code="forbidden",
+            role=caller.role.value,
+            permission=permission.value,
+        )
+    return caller
+
+
 def _uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
     async def _make(
-        container: ContainerDep, caller: Annotated[Caller, Depends(require(permission))]
+        container: ContainerDep, caller: Annotated[Caller, Depends(get_caller)]
     ) -> UnitOfWork:
+        _allowed(caller, permission)
         return container.uow(caller.tenant_id, caller.key_id)
 
     return _make

@@ -9,12 +9,12 @@ cancel and close need an operator key. By serial, every operation needs an opera
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
@@ -142,12 +142,7 @@ class IssuedOut(VoucherOut):
 
 
 async def _policy(container: ContainerDep) -> BarPolicy:
-    s = container.settings
-    return BarPolicy(
-        threshold=s.bar_threshold,
-        window=timedelta(seconds=s.bar_window_seconds),
-        period=timedelta(seconds=s.bar_period_seconds),
-    )
+    return container.bar_policy
 
 
 Policy = Annotated[BarPolicy, Depends(_policy)]
@@ -242,31 +237,36 @@ POS_OPERATIONS = (Operation.RESERVE, Operation.CONFIRM, Operation.RELEASE, Opera
 OPERATOR_OPERATIONS = (Operation.REVERSE, Operation.REISSUE, Operation.CANCEL, Operation.CLOSE)
 
 
-def _by_code(operation: Operation, uow_type: Any) -> Callable[..., Awaitable[JSONResponse]]:
+JSON = "application/json"
+
+
+def _by_code(operation: Operation, uow_type: Any) -> Callable[..., Awaitable[Response]]:
     use_case = redemption.OPERATIONS[operation]
 
     async def endpoint(
         body: ByCodeIn,
         uow: uow_type,
         container: ContainerDep,
-        policy: Policy,
         idem: IdempotencyDep,
-    ) -> JSONResponse:
+    ) -> Response:
         typed: UnitOfWork = uow
         request = _request(body, Target(code=body.code))
+        secret, policy = container.code_secret, container.bar_policy
         # The common redemption is awaited here in two round trips; with an idempotency key
         # the answer must be stored in the change's own transaction, so it is not.
         if container.quick_uses is not None and idem.key is None:
             outcome = await redemption.use_quickly(
-                container.quick_uses, typed, container.code_secret, request, operation
+                container.quick_uses, typed, secret, request, operation
             )
             if outcome is not None:
-                return JSONResponse(OutcomeOut.of(outcome).model_dump(mode="json"))
+                return Response(OutcomeOut.of(outcome).model_dump_json(), media_type=JSON)
         return await run_in_threadpool(
             idem.run,
             typed,
             body,
-            lambda: OutcomeOut.of(use_case(typed, container.code_secret, request, policy)),
+            lambda: OutcomeOut.of(
+                use_case(typed, container.code_secret, request, container.bar_policy)
+            ),
         )
 
     return endpoint

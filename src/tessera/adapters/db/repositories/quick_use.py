@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,12 +34,7 @@ from sqlalchemy.engine import make_url
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.catalog import _lifecycle, _voucher_type
 from tessera.adapters.db.repositories.subscribers import _subscriber
-from tessera.adapters.db.repositories.vouchers import (
-    VoucherView,
-    _prefixed,
-    _view_statement,
-    _voucher,
-)
+from tessera.adapters.db.repositories.vouchers import VoucherView, _view_statement, _voucher
 from tessera.domain.edr import EdrDraft
 from tessera.domain.statuses import VoucherStatus
 from tessera.domain.vouchers import Voucher
@@ -113,28 +108,49 @@ WITH joined AS (
                          created_at)
     SELECT b.id, %(tenant)s, %(subscriber_id)s, b.balance_type, b.amount, b.expires_at, %(now)s
       FROM moved,
-           unnest(%(bucket_ids)s::bigint[], %(balance_types)s::text[], %(amounts)s::bigint[],
-                  %(expiries)s::timestamptz[]) AS b(id, balance_type, amount, expires_at)
+           jsonb_to_recordset(%(buckets)s::jsonb)
+           AS b(id bigint, balance_type text, amount bigint, expires_at timestamptz)
 ), recorded AS (
     INSERT INTO edrs (tenant_id, occurred_at, actor_key_id, operation, subject_type,
                       subject_id, status_before, status_after, amount_minor, currency, details)
     SELECT %(tenant)s, %(now)s, %(actor)s, e.operation, e.subject_type, e.subject_id,
-           e.status_before, e.status_after, e.amount_minor, e.currency, e.details::jsonb
+           e.status_before, e.status_after, e.amount_minor, e.currency, e.details
       FROM moved,
-           unnest(%(operations)s::text[], %(subject_types)s::text[], %(subject_ids)s::text[],
-                  %(befores)s::text[], %(afters)s::text[], %(edr_amounts)s::bigint[],
-                  %(currencies)s::text[], %(details)s::text[])
-           WITH ORDINALITY AS e(operation, subject_type, subject_id, status_before,
-                                status_after, amount_minor, currency, details, n)
+           jsonb_to_recordset(%(edrs)s::jsonb)
+           AS e(n int, operation text, subject_type text, subject_id text, status_before text,
+                status_after text, amount_minor bigint, currency text, details jsonb)
      ORDER BY e.n
 )
 SELECT * FROM moved
 """
 
 
-def _utc(row: dict[str, Any]) -> dict[str, Any]:
-    """The session's time zone may be any; the domain works in UTC."""
-    return {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Where each record's columns sit in a row of the read (worked out once)."""
+
+    voucher: list[tuple[str, int]]
+    voucher_type: list[tuple[str, int]]
+    lifecycle: list[tuple[str, int]]
+    subscriber: list[tuple[str, int]]
+    index: dict[str, int]
+
+    @classmethod
+    def of(cls, names: list[str]) -> _Shape:
+        def group(prefix: str) -> list[tuple[str, int]]:
+            return [(n[len(prefix) :], i) for i, n in enumerate(names) if n.startswith(prefix)]
+
+        plain = [(n, i) for i, n in enumerate(names) if n in t.vouchers.c]
+        return cls(
+            plain, group("vt_"), group("lc_"), group("sb_"), {n: i for i, n in enumerate(names)}
+        )
+
+
+def _pick(row: tuple[Any, ...], columns: list[tuple[str, int]]) -> dict[str, Any]:
+    return {name: row[i] for name, i in columns}
+
+
+_shapes: dict[sa.Dialect, _Shape] = {}
 
 
 class QuickUse:
@@ -156,24 +172,28 @@ class QuickUse:
             "scopes": list(scopes),
             "external_id": subscriber,
         }
-        async with self.conn.cursor(row_factory=dict_row) as cur:
+        async with self.conn.cursor() as cur:
             await cur.execute(_read_sql(self.dialect), params, prepare=True)
-            found = await cur.fetchone()
-        if found is None:
-            return None
-        row = _utc(found)
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            shape = _shapes.get(self.dialect)
+            if shape is None:
+                names = [column.name for column in cur.description or ()]
+                shape = _shapes.setdefault(self.dialect, _Shape.of(names))
+        at = shape.index
         view = VoucherView(
-            voucher=_voucher(row),  # type: ignore[arg-type]
-            voucher_type=_voucher_type(_prefixed(row, "vt_")),  # type: ignore[arg-type]
-            lifecycle=_lifecycle(_prefixed(row, "lc_")),  # type: ignore[arg-type]
-            barred_until=row["barred_until"],
+            voucher=_voucher(_pick(row, shape.voucher)),  # type: ignore[arg-type]
+            voucher_type=_voucher_type(_pick(row, shape.voucher_type)),  # type: ignore[arg-type]
+            lifecycle=_lifecycle(_pick(row, shape.lifecycle)),  # type: ignore[arg-type]
+            barred_until=row[at["barred_until"]],
             subscriber=(
-                _subscriber(_prefixed(row, "sb_"))  # type: ignore[arg-type]
-                if row["sb_id"] is not None
+                _subscriber(_pick(row, shape.subscriber))  # type: ignore[arg-type]
+                if row[at["sb_id"]] is not None
                 else None
             ),
         )
-        return QuickView(view, list(row["bucket_ids"]), int(row["webhooks"]))
+        return QuickView(view, list(row[at["bucket_ids"]]), int(row[at["webhooks"]]))
 
     async def use(
         self,
@@ -203,23 +223,39 @@ class QuickUse:
             "service_state": subscriber.service_state.value,
             "new_subscriber": new_subscriber,
             "actor": actor_key_id,
-            "bucket_ids": [b.id for b in buckets],
-            "balance_types": [b.balance_type for b in buckets],
-            "amounts": [b.amount for b in buckets],
-            "expiries": [b.expires_at for b in buckets],
-            "operations": [d.operation for d in edrs],
-            "subject_types": [d.subject_type for d in edrs],
-            "subject_ids": [d.subject_id for d in edrs],
-            "befores": [d.status_before for d in edrs],
-            "afters": [d.status_after for d in edrs],
-            "edr_amounts": [d.amount_minor for d in edrs],
-            "currencies": [d.currency for d in edrs],
-            "details": [json.dumps(d.details) for d in edrs],
+            # Rows travel as one JSON document each: cheaper to send than a dozen arrays.
+            "buckets": json.dumps(
+                [
+                    {
+                        "id": b.id,
+                        "balance_type": b.balance_type,
+                        "amount": b.amount,
+                        "expires_at": b.expires_at.isoformat() if b.expires_at else None,
+                    }
+                    for b in buckets
+                ]
+            ),
+            "edrs": json.dumps(
+                [
+                    {
+                        "n": n,
+                        "operation": d.operation,
+                        "subject_type": d.subject_type,
+                        "subject_id": d.subject_id,
+                        "status_before": d.status_before,
+                        "status_after": d.status_after,
+                        "amount_minor": d.amount_minor,
+                        "currency": d.currency,
+                        "details": d.details,
+                    }
+                    for n, d in enumerate(edrs)
+                ]
+            ),
         }
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_WRITE_SQL, params, prepare=True)
             moved = await cur.fetchone()
-        return None if moved is None else _voucher(_utc(moved))  # type: ignore[arg-type]
+        return None if moved is None else _voucher(moved)  # type: ignore[arg-type]
 
 
 class QuickUses:
@@ -232,7 +268,8 @@ class QuickUses:
             url.set(drivername="postgresql").render_as_string(hide_password=False),
             min_size=1,
             max_size=size,
-            kwargs={"autocommit": True},
+            # UTC sessions: timestamps come back in UTC, as the domain works.
+            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
             open=False,
         )
 
