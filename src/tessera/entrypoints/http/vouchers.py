@@ -264,9 +264,7 @@ def _by_code(operation: Operation, uow_type: Any) -> Callable[..., Awaitable[Res
             idem.run,
             typed,
             body,
-            lambda: OutcomeOut.of(
-                use_case(typed, container.code_secret, request, container.bar_policy)
-            ),
+            lambda: OutcomeOut.of(use_case(typed, secret, request, policy)),
         )
 
     return endpoint
