@@ -59,7 +59,9 @@ class NewBucket:
 
 
 @functools.cache
-def _read_sql(dialect: sa.Dialect) -> str:
+def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
+    """``bucket_sequence``: the buckets id sequence, looked up once (looking it up in the
+    query, with pg_get_serial_sequence, cost more than the rest of the query)."""
     tenant = sa.bindparam("tenant", type_=sa.Uuid)
     bar = (
         sa.select(sa.func.max(fa.c.barred_until))
@@ -67,7 +69,7 @@ def _read_sql(dialect: sa.Dialect) -> str:
         .scalar_subquery()
     )
     bucket_ids = sa.text(
-        "ARRAY(SELECT nextval(pg_get_serial_sequence('buckets', 'id')) "
+        f"ARRAY(SELECT nextval('{bucket_sequence}'::regclass) "  # noqa: S608 - from the catalog
         "FROM generate_series(1, jsonb_array_length(voucher_types.buckets))) AS bucket_ids"
     )
     webhooks = sa.text(
@@ -150,17 +152,15 @@ def _pick(row: tuple[Any, ...], columns: list[tuple[str, int]]) -> dict[str, Any
     return {name: row[i] for name, i in columns}
 
 
-_shapes: dict[sa.Dialect, _Shape] = {}
+_shapes: dict[str, _Shape] = {}  # by read statement
 
 
 class QuickUse:
     """Reads and writes of one tenant on an autocommit connection (no BEGIN, no COMMIT)."""
 
-    def __init__(
-        self, conn: AsyncConnection[Any], dialect: sa.Dialect, tenant_id: uuid.UUID
-    ) -> None:
+    def __init__(self, conn: AsyncConnection[Any], read_sql: str, tenant_id: uuid.UUID) -> None:
         self.conn = conn
-        self.dialect = dialect
+        self.read_sql = read_sql
         self.tenant_id = tenant_id
 
     async def view(
@@ -173,14 +173,14 @@ class QuickUse:
             "external_id": subscriber,
         }
         async with self.conn.cursor() as cur:
-            await cur.execute(_read_sql(self.dialect), params, prepare=True)
+            await cur.execute(self.read_sql, params, prepare=True)
             row = await cur.fetchone()
             if row is None:
                 return None
-            shape = _shapes.get(self.dialect)
+            shape = _shapes.get(self.read_sql)
             if shape is None:
                 names = [column.name for column in cur.description or ()]
-                shape = _shapes.setdefault(self.dialect, _Shape.of(names))
+                shape = _shapes.setdefault(self.read_sql, _Shape.of(names))
         at = shape.index
         view = VoucherView(
             voucher=_voucher(_pick(row, shape.voucher)),  # type: ignore[arg-type]
@@ -264,6 +264,7 @@ class QuickUses:
     def __init__(self, database_url: str, size: int) -> None:
         url = make_url(database_url)
         self.dialect = url.get_dialect()()
+        self.read_sql = ""
         self.pool = AsyncConnectionPool(
             url.set(drivername="postgresql").render_as_string(hide_password=False),
             min_size=1,
@@ -275,6 +276,12 @@ class QuickUses:
 
     async def open(self) -> None:
         await self.pool.open()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT pg_get_serial_sequence('buckets', 'id')")
+            found = await cur.fetchone()
+        if found is None or found[0] is None:
+            raise RuntimeError("the buckets table has no id sequence: is the schema migrated?")
+        self.read_sql = _read_sql(self.dialect, str(found[0]))
 
     async def close(self) -> None:
         await self.pool.close()
@@ -282,4 +289,4 @@ class QuickUses:
     @asynccontextmanager
     async def tenant(self, tenant_id: uuid.UUID) -> AsyncIterator[QuickUse]:
         async with self.pool.connection() as conn:
-            yield QuickUse(conn, self.dialect, tenant_id)
+            yield QuickUse(conn, self.read_sql, tenant_id)
