@@ -106,7 +106,8 @@ async def get_idempotency(
 ) -> Idempotency:
     container = request.app.state.container
     secret = container.code_secret if key else b""
-    return Idempotency(key=key or None, method=request.method, path=request.url.path, secret=secret)
+    path = request.scope["path"]  # request.url would build a whole URL on every call
+    return Idempotency(key=key or None, method=request.method, path=path, secret=secret)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
