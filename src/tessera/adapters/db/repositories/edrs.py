@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -41,6 +42,20 @@ def _edr(row: sa.RowMapping) -> Edr:
     )
 
 
+def draft_columns(draft: EdrDraft) -> dict[str, Any]:
+    """The columns a use case fills; the data layer adds tenant, time, actor and id."""
+    return {
+        "operation": draft.operation,
+        "subject_type": draft.subject_type,
+        "subject_id": draft.subject_id,
+        "status_before": draft.status_before,
+        "status_after": draft.status_after,
+        "amount_minor": draft.amount_minor,
+        "currency": draft.currency,
+        "details": draft.details,
+    }
+
+
 class EdrRepository(TenantScoped):
     table = t.edrs
 
@@ -63,14 +78,7 @@ class EdrRepository(TenantScoped):
                     "tenant_id": self.tenant_id,
                     "occurred_at": at,
                     "actor_key_id": self.actor_key_id,
-                    "operation": d.operation,
-                    "subject_type": d.subject_type,
-                    "subject_id": d.subject_id,
-                    "status_before": d.status_before,
-                    "status_after": d.status_after,
-                    "amount_minor": d.amount_minor,
-                    "currency": d.currency,
-                    "details": d.details,
+                    **draft_columns(d),
                 }
                 for d in drafts
             ],

@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.catalog import _lifecycle, _voucher_type
+from tessera.adapters.db.repositories.edrs import draft_columns
 from tessera.adapters.db.repositories.subscribers import _subscriber
 from tessera.adapters.db.repositories.vouchers import VoucherView, _view_statement, _voucher
 from tessera.domain.edr import EdrDraft
@@ -235,22 +236,7 @@ class QuickUse:
                     for b in buckets
                 ]
             ),
-            "edrs": json.dumps(
-                [
-                    {
-                        "n": n,
-                        "operation": d.operation,
-                        "subject_type": d.subject_type,
-                        "subject_id": d.subject_id,
-                        "status_before": d.status_before,
-                        "status_after": d.status_after,
-                        "amount_minor": d.amount_minor,
-                        "currency": d.currency,
-                        "details": d.details,
-                    }
-                    for n, d in enumerate(edrs)
-                ]
-            ),
+            "edrs": json.dumps([{"n": n, **draft_columns(d)} for n, d in enumerate(edrs)]),
         }
         async with self.conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_WRITE_SQL, params, prepare=True)
