@@ -123,3 +123,42 @@ def test_first_redemptions_of_a_new_subscriber_create_them_once(container, api, 
             )
         ).scalar_one()
     assert (subscribers, created, buckets) == (1, 1, 12 * 500)
+
+
+def _operations(container, tid, serial):
+    with container.engine.connect() as conn:
+        return conn.execute(
+            sa.select(t.edrs.c.operation, t.edrs.c.details)
+            .where(t.edrs.c.tenant_id == tid, t.edrs.c.subject_id == str(serial))
+            .order_by(t.edrs.c.id)
+        ).all()
+
+
+def test_a_lapsed_hold_is_released_on_the_record_then_redeemed(container, api, till, clock):
+    tid, _admin, pos, type_id = till
+    voucher, code = issue(container, tid, type_id)
+    held = api.post("/v1/vouchers/reserve", json={"code": code}, headers=auth(pos))
+    assert held.status_code == 200, held.text
+    clock.advance(seconds=601)  # the type's lifecycle holds for 600 s
+    r = api.post(
+        "/v1/vouchers/redeem", json={"code": code, "subscriber": "254711"}, headers=auth(pos)
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status_before"] == "available"
+    rows = _operations(container, tid, voucher.serial)
+    assert [row.operation for row in rows][-2:] == ["voucher.release", "voucher.redeem"]
+    assert rows[-2].details["cause"] == "hold_lapsed"
+
+
+def test_a_live_hold_is_confirmed_by_code(container, api, till):
+    tid, _admin, pos, type_id = till
+    voucher, code = issue(container, tid, type_id)
+    body = {"code": code, "subscriber": "254722"}
+    assert api.post("/v1/vouchers/reserve", json=body, headers=auth(pos)).status_code == 200
+    redeemed = api.post("/v1/vouchers/redeem", json=body, headers=auth(pos))
+    assert redeemed.status_code == 409  # a live hold is not available
+    r = api.post("/v1/vouchers/confirm", json=body, headers=auth(pos))
+    assert r.status_code == 200, r.text
+    assert (r.json()["status_before"], r.json()["voucher"]["status"]) == ("reserved", "used")
+    ops = [row.operation for row in _operations(container, tid, voucher.serial)]
+    assert ops[-1] == "voucher.confirm"
