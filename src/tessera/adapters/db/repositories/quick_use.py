@@ -30,6 +30,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import make_url
 
 from tessera.adapters.db import tables as t
@@ -38,11 +39,25 @@ from tessera.adapters.db.repositories.edrs import draft_columns
 from tessera.adapters.db.repositories.subscribers import _subscriber
 from tessera.adapters.db.repositories.vouchers import VoucherView, _view_statement, _voucher
 from tessera.domain.edr import EdrDraft
+from tessera.domain.errors import Unavailable
 from tessera.domain.statuses import VoucherStatus
 from tessera.domain.vouchers import Voucher
 from tessera.domain.wallet import Subscriber
 
 fa = t.failed_attempts
+log = structlog.get_logger(__name__)
+
+
+class OutcomeUnknown(Unavailable):
+    """The connection broke after the write was sent: it may or may not have committed."""
+
+    code = "outcome_unknown"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database did not confirm the redemption: validate the code to see whether it "
+            "was used, and send an Idempotency-Key to retry safely"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +213,11 @@ class QuickUse:
             "scopes": list(scopes),
             "external_id": subscriber,
         }
-        row = await self.conn.fetchrow(self.read.sql, *self.read.args(params))
+        try:
+            row = await self.conn.fetchrow(self.read.sql, *self.read.args(params))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("quick read failed", error=repr(exc))  # nothing written: slow path
+            return None
         if row is None:
             return None
         shape = _shapes.get(self.read.sql)
@@ -258,7 +277,13 @@ class QuickUse:
             ],
             "edrs": [{"n": n, **draft_columns(d)} for n, d in enumerate(edrs)],
         }
-        moved = await self.conn.fetchrow(_WRITE, *[params[name] for name in _WRITE_NAMES])
+        try:
+            moved = await self.conn.fetchrow(_WRITE, *[params[name] for name in _WRITE_NAMES])
+        except asyncpg.PostgresError as exc:  # refused and rolled back as a whole
+            log.warning("quick write refused", error=repr(exc))
+            return None
+        except (asyncpg.InterfaceError, OSError) as exc:  # sent, but did it commit?
+            raise OutcomeUnknown() from exc
         return None if moved is None else _voucher(moved)
 
 
