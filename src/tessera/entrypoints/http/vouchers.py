@@ -289,7 +289,9 @@ def _by_serial(operation: Operation) -> Callable[..., JSONResponse]:
     return endpoint
 
 
-for _operation in (*POS_OPERATIONS, *OPERATOR_OPERATIONS):
+# By code first, redemption first: routes are matched in order, and these are the hot ones.
+_BY_CODE_ORDER = (Operation.REDEEM, Operation.CONFIRM, Operation.RESERVE, Operation.RELEASE)
+for _operation in (*_BY_CODE_ORDER, *OPERATOR_OPERATIONS):
     _uow_type = PointOfSale if _operation in POS_OPERATIONS else VoucherOperator
     router.add_api_route(
         f"/{_operation.value}",
@@ -299,6 +301,7 @@ for _operation in (*POS_OPERATIONS, *OPERATOR_OPERATIONS):
         name=f"{_operation.value}_by_code",
         summary=f"{_operation.value.capitalize()} a voucher by its code",
     )
+for _operation in (*POS_OPERATIONS, *OPERATOR_OPERATIONS):
     router.add_api_route(
         f"/{{serial}}/{_operation.value}",
         _by_serial(_operation),
