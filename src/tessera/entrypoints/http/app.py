@@ -115,6 +115,9 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
         docs_url="/docs",
         openapi_url="/openapi.json",
         lifespan=_lifespan(sweeper),
+        # Observability here is Prometheus (/metrics) and structured logs. FastAPI's own
+        # OpenTelemetry hooks would look up tracer and meter providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.container = container
     app.state.metrics = Metrics()
