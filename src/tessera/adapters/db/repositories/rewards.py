@@ -31,6 +31,38 @@ def _dialect(conn: sa.Connection) -> Any:
     return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
+# Hot-path statements for PostgreSQL, written once in the driver's own parameter style: a
+# statement built per call through SQLAlchemy costs more CPU than the server spends on it.
+_INSERT_EVENTS = """
+INSERT INTO events (tenant_id, event_id, subscriber, type, occurred_at, received_at, attributes)
+SELECT %(tenant_id)s, e.id, e.subscriber, e.type, e.occurred_at, %(received_at)s, e.attributes
+FROM json_to_recordset(%(batch)s::json)
+     AS e(id text, subscriber text, type text, occurred_at timestamptz, attributes jsonb)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING event_id
+"""
+_AGGREGATE_VALUES = """
+SELECT coalesce(json_agg(json_build_array(v.subscriber, v.name, v.bucket, v.value)), '[]')
+FROM aggregate_values v
+WHERE v.tenant_id = %(tenant_id)s
+  AND v.subscriber IN (SELECT json_array_elements_text(%(subscribers)s::json))
+  AND v.name IN (SELECT json_array_elements_text(%(names)s::json))
+  AND v.bucket IN (SELECT json_array_elements_text(%(buckets)s::json))
+"""
+_APPLY_AGGREGATES = """
+INSERT INTO aggregate_values (tenant_id, subscriber, name, bucket, value)
+SELECT %(tenant_id)s, r.s, r.n, r.b, r.v
+FROM json_to_recordset(%(rows)s::json) AS r(s text, n text, b text, v float8)
+ON CONFLICT (tenant_id, subscriber, name, bucket) DO UPDATE SET value = CASE
+    WHEN excluded.name = ANY(%(mins)s) THEN LEAST(aggregate_values.value, excluded.value)
+    WHEN excluded.name = ANY(%(maxes)s) THEN GREATEST(aggregate_values.value, excluded.value)
+    ELSE aggregate_values.value + excluded.value END
+"""
+_ACTIVE_VERSIONS = """
+SELECT id, version FROM campaigns WHERE tenant_id = %(tenant_id)s AND status = 'active'
+"""
+
+
 class EventRepository(TenantScoped):
     table = t.events
 
@@ -61,33 +93,25 @@ class EventRepository(TenantScoped):
         return set(self.conn.execute(stmt, rows).scalars())
 
     def _insert_new_postgres(self, events: list[Event], received_at: datetime) -> set[str]:
-        """One statement over arrays (unnest): a batch of 1,000 costs one small query."""
-        result = self.conn.execute(
-            sa.text(
-                """
-                INSERT INTO events
-                    (tenant_id, event_id, subscriber, type, occurred_at, received_at, attributes)
-                SELECT :tenant_id, e.event_id, e.subscriber, e.type, e.occurred_at,
-                       :received_at, e.attributes::jsonb
-                FROM unnest(CAST(:ids AS text[]), CAST(:subscribers AS text[]),
-                            CAST(:types AS text[]), CAST(:occurred AS timestamptz[]),
-                            CAST(:attributes AS text[]))
-                     AS e(event_id, subscriber, type, occurred_at, attributes)
-                ON CONFLICT (tenant_id, event_id) DO NOTHING
-                RETURNING event_id
-                """
-            ),
-            {
-                "tenant_id": self.tenant_id,
-                "received_at": received_at,
-                "ids": [e.id for e in events],
-                "subscribers": [e.subscriber for e in events],
-                "types": [e.type for e in events],
-                "occurred": [e.occurred_at for e in events],
-                "attributes": [json.dumps(e.attributes) for e in events],
-            },
+        """One statement, the batch as one JSON parameter that the server unpacks: psycopg
+        dumps arrays element by element in Python, json.dumps is one C call."""
+        batch = json.dumps(
+            [
+                {
+                    "id": e.id,
+                    "subscriber": e.subscriber,
+                    "type": e.type,
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "attributes": e.attributes,
+                }
+                for e in events
+            ]
         )
-        return set(result.scalars())
+        rows = self.conn.exec_driver_sql(
+            _INSERT_EVENTS,
+            {"tenant_id": self.tenant_id, "received_at": received_at, "batch": batch},
+        )
+        return {row[0] for row in rows}
 
     def between(self, since: datetime, until: datetime, chunk: int = 2000) -> Iterator[Event]:
         c = self.table.c
@@ -152,6 +176,17 @@ class AggregateRepository(TenantScoped):
     def values(
         self, subscribers: Iterable[str], names: Iterable[str], buckets: Iterable[str]
     ) -> dict[tuple[str, str, str], float]:
+        if self.conn.dialect.name == "postgresql":
+            found = self.conn.exec_driver_sql(
+                _AGGREGATE_VALUES,
+                {
+                    "tenant_id": self.tenant_id,
+                    "subscribers": json.dumps(sorted(subscribers)),
+                    "names": json.dumps(sorted(names)),
+                    "buckets": json.dumps(sorted(buckets)),
+                },
+            ).scalar_one()
+            return {(s, n, b): float(x) for s, n, b, x in found}
         v = t.aggregate_values
         stmt = sa.select(v.c.subscriber, v.c.name, v.c.bucket, v.c.value).where(
             self._mine(v),
@@ -161,17 +196,35 @@ class AggregateRepository(TenantScoped):
         )
         return {(r.subscriber, r.name, r.bucket): r.value for r in self.conn.execute(stmt)}
 
-    def apply(self, changes: list[tuple[str, str, str, Function, float]]) -> None:
-        """Folds (subscriber, name, bucket, function, value) into the stored buckets with one
-        atomic upsert per function, so concurrent batches never lose an update."""
+    def apply(self, changes: dict[tuple[str, str, str], tuple[Function, float]]) -> None:
+        """Folds (subscriber, name, bucket) -> (function, what this batch adds) into the stored
+        buckets with one atomic upsert, in key order (concurrent batches queue, never lose an
+        update, never deadlock)."""
+        if not changes:
+            return
+        ordered = sorted(changes)
+        if self.conn.dialect.name == "postgresql":
+            names: dict[Function, set[str]] = {Function.MIN: set(), Function.MAX: set()}
+            rows = []
+            for key in ordered:
+                function, value = changes[key]
+                if function in names:
+                    names[function].add(key[1])
+                rows.append({"s": key[0], "n": key[1], "b": key[2], "v": float(value)})
+            self.conn.exec_driver_sql(
+                _APPLY_AGGREGATES,
+                {
+                    "tenant_id": self.tenant_id,
+                    "rows": json.dumps(rows),
+                    "mins": sorted(names[Function.MIN]),
+                    "maxes": sorted(names[Function.MAX]),
+                },
+            )
+            return
         v = t.aggregate_values
-        postgres = self.conn.dialect.name == "postgresql"
         for function in Function:
-            rows = [(s, n, b, x) for (s, n, b, f, x) in changes if f is function]
-            if not rows:
-                continue
-            if postgres:
-                self._apply_postgres(function, rows)
+            keys = [k for k in ordered if changes[k][0] is function]
+            if not keys:
                 continue
             stmt = sqlite.insert(v)
             fold = {
@@ -191,42 +244,11 @@ class AggregateRepository(TenantScoped):
                         "subscriber": s,
                         "name": n,
                         "bucket": b,
-                        "value": x,
+                        "value": changes[(s, n, b)][1],
                     }
-                    for (s, n, b, x) in rows
+                    for (s, n, b) in keys
                 ],
             )
-
-    def _apply_postgres(self, function: Function, rows: list[tuple[str, str, str, float]]) -> None:
-        # Rows of one batch may repeat a key; ON CONFLICT may touch a row once per statement,
-        # so they are folded first (in SQL, grouped by key).
-        combine, fold = {
-            Function.SUM: ("sum", "aggregate_values.value + excluded.value"),
-            Function.COUNT: ("sum", "aggregate_values.value + excluded.value"),
-            Function.MIN: ("min", "LEAST(aggregate_values.value, excluded.value)"),
-            Function.MAX: ("max", "GREATEST(aggregate_values.value, excluded.value)"),
-        }[function]
-        self.conn.execute(
-            sa.text(
-                f"""
-                INSERT INTO aggregate_values (tenant_id, subscriber, name, bucket, value)
-                SELECT :tenant_id, r.subscriber, r.name, r.bucket, {combine}(r.value)
-                FROM unnest(CAST(:subscribers AS text[]), CAST(:names AS text[]),
-                            CAST(:buckets AS text[]), CAST(:values AS float8[]))
-                     AS r(subscriber, name, bucket, value)
-                GROUP BY r.subscriber, r.name, r.bucket
-                ORDER BY r.subscriber, r.name, r.bucket
-                ON CONFLICT (tenant_id, subscriber, name, bucket) DO UPDATE SET value = {fold}
-                """  # noqa: S608 - the two fragments come from the table above, never from input
-            ),
-            {
-                "tenant_id": self.tenant_id,
-                "subscribers": [r[0] for r in rows],
-                "names": [r[1] for r in rows],
-                "buckets": [r[2] for r in rows],
-                "values": [float(r[3]) for r in rows],
-            },
-        )
 
 
 def _campaign(row: sa.RowMapping) -> Campaign:
@@ -336,6 +358,22 @@ class CampaignRepository(TenantScoped):
 
     def active(self) -> builtins.list[Campaign]:
         stmt = self._select().where(self.table.c.status == CampaignStatus.ACTIVE.value)
+        return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
+
+    def active_versions(self) -> builtins.list[tuple[uuid.UUID, int]]:
+        """(id, version) of the active campaigns: cheap enough to ask on every batch, so a
+        process can keep the campaigns themselves and reread only those that changed."""
+        if self.conn.dialect.name == "postgresql":
+            rows = self.conn.exec_driver_sql(_ACTIVE_VERSIONS, {"tenant_id": self.tenant_id})
+            return [(row[0], row[1]) for row in rows]
+        c = self.table.c
+        stmt = self._select(c.id, c.version).where(c.status == CampaignStatus.ACTIVE.value)
+        return [(row.id, row.version) for row in self.conn.execute(stmt)]
+
+    def many(self, ids: builtins.list[uuid.UUID]) -> builtins.list[Campaign]:
+        if not ids:
+            return []
+        stmt = self._select().where(self._in(self.table.c.id, ids))
         return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
 
     def figures(self, campaign_id: uuid.UUID) -> tuple[int, int]:

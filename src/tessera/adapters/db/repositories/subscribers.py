@@ -3,6 +3,7 @@ debit can never take a bucket below zero, whatever runs concurrently."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,15 @@ def _bucket(row: sa.RowMapping) -> Bucket:
     )
 
 
+_PROFILES = """
+SELECT coalesce(json_object_agg(s.external_id, s.attributes || jsonb_build_object(
+    'external_id', s.external_id, 'service_state', s.service_state)), '{}')
+FROM subscribers s
+WHERE s.tenant_id = %(tenant_id)s
+  AND s.external_id IN (SELECT json_array_elements_text(%(ids)s::json))
+"""
+
+
 class SubscriberRepository(TenantScoped):
     table = t.subscribers
 
@@ -53,6 +63,28 @@ class SubscriberRepository(TenantScoped):
             return []
         stmt = self._select().where(self._in(self.table.c.external_id, sorted(external_ids)))
         return [_subscriber(row) for row in self.conn.execute(stmt).mappings()]
+
+    def profiles(self, external_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """What ``subscriber`` means in a condition, by external id: the profile attributes,
+        flat, plus ``external_id`` and ``service_state``. On PostgreSQL the server builds
+        them as one JSON document: one value to parse instead of a row and a JSON per
+        subscriber."""
+        if not external_ids:
+            return {}
+        if self.conn.dialect.name == "postgresql":
+            found: dict[str, dict[str, Any]] = self.conn.exec_driver_sql(
+                _PROFILES,
+                {"tenant_id": self.tenant_id, "ids": json.dumps(sorted(external_ids))},
+            ).scalar_one()
+            return found
+        return {
+            s.external_id: {
+                **s.attributes,
+                "external_id": s.external_id,
+                "service_state": s.service_state.value,
+            }
+            for s in self.many(external_ids)
+        }
 
     def ensure_many(
         self, external_ids: set[str], now: datetime
