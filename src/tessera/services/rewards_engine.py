@@ -105,6 +105,20 @@ def _agg_view(
     return agg
 
 
+def _dedupe(events: list[Event], new_ids: set[str]) -> tuple[list[EventOutcome], list[Event]]:
+    """An outcome per event, in order; the first copy of a new id is fresh, the rest are
+    duplicates."""
+    outcomes = []
+    fresh = []
+    for e in events:
+        is_new = e.id in new_ids
+        new_ids.discard(e.id)  # a second copy within the batch is a duplicate
+        outcomes.append(EventOutcome(id=e.id, duplicate=not is_new))
+        if is_new:
+            fresh.append(e)
+    return outcomes, fresh
+
+
 def _gives_codes(campaign: Campaign) -> bool:
     return any(r.kind is RewardKind.LIST_CODE for r in campaign.spec.rewards)
 
@@ -152,16 +166,28 @@ class RewardsEngine:
         events = [e.validated(f"events[{i}].") for i, e in enumerate(events)]
         with uow:
             now = uow.clock()
-            outcomes, fresh = self._dedupe(uow, events, now, stored)
-            definitions = uow.aggregates.definitions()
-            agg_state = self._load_aggregates(uow, definitions, fresh, stored)
-            plans = self._plans(uow, only_campaign, definitions)
-            profiles = uow.subscribers.profiles(
+            unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
+            new_ids, definitions, versions = uow.ingest.start(
+                None if stored else sorted(unique, key=lambda e: e.id), now
+            )
+            if new_ids is None:  # a replay: every event is evaluated again
+                new_ids = {e.id for e in unique}
+            outcomes, fresh = _dedupe(events, new_ids)
+            plans = self._plans(uow, only_campaign, definitions, versions)
+            buckets: set[str] = set()
+            if definitions and not stored:
+                for moment in {e.occurred_at.date(): e.occurred_at for e in fresh}.values():
+                    for d in definitions:
+                        buckets.update(d.read_keys(moment))
+            profiles, agg_state = uow.ingest.lookups(
                 {
                     e.subscriber
                     for e in fresh
                     if e.type in plans and "subscriber" in plans[e.type].uses
-                }
+                },
+                {e.subscriber for e in fresh} if buckets else set(),
+                [d.name for d in definitions],
+                buckets,
             )
             contributing: dict[str, list[AggregateDefinition]] = defaultdict(list)
             for d in definitions:
@@ -210,50 +236,15 @@ class RewardsEngine:
                 uow.commit()
         return outcomes
 
-    def _dedupe(
-        self, uow: UnitOfWork, events: list[Event], now: datetime, stored: bool
-    ) -> tuple[list[EventOutcome], list[Event]]:
-        unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
-        if stored:
-            new_ids = {e.id for e in unique}
-        else:
-            new_ids = uow.events.insert_new(sorted(unique, key=lambda e: e.id), now)
-        outcomes = []
-        fresh = []
-        for e in events:
-            is_new = e.id in new_ids
-            new_ids.discard(e.id)  # a second copy within the batch is a duplicate
-            outcomes.append(EventOutcome(id=e.id, duplicate=not is_new))
-            if is_new:
-                fresh.append(e)
-        return outcomes, fresh
-
-    def _load_aggregates(
-        self,
-        uow: UnitOfWork,
-        definitions: list[AggregateDefinition],
-        events: list[Event],
-        stored: bool,
-    ) -> dict[tuple[str, str, str], float]:
-        if not definitions or not events or stored:
-            return {}
-        buckets: set[str] = set()
-        days = {e.occurred_at.date(): e.occurred_at for e in events}
-        for moment in days.values():
-            for d in definitions:
-                buckets.update(d.read_keys(moment))
-        return uow.aggregates.values(
-            {e.subscriber for e in events}, [d.name for d in definitions], buckets
-        )
-
-    def _campaigns(self, uow: UnitOfWork, only: uuid.UUID | None) -> list[Campaign]:
+    def _campaigns(
+        self, uow: UnitOfWork, only: uuid.UUID | None, versions: list[tuple[uuid.UUID, int]]
+    ) -> list[Campaign]:
         """The campaigns to evaluate. Active ones come from a per-process cache checked
         against the store's (id, version) list on every batch: an edit bumps the version,
         so only campaigns that changed are read again."""
         if only is not None:
             campaign = uow.campaigns.get(only)
             return [campaign] if campaign else []
-        versions = uow.campaigns.active_versions()
         cache = self._campaign_cache
         stale = [cid for cid, v in versions if (c := cache.get(cid)) is None or c.version != v]
         if stale:
@@ -265,11 +256,15 @@ class RewardsEngine:
         return [c for c in chosen if c is not None]
 
     def _plans(
-        self, uow: UnitOfWork, only: uuid.UUID | None, definitions: list[AggregateDefinition]
+        self,
+        uow: UnitOfWork,
+        only: uuid.UUID | None,
+        definitions: list[AggregateDefinition],
+        versions: list[tuple[uuid.UUID, int]],
     ) -> dict[str, _Plan]:
         """Per event type, what the batch evaluates: built once per set of campaign versions
         and aggregate definitions, and kept."""
-        chosen = self._campaigns(uow, only)
+        chosen = self._campaigns(uow, only, versions)
         key = (only, tuple((c.id, c.version) for c in chosen), tuple(definitions))
         plans = self._plan_cache.get(key)
         if plans is not None:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.adapters.db.repositories.subscribers import PROFILES_SQL, SubscriberRepository
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
     Campaign,
@@ -41,13 +42,17 @@ FROM json_to_recordset(%(batch)s::json)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING event_id
 """
+# A lateral subquery (kept apart by OFFSET 0) so that each subscriber is one index probe:
+# the planner cannot see into the JSON list and would otherwise scan the whole table.
 _AGGREGATE_VALUES = """
 SELECT coalesce(json_agg(json_build_array(v.subscriber, v.name, v.bucket, v.value)), '[]')
-FROM aggregate_values v
-WHERE v.tenant_id = %(tenant_id)s
-  AND v.subscriber IN (SELECT json_array_elements_text(%(subscribers)s::json))
-  AND v.name IN (SELECT json_array_elements_text(%(names)s::json))
-  AND v.bucket IN (SELECT json_array_elements_text(%(buckets)s::json))
+FROM json_array_elements_text(%(subscribers)s::json) AS s(subscriber)
+CROSS JOIN LATERAL (
+    SELECT a.subscriber, a.name, a.bucket, a.value FROM aggregate_values a
+    WHERE a.tenant_id = %(tenant_id)s AND a.subscriber = s.subscriber
+      AND a.name = ANY(%(names)s) AND a.bucket = ANY(%(buckets)s)
+    OFFSET 0
+) AS v
 """
 _APPLY_AGGREGATES = """
 INSERT INTO aggregate_values (tenant_id, subscriber, name, bucket, value)
@@ -58,9 +63,42 @@ ON CONFLICT (tenant_id, subscriber, name, bucket) DO UPDATE SET value = CASE
     WHEN excluded.name = ANY(%(maxes)s) THEN GREATEST(aggregate_values.value, excluded.value)
     ELSE aggregate_values.value + excluded.value END
 """
+# What a batch needs before it can evaluate, in one round trip: the new event ids (the
+# insert), the aggregate definitions and the active campaigns' (id, version).
+_CONTEXT_COLUMNS = """
+    (SELECT coalesce(json_agg(json_build_array(d.name, d.event_type, d.function, d."window",
+                                               d.attribute, d.days) ORDER BY d.name), '[]')
+     FROM aggregate_definitions d WHERE d.tenant_id = %(tenant_id)s),
+    (SELECT coalesce(json_agg(json_build_array(c.id, c.version)), '[]')
+     FROM campaigns c WHERE c.tenant_id = %(tenant_id)s AND c.status = 'active')
+"""
+_BATCH_CONTEXT = "SELECT " + _CONTEXT_COLUMNS
+_START_BATCH = (  # constant fragments of this module, never input
+    "WITH inserted AS ("  # noqa: S608
+    + _INSERT_EVENTS
+    + ") SELECT (SELECT coalesce(json_agg(event_id), '[]') FROM inserted),"
+    + _CONTEXT_COLUMNS
+)
+# The profiles and the stored aggregate values of the batch's subscribers, in one round trip.
+_LOOKUPS = "SELECT (" + PROFILES_SQL.strip() + "), (" + _AGGREGATE_VALUES.strip() + ")"
 _ACTIVE_VERSIONS = """
 SELECT id, version FROM campaigns WHERE tenant_id = %(tenant_id)s AND status = 'active'
 """
+
+
+def _events_json(events: list[Event]) -> str:
+    return json.dumps(
+        [
+            {
+                "id": e.id,
+                "subscriber": e.subscriber,
+                "type": e.type,
+                "occurred_at": e.occurred_at.isoformat(),
+                "attributes": e.attributes,
+            }
+            for e in events
+        ]
+    )
 
 
 class EventRepository(TenantScoped):
@@ -95,18 +133,7 @@ class EventRepository(TenantScoped):
     def _insert_new_postgres(self, events: list[Event], received_at: datetime) -> set[str]:
         """One statement, the batch as one JSON parameter that the server unpacks: psycopg
         dumps arrays element by element in Python, json.dumps is one C call."""
-        batch = json.dumps(
-            [
-                {
-                    "id": e.id,
-                    "subscriber": e.subscriber,
-                    "type": e.type,
-                    "occurred_at": e.occurred_at.isoformat(),
-                    "attributes": e.attributes,
-                }
-                for e in events
-            ]
-        )
+        batch = _events_json(events)
         rows = self.conn.exec_driver_sql(
             _INSERT_EVENTS,
             {"tenant_id": self.tenant_id, "received_at": received_at, "batch": batch},
@@ -182,8 +209,8 @@ class AggregateRepository(TenantScoped):
                 {
                     "tenant_id": self.tenant_id,
                     "subscribers": json.dumps(sorted(subscribers)),
-                    "names": json.dumps(sorted(names)),
-                    "buckets": json.dumps(sorted(buckets)),
+                    "names": sorted(names),
+                    "buckets": sorted(buckets),
                 },
             ).scalar_one()
             return {(s, n, b): float(x) for s, n, b, x in found}
@@ -507,3 +534,85 @@ class RewardRepository(TenantScoped):
             else:
                 entry["reversed"] += 1
         return [totals[k] for k in sorted(totals)]
+
+
+class IngestRepository(TenantScoped):
+    """The reads and the insert an event batch starts with, in as few round trips as the
+    store allows: on PostgreSQL two statements (each ~0.5 ms of latency, which matters for
+    small batches), on SQLite the repositories' own statements one by one."""
+
+    table = t.events
+
+    def start(
+        self, events: builtins.list[Event] | None, received_at: datetime
+    ) -> tuple[
+        set[str] | None, builtins.list[AggregateDefinition], builtins.list[tuple[uuid.UUID, int]]
+    ]:
+        """Stores the events whose id is new (``None``: store nothing) and returns those
+        ids, the aggregate definitions and the active campaigns' (id, version)."""
+        new_ids: set[str] | None
+        if self.conn.dialect.name != "postgresql":
+            new_ids = (
+                None
+                if events is None
+                else EventRepository(self.conn, self.tenant_id).insert_new(events, received_at)
+            )
+            return (
+                new_ids,
+                AggregateRepository(self.conn, self.tenant_id).definitions(),
+                CampaignRepository(self.conn, self.tenant_id).active_versions(),
+            )
+        if events is None or not events:
+            definitions, versions = self.conn.exec_driver_sql(
+                _BATCH_CONTEXT, {"tenant_id": self.tenant_id}
+            ).one()
+            new_ids = None if events is None else set()
+        else:
+            ids, definitions, versions = self.conn.exec_driver_sql(
+                _START_BATCH,
+                {
+                    "tenant_id": self.tenant_id,
+                    "received_at": received_at,
+                    "batch": _events_json(events),
+                },
+            ).one()
+            new_ids = set(ids)
+        return (
+            new_ids,
+            [
+                AggregateDefinition(name, kind, Function(function), Window(window), attr, days)
+                for name, kind, function, window, attr, days in definitions
+            ],
+            [(uuid.UUID(cid), version) for cid, version in versions],
+        )
+
+    def lookups(
+        self,
+        profiles_of: set[str],
+        aggregates_of: set[str],
+        names: builtins.list[str],
+        buckets: set[str],
+    ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str, str], float]]:
+        """The condition profiles of ``profiles_of`` and the stored aggregate values of
+        ``aggregates_of`` (``names`` in ``buckets``)."""
+        want_values = bool(aggregates_of and names and buckets)
+        if self.conn.dialect.name != "postgresql":
+            values = (
+                AggregateRepository(self.conn, self.tenant_id).values(aggregates_of, names, buckets)
+                if want_values
+                else {}
+            )
+            return SubscriberRepository(self.conn, self.tenant_id).profiles(profiles_of), values
+        if not profiles_of and not want_values:
+            return {}, {}
+        profiles, found = self.conn.exec_driver_sql(
+            _LOOKUPS,
+            {
+                "tenant_id": self.tenant_id,
+                "ids": json.dumps(sorted(profiles_of)),
+                "subscribers": json.dumps(sorted(aggregates_of) if want_values else []),
+                "names": sorted(names),
+                "buckets": sorted(buckets),
+            },
+        ).one()
+        return profiles, {(s, n, b): float(x) for s, n, b, x in found}

@@ -39,12 +39,17 @@ def _bucket(row: sa.RowMapping) -> Bucket:
     )
 
 
-_PROFILES = """
-SELECT coalesce(json_object_agg(s.external_id, s.attributes || jsonb_build_object(
-    'external_id', s.external_id, 'service_state', s.service_state)), '{}')
-FROM subscribers s
-WHERE s.tenant_id = %(tenant_id)s
-  AND s.external_id IN (SELECT json_array_elements_text(%(ids)s::json))
+# One index probe per subscriber (a lateral subquery the planner keeps apart: OFFSET 0).
+PROFILES_SQL = """
+SELECT coalesce(json_object_agg(p.external_id, p.profile), '{}')
+FROM json_array_elements_text(%(ids)s::json) AS wanted(external_id)
+CROSS JOIN LATERAL (
+    SELECT s.external_id, s.attributes || jsonb_build_object(
+        'external_id', s.external_id, 'service_state', s.service_state) AS profile
+    FROM subscribers s
+    WHERE s.tenant_id = %(tenant_id)s AND s.external_id = wanted.external_id
+    OFFSET 0
+) AS p
 """
 
 
@@ -73,7 +78,7 @@ class SubscriberRepository(TenantScoped):
             return {}
         if self.conn.dialect.name == "postgresql":
             found: dict[str, dict[str, Any]] = self.conn.exec_driver_sql(
-                _PROFILES,
+                PROFILES_SQL,
                 {"tenant_id": self.tenant_id, "ids": json.dumps(sorted(external_ids))},
             ).scalar_one()
             return found
