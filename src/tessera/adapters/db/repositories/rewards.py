@@ -14,7 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
-from tessera.adapters.db.repositories.subscribers import PROFILES_SQL, SubscriberRepository
+from tessera.adapters.db.repositories.subscribers import (
+    PROFILES_SQL,
+    SubscriberRepository,
+    profile_rows,
+)
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
     Campaign,
@@ -615,4 +619,4 @@ class IngestRepository(TenantScoped):
                 "buckets": sorted(buckets),
             },
         ).one()
-        return profiles, {(s, n, b): float(x) for s, n, b, x in found}
+        return profile_rows(profiles), {(s, n, b): float(x) for s, n, b, x in found}
