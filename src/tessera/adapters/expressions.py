@@ -9,9 +9,9 @@ bad campaign never stops an event batch.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import cel
 import structlog
@@ -19,6 +19,7 @@ import structlog
 from tessera.domain.errors import Invalid
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 VARIABLES = ("event", "subscriber", "agg", "now")
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
@@ -136,6 +137,23 @@ class EvaluationContext:
             if "now" in uses:
                 variables["now"] = now
         self._context = cel.Context(variables)
+
+    def matching(self, candidates: Sequence[tuple[T, Any]]) -> list[T]:
+        """The candidates whose program matches, in order: ``matches`` for each, in one
+        loop (a method call per program cost a third of the evaluation)."""
+        context = self._context
+        found = []
+        for candidate, program in candidates:
+            try:
+                if program.execute(context) is True:
+                    found.append(candidate)
+            except (TypeError, RuntimeError, ValueError) as exc:
+                log.warning(
+                    "condition failed at run time",
+                    campaign_id=str(getattr(candidate, "id", candidate)),
+                    error=str(exc),
+                )
+        return found
 
     def matches(self, program: Any, campaign_id: object) -> bool:
         try:

@@ -218,9 +218,8 @@ class RewardsEngine:
                     now,
                     plan.uses,
                 )
-                for campaign, program in live:
-                    if context.matches(program, campaign.id):
-                        matches.append((campaign, event))
+                for campaign in context.matching(live):
+                    matches.append((campaign, event))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
             for event_id, reward in self._write(uow, grants, now):
