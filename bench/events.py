@@ -4,7 +4,14 @@
 (b) end to end through the batch API (real server, dedupe, aggregates, rewards persisted);
 (c) p99 latency from event sent to reward committed (the answer) at a steady 2,000 events/s.
 
+(b) and (c) drive a real ``tessera serve`` with the lean load generator in ``_load.py``,
+after a warm-up that reaches every worker. In (c) a charging system sends what it collected
+every 25 ms: requests of 50 events (``--steady-batch``), 40 a second, on an open loop (a
+request is due on schedule whatever the answers do; its latency counts from when it was
+due). The answer comes after the commit, so it means the rewards are committed.
+
     python bench/events.py --store postgresql   # TESSERA_TEST_POSTGRES_URL names the server
+    python bench/events.py --store sqlite --workers 1   # one writer: see bench/RESULTS-events.md
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=2000, help="events/s in (c)")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
-    parser.add_argument("--steady-batch", type=int, default=100, help="events per request in (c)")
+    parser.add_argument("--steady-batch", type=int, default=50, help="events per request in (c)")
     args = parser.parse_args()
 
     print(json.dumps(bench_in_process(args.in_process_events)), flush=True)
