@@ -257,6 +257,9 @@ def serve(
             )
         else:
             stop_dispatcher = start_dispatcher(container)
+    # Workers share one listening socket; uvloop (libuv) would let one worker accept a whole
+    # burst of new connections while the others idle. One accept per turn spreads them.
+    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     try:
         uvicorn.run(
             "tessera.entrypoints.http.app:create_app_from_env",
