@@ -140,7 +140,7 @@ class RewardsEngine:
     def __init__(self, code_secret: Callable[[], bytes] | None = None) -> None:
         self.programs = ProgramCache()
         self._code_secret = code_secret
-        self._campaign_cache: dict[uuid.UUID, Campaign] = {}
+        self._campaign_cache: dict[str, Campaign] = {}
         self._plan_cache: dict[object, dict[str, _Plan]] = {}
 
     def _secret(self) -> bytes:
@@ -236,38 +236,40 @@ class RewardsEngine:
         return outcomes
 
     def _campaigns(
-        self, uow: UnitOfWork, only: uuid.UUID | None, versions: list[tuple[uuid.UUID, int]]
-    ) -> list[Campaign]:
-        """The campaigns to evaluate. Active ones come from a per-process cache checked
-        against the store's (id, version) list on every batch: an edit bumps the version,
-        so only campaigns that changed are read again."""
+        self, uow: UnitOfWork, only: uuid.UUID | None, versions: list[tuple[str, int]]
+    ) -> tuple[list[Campaign], bool]:
+        """The campaigns to evaluate, and whether they are exactly ``versions``. Active ones
+        come from a per-process cache checked against the store's (id, version) list on
+        every batch: an edit bumps the version, so only campaigns that changed are read
+        again."""
         if only is not None:
             campaign = uow.campaigns.get(only)
-            return [campaign] if campaign else []
+            return ([campaign] if campaign else []), False
         cache = self._campaign_cache
         stale = [cid for cid, v in versions if (c := cache.get(cid)) is None or c.version != v]
         if stale:
-            for c in uow.campaigns.many(stale):
-                cache[c.id] = c
+            for c in uow.campaigns.many([uuid.UUID(cid) for cid in stale]):
+                cache[str(c.id)] = c
         chosen = [cache.get(cid) for cid, _v in versions]
         if any(c is None or c.version != v for c, (_id, v) in zip(chosen, versions, strict=True)):
-            return uow.campaigns.active()  # changed between the two reads: take them as they are
-        return [c for c in chosen if c is not None]
+            return uow.campaigns.active(), False  # changed between the reads: take them as are
+        return [c for c in chosen if c is not None], True
 
     def _plans(
         self,
         uow: UnitOfWork,
         only: uuid.UUID | None,
         definitions: list[AggregateDefinition],
-        versions: list[tuple[uuid.UUID, int]],
+        versions: list[tuple[str, int]],
     ) -> dict[str, _Plan]:
         """Per event type, what the batch evaluates: built once per set of campaign versions
-        and aggregate definitions, and kept."""
-        chosen = self._campaigns(uow, only, versions)
-        key = (only, tuple((c.id, c.version) for c in chosen), tuple(definitions))
-        plans = self._plan_cache.get(key)
+        and aggregate definitions, and kept (keyed by the store's list, so a batch whose
+        campaigns did not change costs one dictionary lookup)."""
+        key = (tuple(versions), tuple(definitions))
+        plans = self._plan_cache.get(key) if only is None else None
         if plans is not None:
             return plans
+        chosen, exact = self._campaigns(uow, only, versions)
         by_type: dict[str, list[Campaign]] = defaultdict(list)
         for c in sorted(chosen, key=lambda c: (c.spec.priority, c.id)):
             for trigger in c.spec.trigger_types:
@@ -285,9 +287,10 @@ class RewardsEngine:
                 [d for d in definitions if wanted is None or d.name in wanted],
                 all(c.spec.is_live_always() for c in triggered),
             )
-        if len(self._plan_cache) > 64:
-            self._plan_cache.clear()
-        self._plan_cache[key] = plans
+        if exact:
+            if len(self._plan_cache) > 64:
+                self._plan_cache.clear()
+            self._plan_cache[key] = plans
         return plans
 
     def _claim(

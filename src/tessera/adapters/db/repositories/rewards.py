@@ -391,15 +391,15 @@ class CampaignRepository(TenantScoped):
         stmt = self._select().where(self.table.c.status == CampaignStatus.ACTIVE.value)
         return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
 
-    def active_versions(self) -> builtins.list[tuple[uuid.UUID, int]]:
+    def active_versions(self) -> builtins.list[tuple[str, int]]:
         """(id, version) of the active campaigns: cheap enough to ask on every batch, so a
         process can keep the campaigns themselves and reread only those that changed."""
         if self.conn.dialect.name == "postgresql":
             rows = self.conn.exec_driver_sql(_ACTIVE_VERSIONS, {"tenant_id": self.tenant_id})
-            return [(row[0], row[1]) for row in rows]
+            return [(str(row[0]), row[1]) for row in rows]
         c = self.table.c
         stmt = self._select(c.id, c.version).where(c.status == CampaignStatus.ACTIVE.value)
-        return [(row.id, row.version) for row in self.conn.execute(stmt)]
+        return [(str(row.id), row.version) for row in self.conn.execute(stmt)]
 
     def many(self, ids: builtins.list[uuid.UUID]) -> builtins.list[Campaign]:
         if not ids:
@@ -549,9 +549,7 @@ class IngestRepository(TenantScoped):
 
     def start(
         self, events: builtins.list[Event] | None, received_at: datetime
-    ) -> tuple[
-        set[str] | None, builtins.list[AggregateDefinition], builtins.list[tuple[uuid.UUID, int]]
-    ]:
+    ) -> tuple[set[str] | None, builtins.list[AggregateDefinition], builtins.list[tuple[str, int]]]:
         """Stores the events whose id is new (``None``: store nothing) and returns those
         ids, the aggregate definitions and the active campaigns' (id, version)."""
         new_ids: set[str] | None
@@ -587,7 +585,7 @@ class IngestRepository(TenantScoped):
                 AggregateDefinition(name, kind, Function(function), Window(window), attr, days)
                 for name, kind, function, window, attr, days in definitions
             ],
-            [(uuid.UUID(cid), version) for cid, version in versions],
+            [(cid, version) for cid, version in versions],
         )
 
     def lookups(
