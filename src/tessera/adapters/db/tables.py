@@ -397,8 +397,9 @@ sa.Index(None, vouchers.c.status, vouchers.c.reserved_until)
 # so concurrent events can never over-issue.
 
 # Events and aggregate values are written a row per event, 1,000 per batch; on PostgreSQL a
-# tenant foreign key cost a lookup (and a share lock on the tenant row) per row, about 40 % of
-# the insert. Their tenant is the authenticated caller's, and tenants are never deleted.
+# tenant foreign key cost a lookup (and a share lock on the tenant row) per row: half the
+# insert's server time (bench/RESULTS-events.md). Their tenant is the authenticated caller's,
+# and tenants are never deleted.
 events = sa.Table(
     "events",
     metadata,
