@@ -3,6 +3,7 @@
 import pytest
 
 from helpers import auth
+from tessera.entrypoints.http.events import BatchOut
 
 T = "2026-11-23T10:00:00Z"
 
@@ -229,3 +230,21 @@ def test_read_only_keys_cannot_simulate_and_simulation_never_shows_a_partner_cod
     sim = api.post(f"/v1/campaigns/{cid}/simulate", json=sample, headers=admin).json()
     assert sim["rewarded"] == 1
     assert "SECRET-AAA1" not in str(sim)
+
+
+def test_the_batch_answer_written_directly_is_the_documented_shape(api, admin):
+    """The answer is serialised by hand for speed: it must still parse as the schema says."""
+    assert api.post("/v1/campaigns", json=campaign(), headers=admin).status_code == 201
+    event = {
+        "id": "shape-1",
+        "subscriber": "254700000009",
+        "type": "usage.data",
+        "occurred_at": T,
+        "attributes": {"mb": 150},
+    }
+    answer = api.post("/v1/events", json={"events": [event, event]}, headers=admin)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    parsed = BatchOut.model_validate_json(answer.content)
+    assert parsed.model_dump(mode="json") == answer.json()
+    assert [len(r.rewards) for r in parsed.results] == [1, 0]

@@ -158,6 +158,17 @@ def test_an_edited_condition_applies_to_the_next_event(container, uow):
     assert len(ingest(container, uow, [ev(2, mb=50)])[0].rewards) == 1
 
 
+def test_a_campaign_paused_after_it_rewarded_rewards_no_more(container, uow):
+    """Campaigns are cached per process; the (id, version) check each batch makes catches
+    a status change at once."""
+    c = campaigns.create_campaign(uow(), spec())
+    assert len(ingest(container, uow, [ev(1)])[0].rewards) == 1
+    campaigns.update_campaign(uow(), c.id, {"status": CampaignStatus.PAUSED})
+    assert ingest(container, uow, [ev(2)])[0].rewards == []
+    campaigns.update_campaign(uow(), c.id, {"status": CampaignStatus.ACTIVE})
+    assert len(ingest(container, uow, [ev(3)])[0].rewards) == 1
+
+
 def _snapshot(container):
     digest = {}
     with container.engine.connect() as conn:

@@ -9,6 +9,8 @@ from tessera.adapters.expressions import (
     EvaluationContext,
     ProgramCache,
     compile_condition,
+    merge_uses,
+    uses_of,
 )
 
 
@@ -55,3 +57,52 @@ def test_the_program_cache_recompiles_only_for_a_new_version():
     first = cache.get("c", 1, "true")
     assert cache.get("c", 1, "false") is first
     assert cache.get("c", 2, "false") is not first
+
+
+def test_a_condition_reads_only_the_fields_it_names():
+    uses = uses_of("event.attributes.mb > 1 && subscriber.tier == 'gold' && agg.mb_day > 2")
+    assert uses == {
+        "event": frozenset({"attributes"}),
+        "subscriber": frozenset({"tier"}),
+        "agg": frozenset({"mb_day"}),
+    }
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "event['type'] == 'topup'",
+        "event.size() > 2",
+        "event.?attributes.hasValue()",
+        "[1, 2].exists(event, event > 1)",
+        "has(event) || 'event' == event.type",
+    ],
+)
+def test_a_variable_used_other_than_by_field_name_is_handed_over_whole(source):
+    assert uses_of(source)["event"] is None
+
+
+def test_merged_uses_keep_every_field_and_whole_wins():
+    merged = merge_uses([uses_of("event.type == 'a'"), uses_of("event.id == 'b' && agg.x > 1")])
+    assert merged == {"event": frozenset({"type", "id"}), "agg": frozenset({"x"})}
+    assert merge_uses([merged, uses_of("agg == {}")])["agg"] is None
+
+
+def test_a_narrowed_context_evaluates_as_the_whole_one():
+    source = "event.attributes.mb >= 100 && subscriber.tier == 'gold' && agg.mb_day > 1000"
+    program = compile_condition(source)
+    event = {"id": "e1", "type": "usage.data", "attributes": {"mb": 150}}
+    whole = EvaluationContext(event, {"tier": "gold"}, {"mb_day": 1500, "n": 3}, datetime.now(UTC))
+    narrowed = EvaluationContext(
+        event, {"tier": "gold"}, {"mb_day": 1500, "n": 3}, datetime.now(UTC), uses_of(source)
+    )
+    assert whole.matches(program, "c1") is narrowed.matches(program, "c1") is True
+
+
+def test_one_failing_condition_does_not_stop_the_others_from_matching():
+    good, bad = (
+        compile_condition("event.attributes.mb > 1"),
+        compile_condition("event.attributes.mb.startsWith('x')"),
+    )
+    context = EvaluationContext({"attributes": {"mb": 5}}, {}, {}, datetime.now(UTC))
+    assert context.matching([("a", good), ("b", bad), ("c", good)]) == ["a", "c"]

@@ -9,9 +9,9 @@ bad campaign never stops an event batch.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import cel
 import structlog
@@ -19,6 +19,7 @@ import structlog
 from tessera.domain.errors import Invalid
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 VARIABLES = ("event", "subscriber", "agg", "now")
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
@@ -64,8 +65,56 @@ def compile_condition(source: str) -> Any:
     return program
 
 
+# What a condition reads of a variable: a set of field names, or ALL when it uses the
+# variable in any other way than ``name.field`` (indexing, a macro, a whole-value comparison).
+ALL: None = None
+Uses = dict[str, frozenset[str] | None]
+_REFERENCE = re.compile(r"\b(" + "|".join(VARIABLES) + r")\b")
+_FIELD = re.compile(r"\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()")
+
+
+def uses_of(source: str) -> Uses:
+    """The fields each variable is read through. Found in the text, so a mention in a string
+    literal or a field of something else only widens the result, never narrows it."""
+    found: dict[str, set[str] | None] = {}
+    for match in _REFERENCE.finditer(source):
+        name = match.group(1)
+        field = _FIELD.match(source, match.end())
+        before = source[: match.start()].rstrip()
+        if field is None or before.endswith("."):
+            found[name] = ALL
+        elif name not in found or found[name] is not None:
+            fields = found.setdefault(name, set())
+            assert fields is not None
+            fields.add(field.group(1))
+    return {k: None if v is None else frozenset(v) for k, v in found.items()}
+
+
+def merge_uses(all_uses: list[Uses]) -> Uses:
+    merged: dict[str, frozenset[str] | None] = {}
+    for uses in all_uses:
+        for name, fields in uses.items():
+            if name not in merged:
+                merged[name] = fields
+                continue
+            known = merged[name]
+            merged[name] = None if known is None or fields is None else known | fields
+    return merged
+
+
+def narrowed(value: Mapping[str, Any], fields: frozenset[str] | None) -> Mapping[str, Any]:
+    if fields is None:
+        return value
+    return {k: value[k] for k in fields if k in value}
+
+
 class EvaluationContext:
-    """One context per event, shared by every campaign the event triggers."""
+    """One context per event, shared by every campaign the event triggers.
+
+    Handing a value to CEL costs microseconds per field (a whole event is ~25 us, more than
+    evaluating twenty conditions), so with ``uses`` only the variables and fields that the
+    conditions read are handed over.
+    """
 
     __slots__ = ("_context",)
 
@@ -75,10 +124,36 @@ class EvaluationContext:
         subscriber: Mapping[str, Any],
         agg: Mapping[str, Any],
         now: datetime,
+        uses: Uses | None = None,
     ) -> None:
-        self._context = cel.Context(
-            {"event": event, "subscriber": subscriber, "agg": agg, "now": now}
-        )
+        variables: dict[str, Any]
+        if uses is None:
+            variables = {"event": event, "subscriber": subscriber, "agg": agg, "now": now}
+        else:
+            variables = {}
+            for name, value in (("event", event), ("subscriber", subscriber), ("agg", agg)):
+                if name in uses:
+                    variables[name] = narrowed(value, uses[name])
+            if "now" in uses:
+                variables["now"] = now
+        self._context = cel.Context(variables)
+
+    def matching(self, candidates: Sequence[tuple[T, Any]]) -> list[T]:
+        """The candidates whose program matches, in order: ``matches`` for each, in one
+        loop (a method call per program cost a third of the evaluation)."""
+        context = self._context
+        found = []
+        for candidate, program in candidates:
+            try:
+                if program.execute(context) is True:
+                    found.append(candidate)
+            except (TypeError, RuntimeError, ValueError) as exc:
+                log.warning(
+                    "condition failed at run time",
+                    campaign_id=str(getattr(candidate, "id", candidate)),
+                    error=str(exc),
+                )
+        return found
 
     def matches(self, program: Any, campaign_id: object) -> bool:
         try:
@@ -91,15 +166,22 @@ class EvaluationContext:
 
 
 class ProgramCache:
-    """Compiled programs by (campaign id, version): an edit bumps the version."""
+    """Compiled programs, and what they read, by (campaign id, version): an edit bumps the
+    version."""
 
     def __init__(self) -> None:
         self._programs: dict[tuple[object, int], Any] = {}
+        self._uses: dict[tuple[object, int], Uses] = {}
 
     def get(self, campaign_id: object, version: int, source: str) -> Any:
         key = (campaign_id, version)
         program = self._programs.get(key)
         if program is None:
             program = compile_condition(source)
+            self._uses[key] = uses_of(source)  # first: a thread that sees the program reads it
             self._programs[key] = program
         return program
+
+    def uses(self, campaign_id: object, version: int) -> Uses:
+        """What the program cached by ``get`` reads."""
+        return self._uses[(campaign_id, version)]

@@ -162,6 +162,9 @@ class CampaignSpec:
         self.caps.validated()
         return self
 
+    def is_live_always(self) -> bool:
+        return self.status is CampaignStatus.ACTIVE and not self.starts_at and not self.ends_at
+
     def is_live(self, at: datetime) -> bool:
         if self.status is not CampaignStatus.ACTIVE:
             return False

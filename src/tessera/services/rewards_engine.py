@@ -20,8 +20,8 @@ from typing import Any
 import structlog
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
-from tessera.adapters.expressions import EvaluationContext, ProgramCache
-from tessera.domain.aggregates import AggregateDefinition
+from tessera.adapters.expressions import EvaluationContext, ProgramCache, Uses, merge_uses
+from tessera.domain.aggregates import AggregateDefinition, Function
 from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, Unavailable
@@ -63,6 +63,62 @@ class _Grant:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """For one event type: its campaigns (in priority order) with their programs, what
+    their conditions read, the aggregates they read, and whether every one of them is live
+    at any time (active, no start or end), which spares the check per event."""
+
+    campaigns: list[tuple[Campaign, Any]]
+    uses: Uses
+    agg: list[AggregateDefinition]
+    always_live: bool
+
+
+def _fold(
+    d: AggregateDefinition,
+    state: dict[tuple[str, str, str], float],
+    changes: dict[tuple[str, str, str], tuple[Function, float]],
+    event: Event,
+) -> None:
+    """Adds the event to the in-memory aggregate, and to what the batch adds to the store."""
+    value = d.contribution(event)
+    if value is None:
+        return
+    key = (event.subscriber, d.name, d.bucket_key(event.occurred_at))
+    current = state.get(key)
+    state[key] = value if current is None else d.combine([current, value])
+    pending = changes.get(key)
+    changes[key] = (d.function, value if pending is None else d.combine([pending[1], value]))
+
+
+def _agg_view(
+    definitions: list[AggregateDefinition],
+    state: dict[tuple[str, str, str], float],
+    event: Event,
+) -> dict[str, float | int]:
+    """``agg`` as this event sees it: every earlier event of the batch and this one."""
+    agg: dict[str, float | int] = {}
+    for d in definitions:
+        keys = [(event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at)]
+        agg[d.name] = d.combine([state[k] for k in keys if k in state])
+    return agg
+
+
+def _dedupe(events: list[Event], new_ids: set[str]) -> tuple[list[EventOutcome], list[Event]]:
+    """An outcome per event, in order; the first copy of a new id is fresh, the rest are
+    duplicates."""
+    outcomes = []
+    fresh = []
+    for e in events:
+        is_new = e.id in new_ids
+        new_ids.discard(e.id)  # a second copy within the batch is a duplicate
+        outcomes.append(EventOutcome(id=e.id, duplicate=not is_new))
+        if is_new:
+            fresh.append(e)
+    return outcomes, fresh
+
+
 def _gives_codes(campaign: Campaign) -> bool:
     return any(r.kind is RewardKind.LIST_CODE for r in campaign.spec.rewards)
 
@@ -84,6 +140,8 @@ class RewardsEngine:
     def __init__(self, code_secret: Callable[[], bytes] | None = None) -> None:
         self.programs = ProgramCache()
         self._code_secret = code_secret
+        self._campaign_cache: dict[str, Campaign] = {}
+        self._plan_cache: dict[object, dict[str, _Plan]] = {}
 
     def _secret(self) -> bytes:
         if self._code_secret is None:
@@ -108,38 +166,66 @@ class RewardsEngine:
         events = [e.validated(f"events[{i}].") for i, e in enumerate(events)]
         with uow:
             now = uow.clock()
-            outcomes, fresh = self._dedupe(uow, events, now, stored)
-            definitions = uow.aggregates.definitions()
-            agg_state = self._load_aggregates(uow, definitions, fresh, stored)
-            campaigns = self._campaigns(uow, only_campaign)
-            programs = {
-                c.id: self.programs.get(c.id, c.version, c.spec.condition)
-                for triggered in campaigns.values()
-                for c in triggered
-            }
-            profiles = self._profiles(uow, {e.subscriber for e in fresh})
-            changes: list[tuple[str, str, str, Any, float]] = []
+            unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
+            new_ids, definitions, versions = uow.ingest.start(
+                None if stored else sorted(unique, key=lambda e: e.id), now
+            )
+            if new_ids is None:  # a replay: every event is evaluated again
+                new_ids = {e.id for e in unique}
+            outcomes, fresh = _dedupe(events, new_ids)
+            plans = self._plans(uow, only_campaign, definitions, versions)
+            buckets: set[str] = set()
+            if definitions and not stored:
+                for moment in {e.occurred_at.date(): e.occurred_at for e in fresh}.values():
+                    for d in definitions:
+                        buckets.update(d.read_keys(moment))
+            profiles, agg_state = uow.ingest.lookups(
+                {
+                    e.subscriber
+                    for e in fresh
+                    if e.type in plans and "subscriber" in plans[e.type].uses
+                },
+                {e.subscriber for e in fresh} if buckets else set(),
+                [d.name for d in definitions],
+                buckets,
+            )
+            contributing: dict[str, list[AggregateDefinition]] = defaultdict(list)
+            for d in definitions:
+                contributing[d.event_type].append(d)
+            changes: dict[tuple[str, str, str], tuple[Function, float]] = {}
             matches: list[tuple[Campaign, Event]] = []
             for event in fresh:
-                agg = self._fold(definitions, agg_state, event, changes)
-                live = [
-                    c
-                    for c in campaigns.get(event.type, ())
-                    if only_campaign or c.spec.is_live(event.occurred_at)
-                ]
+                for d in contributing.get(event.type, ()):
+                    _fold(d, agg_state, changes, event)
+                plan = plans.get(event.type)
+                if plan is None:
+                    continue
+                live = (
+                    plan.campaigns
+                    if plan.always_live and not only_campaign
+                    else [
+                        (c, p)
+                        for c, p in plan.campaigns
+                        if only_campaign or c.spec.is_live(event.occurred_at)
+                    ]
+                )
                 if not live:
                     continue
-                profile = profiles.get(event.subscriber) or {"external_id": event.subscriber}
-                context = EvaluationContext(_event_view(event), profile, agg, now)
-                for campaign in live:
-                    if context.matches(programs[campaign.id], campaign.id):
-                        matches.append((campaign, event))
+                context = EvaluationContext(
+                    _event_view(event),
+                    profiles.get(event.subscriber) or {"external_id": event.subscriber},
+                    _agg_view(plan.agg, agg_state, event),
+                    now,
+                    plan.uses,
+                )
+                for campaign in context.matching(live):
+                    matches.append((campaign, event))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
             for event_id, reward in self._write(uow, grants, now):
                 by_id[event_id].rewards.append(reward)
             if not stored:
-                uow.aggregates.apply(sorted(changes, key=lambda c: c[:3]))
+                uow.aggregates.apply(changes)
             if dry_run:  # what would happen, never a real code (nothing is given)
                 uow.rollback()
                 for answer in outcomes:
@@ -149,85 +235,63 @@ class RewardsEngine:
                 uow.commit()
         return outcomes
 
-    def _dedupe(
-        self, uow: UnitOfWork, events: list[Event], now: datetime, stored: bool
-    ) -> tuple[list[EventOutcome], list[Event]]:
-        unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
-        if stored:
-            new_ids = {e.id for e in unique}
-        else:
-            new_ids = uow.events.insert_new(sorted(unique, key=lambda e: e.id), now)
-        outcomes = []
-        fresh = []
-        for e in events:
-            is_new = e.id in new_ids
-            new_ids.discard(e.id)  # a second copy within the batch is a duplicate
-            outcomes.append(EventOutcome(id=e.id, duplicate=not is_new))
-            if is_new:
-                fresh.append(e)
-        return outcomes, fresh
-
-    def _load_aggregates(
-        self,
-        uow: UnitOfWork,
-        definitions: list[AggregateDefinition],
-        events: list[Event],
-        stored: bool,
-    ) -> dict[tuple[str, str, str], float]:
-        if not definitions or not events or stored:
-            return {}
-        buckets: set[str] = set()
-        for e in events:
-            for d in definitions:
-                buckets.update(d.read_keys(e.occurred_at))
-        return uow.aggregates.values(
-            {e.subscriber for e in events}, [d.name for d in definitions], buckets
-        )
-
-    def _fold(
-        self,
-        definitions: list[AggregateDefinition],
-        state: dict[tuple[str, str, str], float],
-        event: Event,
-        changes: list[tuple[str, str, str, Any, float]],
-    ) -> dict[str, float | int]:
-        """Adds the event to the in-memory aggregates and returns ``agg`` as this event sees
-        it: every earlier event of the batch and this one included."""
-        agg: dict[str, float | int] = {}
-        for d in definitions:
-            value = d.contribution(event)
-            if value is not None:
-                key = (event.subscriber, d.name, d.bucket_key(event.occurred_at))
-                current = state.get(key)
-                state[key] = value if current is None else d.combine([current, value])
-                changes.append((*key, d.function, value))
-            keys = [(event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at)]
-            agg[d.name] = d.combine([state[k] for k in keys if k in state])
-        return agg
-
-    def _campaigns(self, uow: UnitOfWork, only: uuid.UUID | None) -> dict[str, list[Campaign]]:
+    def _campaigns(
+        self, uow: UnitOfWork, only: uuid.UUID | None, versions: list[tuple[str, int]]
+    ) -> tuple[list[Campaign], bool]:
+        """The campaigns to evaluate, and whether they are exactly ``versions``. Active ones
+        come from a per-process cache checked against the store's (id, version) list on
+        every batch: an edit bumps the version, so only campaigns that changed are read
+        again."""
         if only is not None:
             campaign = uow.campaigns.get(only)
-            chosen = [campaign] if campaign else []
-        else:
-            chosen = uow.campaigns.active()
+            return ([campaign] if campaign else []), False
+        cache = self._campaign_cache
+        stale = [cid for cid, v in versions if (c := cache.get(cid)) is None or c.version != v]
+        if stale:
+            for c in uow.campaigns.many([uuid.UUID(cid) for cid in stale]):
+                cache[str(c.id)] = c
+        chosen = [cache.get(cid) for cid, _v in versions]
+        if any(c is None or c.version != v for c, (_id, v) in zip(chosen, versions, strict=True)):
+            return uow.campaigns.active(), False  # changed between the reads: take them as are
+        return [c for c in chosen if c is not None], True
+
+    def _plans(
+        self,
+        uow: UnitOfWork,
+        only: uuid.UUID | None,
+        definitions: list[AggregateDefinition],
+        versions: list[tuple[str, int]],
+    ) -> dict[str, _Plan]:
+        """Per event type, what the batch evaluates: built once per set of campaign versions
+        and aggregate definitions, and kept (keyed by the store's list, so a batch whose
+        campaigns did not change costs one dictionary lookup)."""
+        key = (tuple(versions), tuple(definitions))
+        plans = self._plan_cache.get(key) if only is None else None
+        if plans is not None:
+            return plans
+        chosen, exact = self._campaigns(uow, only, versions)
         by_type: dict[str, list[Campaign]] = defaultdict(list)
         for c in sorted(chosen, key=lambda c: (c.spec.priority, c.id)):
             for trigger in c.spec.trigger_types:
                 by_type[trigger].append(c)
-        return by_type
-
-    def _profiles(self, uow: UnitOfWork, external_ids: set[str]) -> dict[str, dict[str, Any]]:
-        """What ``subscriber`` means in a condition: the profile attributes, flat, plus
-        ``external_id`` and ``service_state``."""
-        return {
-            s.external_id: {
-                **s.attributes,
-                "external_id": s.external_id,
-                "service_state": s.service_state.value,
-            }
-            for s in uow.subscribers.many(external_ids)
-        }
+        plans = {}
+        for kind, triggered in by_type.items():
+            programs = [
+                (c, self.programs.get(c.id, c.version, c.spec.condition)) for c in triggered
+            ]
+            uses = merge_uses([self.programs.uses(c.id, c.version) for c in triggered])
+            wanted = uses.get("agg", frozenset())
+            plans[kind] = _Plan(
+                programs,
+                uses,
+                [d for d in definitions if wanted is None or d.name in wanted],
+                all(c.spec.is_live_always() for c in triggered),
+            )
+        if exact:
+            if len(self._plan_cache) > 64:
+                self._plan_cache.clear()
+            self._plan_cache[key] = plans
+        return plans
 
     def _claim(
         self, uow: UnitOfWork, matches: list[tuple[Campaign, Event]], now: datetime

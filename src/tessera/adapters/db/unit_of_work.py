@@ -43,6 +43,7 @@ from tessera.adapters.db.repositories.rewards import (
     AggregateRepository,
     CampaignRepository,
     EventRepository,
+    IngestRepository,
     RewardRepository,
 )
 from tessera.adapters.db.repositories.serials import SerialCounter
@@ -132,6 +133,7 @@ class UnitOfWork(_Transaction):
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
         self.serials = SerialCounter(conn, tenant)
         self.events = EventRepository(conn, tenant)
+        self.ingest = IngestRepository(conn, tenant)
         self.aggregates = AggregateRepository(conn, tenant)
         self.campaigns = CampaignRepository(conn, tenant)
         self.rewards = RewardRepository(conn, tenant)

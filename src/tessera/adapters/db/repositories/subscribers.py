@@ -3,6 +3,7 @@ debit can never take a bucket below zero, whatever runs concurrently."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,26 @@ def _bucket(row: sa.RowMapping) -> Bucket:
     )
 
 
+# One index probe per subscriber (a lateral subquery the planner keeps apart: OFFSET 0).
+PROFILES_SQL = """
+SELECT coalesce(json_agg(json_build_array(p.external_id, p.attributes, p.service_state)), '[]')
+FROM json_array_elements_text(%(ids)s::json) AS wanted(external_id)
+CROSS JOIN LATERAL (
+    SELECT s.external_id, s.attributes, s.service_state FROM subscribers s
+    WHERE s.tenant_id = %(tenant_id)s AND s.external_id = wanted.external_id
+    OFFSET 0
+) AS p
+"""
+
+
+def profile_rows(rows: list[list[Any]]) -> dict[str, dict[str, Any]]:
+    """(external id, attributes, service state) rows as condition profiles."""
+    return {
+        external_id: {**attributes, "external_id": external_id, "service_state": state}
+        for external_id, attributes, state in rows
+    }
+
+
 class SubscriberRepository(TenantScoped):
     table = t.subscribers
 
@@ -53,6 +74,27 @@ class SubscriberRepository(TenantScoped):
             return []
         stmt = self._select().where(self._in(self.table.c.external_id, sorted(external_ids)))
         return [_subscriber(row) for row in self.conn.execute(stmt).mappings()]
+
+    def profiles(self, external_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """What ``subscriber`` means in a condition, by external id: the profile attributes,
+        flat, plus ``external_id`` and ``service_state``. On PostgreSQL the rows come as one
+        JSON document: one value to parse instead of a row and a JSON per subscriber."""
+        if not external_ids:
+            return {}
+        if self.conn.dialect.name == "postgresql":
+            rows = self.conn.exec_driver_sql(
+                PROFILES_SQL,
+                {"tenant_id": self.tenant_id, "ids": json.dumps(sorted(external_ids))},
+            ).scalar_one()
+            return profile_rows(rows)
+        return {
+            s.external_id: {
+                **s.attributes,
+                "external_id": s.external_id,
+                "service_state": s.service_state.value,
+            }
+            for s in self.many(external_ids)
+        }
 
     def ensure_many(
         self, external_ids: set[str], now: datetime
