@@ -113,7 +113,9 @@ def main() -> None:
             ]
 
         with running_server(url, args.workers, settings) as base:
-            run(lambda: closed_loop(base, path, bodies(warm, "w"), 8, headers))
+            # Warm with as many connections as the runs use: every worker's pools at full size,
+            # every statement prepared on every connection (as on a server that has been up).
+            run(lambda: closed_loop(base, path, bodies(warm, "w"), args.clients, headers))
             closed_run = run(
                 lambda: closed_loop(base, path, bodies(closed, "s"), args.clients, headers)
             )

@@ -6,7 +6,8 @@ runs a closed loop, and reads the processes' CPU time from /proc (Linux only).
 
     python bench/redeem_cpu.py --redemptions 4000   # TESSERA_TEST_POSTGRES_URL names the server
 
-The last line is one JSON object.
+The last line is one JSON object. PostgreSQL's share counts every postgres process on the
+machine: run it on a quiet one.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import sqlalchemy as sa
 
 from _harness import CODE_SECRET, free_port, fresh_database
 from _load import closed_loop, encode, run
@@ -46,27 +45,32 @@ def workers_of(pid: int) -> list[int]:
     return found
 
 
-def postgres_pids(url: str) -> list[int]:
-    """This database's backends and the server's own processes (WAL writer, checkpointer...)."""
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        pids = conn.execute(
-            sa.text(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() OR backend_type <> 'client backend'"
-            )
-        ).scalars()
-        result = [int(p) for p in pids]
-    engine.dispose()
-    return result
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on this machine (backends come and go as pools grow)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    found.append(int(entry.name))
+    return found
 
 
-def total(pids: list[int]) -> float:
-    seconds = 0.0
+NAMES: dict[int, bytes] = {}
+
+
+def snapshot(pids: list[int]) -> dict[int, float]:
+    seconds = {}
     for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a closed backend
-            seconds += cpu_seconds(pid)
+        with contextlib.suppress(OSError):  # gone meanwhile
+            seconds[pid] = cpu_seconds(pid)
+            NAMES[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:70]
     return seconds
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two snapshots; a process started in between counts from zero."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 def main() -> None:
@@ -74,6 +78,7 @@ def main() -> None:
     parser.add_argument("--redemptions", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pool", type=int, default=32, help="connections per worker")
     args = parser.parse_args()
 
     with fresh_database("postgresql") as url:
@@ -86,7 +91,7 @@ def main() -> None:
             "TESSERA_WORKERS": str(args.workers),
             "TESSERA_PORT": str(port),
             "TESSERA_LOG_LEVEL": "warning",
-            "TESSERA_DB_POOL_SIZE": str(args.clients),
+            "TESSERA_DB_POOL_SIZE": str(args.pool),
             "TESSERA_KEY_CACHE_SECONDS": "5",
         }
         server = subprocess.Popen(
@@ -98,9 +103,9 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             headers = {"Authorization": f"Bearer {key}"}
 
-            def bodies(part: list[str]) -> list[bytes]:
+            def bodies(part: list[str], prefix: str = "s") -> list[bytes]:
                 return [
-                    encode({"code": c, "subscriber": f"s{i % 1000}"}) for i, c in enumerate(part)
+                    encode({"code": c, "subscriber": f"{prefix}{i % 1000}"}) for i, c in enumerate(part)
                 ]
 
             deadline = time.monotonic() + 60
@@ -110,20 +115,23 @@ def main() -> None:
                     break
                 time.sleep(0.2)
             time.sleep(2)  # every worker has opened its pool
-            run(lambda: closed_loop(base, "/v1/vouchers/redeem", bodies(codes[:500]), 8, headers))
-            workers = workers_of(server.pid)
-            database = postgres_pids(url)
-            before = total(workers), total(database), os.times()
+            warm = bodies(codes[:500])  # as many connections as the run: pools at full size
+            run(lambda: closed_loop(base, "/v1/vouchers/redeem", warm, args.clients, headers))
+            workers = [server.pid, *workers_of(server.pid)]  # the supervisor too
+            before = snapshot(workers), snapshot(postgres_pids()), os.times()
             result = run(
                 lambda: closed_loop(
-                    base, "/v1/vouchers/redeem", bodies(codes[500:]), args.clients, headers
+                    base, "/v1/vouchers/redeem", bodies(codes[500:], "n"), args.clients, headers
                 )
             )
-            after = total(workers), total(database), os.times()
+            after = snapshot(workers), snapshot(postgres_pids()), os.times()
         finally:
             server.terminate()
             server.wait(timeout=30)
     n = args.redemptions
+    if os.environ.get("REDEEM_CPU_DETAIL"):
+        for pid, value in sorted(after[1].items(), key=lambda kv: before[1].get(kv[0], 0) - kv[1])[:12]:
+            print(round(value - before[1].get(pid, 0), 2), NAMES.get(pid), file=sys.stderr)
     mine = (after[2].user - before[2].user) + (after[2].system - before[2].system)
     print(
         json.dumps(
@@ -132,8 +140,8 @@ def main() -> None:
                 "redemptions": n,
                 "redemptions_per_s": round(n / result.elapsed, 1),
                 "errors": result.errors,
-                "server_cpu_ms": round((after[0] - before[0]) / n * 1000, 3),
-                "postgres_cpu_ms": round((after[1] - before[1]) / n * 1000, 3),
+                "server_cpu_ms": round(spent(before[0], after[0]) / n * 1000, 3),
+                "postgres_cpu_ms": round(spent(before[1], after[1]) / n * 1000, 3),
                 "load_generator_cpu_ms": round(mine / n * 1000, 3),
             }
         )
