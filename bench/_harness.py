@@ -85,10 +85,10 @@ def running_server(
         "TESSERA_LOG_LEVEL": "warning",
         **(settings or {}),
     }
+    log_path = os.environ.get("BENCH_SERVER_LOG")  # the server's stderr, to debug a run
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     server = subprocess.Popen(
-        [sys.executable, "-m", "tessera.entrypoints.cli", "serve"],
-        env=env,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "tessera.entrypoints.cli", "serve"], env=env, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -126,7 +126,8 @@ def main() -> None:
         f"closed loop: {len(closed)} redemptions in {elapsed:.2f} s, "
         f"mean {statistics.mean(latencies) * 1000:.2f} ms; "
         f"open loop at {args.rate:g}/s: p50 {pct(rate_latencies, 0.5)} ms, "
-        f"p99 {pct(rate_latencies, 0.99)} ms, errors {rate_errors}",
+        f"p99 {pct(rate_latencies, 0.99)} ms, errors {rate_errors}; "
+        f"statuses {closed_run.statuses} / {rated_run.statuses}",
         file=sys.stderr,
     )
     print(

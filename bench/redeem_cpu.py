@@ -105,7 +105,8 @@ def main() -> None:
 
             def bodies(part: list[str], prefix: str = "s") -> list[bytes]:
                 return [
-                    encode({"code": c, "subscriber": f"{prefix}{i % 1000}"}) for i, c in enumerate(part)
+                    encode({"code": c, "subscriber": f"{prefix}{i % 1000}"})
+                    for i, c in enumerate(part)
                 ]
 
             deadline = time.monotonic() + 60
@@ -130,7 +131,9 @@ def main() -> None:
             server.wait(timeout=30)
     n = args.redemptions
     if os.environ.get("REDEEM_CPU_DETAIL"):
-        for pid, value in sorted(after[1].items(), key=lambda kv: before[1].get(kv[0], 0) - kv[1])[:12]:
+        for pid, value in sorted(after[1].items(), key=lambda kv: before[1].get(kv[0], 0) - kv[1])[
+            :12
+        ]:
             print(round(value - before[1].get(pid, 0), 2), NAMES.get(pid), file=sys.stderr)
     mine = (after[2].user - before[2].user) + (after[2].system - before[2].system)
     print(
