@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--redemptions", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pool", type=int, default=32, help="connections per worker")
+    parser.add_argument("--pool", type=int, default=16, help="TESSERA_DB_POOL_SIZE")
     args = parser.parse_args()
 
     with fresh_database("postgresql") as url:

@@ -16,7 +16,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `tessera serve` listens on.")
     port: int = Field(default=8000, description="Port `tessera serve` listens on.")
     workers: int = Field(default=1, description="Uvicorn worker processes for `tessera serve`.")
-    db_pool_size: int = Field(default=10, description="Connections kept per process (PostgreSQL).")
+    db_pool_size: int = Field(
+        default=10,
+        description="PostgreSQL connections per process; an HTTP worker holds up to twice as "
+        "many (this pool and the quick-redemption pool).",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     log_json: bool = Field(default=False, description="Write logs as JSON lines instead of text.")
     code_secret: SecretStr | None = Field(

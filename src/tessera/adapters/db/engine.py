@@ -18,7 +18,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
     # No pre-ping: it costs a round trip on every checkout. A connection that the server
     # dropped fails one request, and SQLAlchemy then replaces every connection that was
     # opened before the failure.
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    # No overflow: a process holds at most ``pool_size`` connections here (and as many more
+    # in the HTTP workers' quick-redemption pool), so an operator can size max_connections.
+    # Over it, a request waits for a connection instead of opening one the server refuses.
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=0)
 
 
 def _configure_sqlite(engine: Engine) -> None:
