@@ -74,7 +74,16 @@ def running_server(
     url: str, workers: int = 2, settings: dict[str, str] | None = None
 ) -> Iterator[str]:
     """``tessera serve`` in a subprocess, as an operator runs it (``settings``: more
-    TESSERA_* variables)."""
+    TESSERA_* variables); yields its base URL."""
+    with serving(url, workers, settings) as (base, _pid):
+        yield base
+
+
+@contextlib.contextmanager
+def serving(
+    url: str, workers: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """As ``running_server``, yielding the base URL and the server's process id."""
     port = free_port()
     env = {
         **os.environ,
@@ -100,7 +109,7 @@ def running_server(
             time.sleep(0.2)
         else:
             raise RuntimeError("the server did not become ready")
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)

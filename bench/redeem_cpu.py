@@ -16,13 +16,10 @@ import argparse
 import contextlib
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from _harness import CODE_SECRET, free_port, fresh_database
+from _harness import fresh_database, serving
 from _load import closed_loop, encode, run
 from redeem import prepare
 
@@ -83,24 +80,8 @@ def main() -> None:
 
     with fresh_database("postgresql") as url:
         key, codes = prepare(url, args.redemptions + 500)
-        port = free_port()
-        env = {
-            **os.environ,
-            "TESSERA_DATABASE_URL": url,
-            "TESSERA_CODE_SECRET": CODE_SECRET,
-            "TESSERA_WORKERS": str(args.workers),
-            "TESSERA_PORT": str(port),
-            "TESSERA_LOG_LEVEL": "warning",
-            "TESSERA_DB_POOL_SIZE": str(args.pool),
-            "TESSERA_KEY_CACHE_SECONDS": "5",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tessera.entrypoints.cli", "serve"],
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
+        settings = {"TESSERA_DB_POOL_SIZE": str(args.pool), "TESSERA_KEY_CACHE_SECONDS": "5"}
+        with serving(url, args.workers, settings) as (base, server_pid):
             headers = {"Authorization": f"Bearer {key}"}
 
             def bodies(part: list[str], prefix: str = "s") -> list[bytes]:
@@ -109,16 +90,9 @@ def main() -> None:
                     for i, c in enumerate(part)
                 ]
 
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                time.sleep(0.2)
-            time.sleep(2)  # every worker has opened its pool
             warm = bodies(codes[:500])  # as many connections as the run: pools at full size
             run(lambda: closed_loop(base, "/v1/vouchers/redeem", warm, args.clients, headers))
-            workers = [server.pid, *workers_of(server.pid)]  # the supervisor too
+            workers = [server_pid, *workers_of(server_pid)]  # the supervisor too
             before = snapshot(workers), snapshot(postgres_pids()), os.times()
             result = run(
                 lambda: closed_loop(
@@ -126,14 +100,10 @@ def main() -> None:
                 )
             )
             after = snapshot(workers), snapshot(postgres_pids()), os.times()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     n = args.redemptions
-    if os.environ.get("REDEEM_CPU_DETAIL"):
-        for pid, value in sorted(after[1].items(), key=lambda kv: before[1].get(kv[0], 0) - kv[1])[
-            :12
-        ]:
+    if os.environ.get("REDEEM_CPU_DETAIL"):  # the busiest PostgreSQL processes, on stderr
+        busiest = sorted(after[1].items(), key=lambda kv: before[1].get(kv[0], 0) - kv[1])
+        for pid, value in busiest[:12]:
             print(round(value - before[1].get(pid, 0), 2), NAMES.get(pid), file=sys.stderr)
     mine = (after[2].user - before[2].user) + (after[2].system - before[2].system)
     print(

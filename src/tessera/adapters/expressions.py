@@ -156,13 +156,7 @@ class EvaluationContext:
         return found
 
     def matches(self, program: Any, campaign_id: object) -> bool:
-        try:
-            return program.execute(self._context) is True
-        except (TypeError, RuntimeError, ValueError) as exc:
-            log.warning(
-                "condition failed at run time", campaign_id=str(campaign_id), error=str(exc)
-            )
-            return False
+        return bool(self.matching([(campaign_id, program)]))
 
 
 class ProgramCache:

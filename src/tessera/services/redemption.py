@@ -144,9 +144,9 @@ def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
     in: a typing error is refused without looking a voucher up."""
     if not is_plausible_code(raw_code):
         return False
-    known = _known_formats.get(uow.tenant_id, frozenset())
-    if any(is_well_formed(fmt, raw_code) for fmt in known):
+    if _known_format(uow.tenant_id, raw_code):
         return True
+    known = _known_formats.get(uow.tenant_id, frozenset())
     with uow:
         fresh = frozenset({DEFAULT_FORMAT, *uow.batches.formats_in_use()})
     _known_formats[uow.tenant_id] = fresh

@@ -184,9 +184,6 @@ def _pick(row: tuple[Any, ...], columns: list[tuple[str, int]]) -> dict[str, Any
 _shapes: dict[str, _Shape] = {}  # by read statement
 
 
-_WRITE, _WRITE_NAMES = _positional(_WRITE_SQL)
-
-
 @dataclass(frozen=True, slots=True)
 class _Statement:
     sql: str
@@ -194,6 +191,9 @@ class _Statement:
 
     def args(self, params: dict[str, Any]) -> list[Any]:
         return [params[name] for name in self.names]
+
+
+_WRITE = _Statement(*_positional(_WRITE_SQL))
 
 
 class QuickUse:
@@ -278,7 +278,7 @@ class QuickUse:
             "edrs": [{"n": n, **draft_columns(d)} for n, d in enumerate(edrs)],
         }
         try:
-            moved = await self.conn.fetchrow(_WRITE, *[params[name] for name in _WRITE_NAMES])
+            moved = await self.conn.fetchrow(_WRITE.sql, *_WRITE.args(params))
         except asyncpg.PostgresError as exc:  # refused and rolled back as a whole
             log.warning("quick write refused", error=repr(exc))
             return None
