@@ -341,7 +341,7 @@ async def use_quickly(
     request: Request,
     operation: Operation,
 ) -> Outcome | None:
-    """Redeem or confirm by code in two awaited round trips (``quick_use.py``): the common
+    """Redeem or confirm by code in two awaited statements (``quick_use.py``): the common
     case of a well-formed code of a voucher the rules let be used, for a named subscriber
     (created if new), of a type that credits buckets, with no webhook to notify. Anything
     else returns None before writing, and the caller takes the transactional path, which
@@ -355,45 +355,45 @@ async def use_quickly(
         return None
     now = uow.clock()
     activity = check_activity_time(request.activity_at, now)
-    async with quick.tenant(uow.tenant_id) as store:
-        scopes = bar_scopes(uow.actor_key_id, external_id)
-        found = await store.view(code_hash(secret, code), scopes, external_id)
-        if found is None or found.webhooks:
-            return None
-        view = found.view
-        spec = view.voucher_type.spec
-        barred = view.barred_until is not None and view.barred_until > now
-        if barred or spec.fulfilment_offer is not None:
-            return None
-        try:
-            before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
-        except DomainError:
-            return None
-        subscriber = view.subscriber or new_subscriber(external_id, now)
-        buckets = [
-            NewBucket(bucket_id, b.balance_type, b.amount, _bucket_expiry(now, b.validity_days))
-            for bucket_id, b in zip(found.bucket_ids, spec.buckets, strict=True)
-        ]
-        credits = [Credit(b.id, b.balance_type, b.amount, b.expires_at) for b in buckets]
-        source = {"voucher_serial": view.voucher.serial}
-        drafts = [] if view.subscriber else [subscriber_created_edr(subscriber)]
-        drafts += _release_lapsed_hold(view, before, now)
-        drafts += [
-            credit_edr(subscriber, b.id, b.balance_type, b.amount, b.expires_at, source)
-            for b in buckets
-        ]
-        drafts.append(_use_edr(operation, view, before, after, subscriber, activity, credits, None))
-        moved = await store.use(
-            view.voucher,
-            before,
-            after,
-            now,
-            subscriber,
-            view.subscriber is None,
-            buckets,
-            drafts,
-            uow.actor_key_id,
-        )
+    scopes = bar_scopes(uow.actor_key_id, external_id)
+    found = await quick.view(uow.tenant_id, code_hash(secret, code), scopes, external_id)
+    if found is None or found.webhooks:
+        return None
+    view = found.view
+    spec = view.voucher_type.spec
+    barred = view.barred_until is not None and view.barred_until > now
+    if barred or spec.fulfilment_offer is not None:
+        return None
+    try:
+        before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
+    except DomainError:
+        return None
+    subscriber = view.subscriber or new_subscriber(external_id, now)
+    buckets = [
+        NewBucket(bucket_id, b.balance_type, b.amount, _bucket_expiry(now, b.validity_days))
+        for bucket_id, b in zip(found.bucket_ids, spec.buckets, strict=True)
+    ]
+    credits = [Credit(b.id, b.balance_type, b.amount, b.expires_at) for b in buckets]
+    source = {"voucher_serial": view.voucher.serial}
+    drafts = [] if view.subscriber else [subscriber_created_edr(subscriber)]
+    drafts += _release_lapsed_hold(view, before, now)
+    drafts += [
+        credit_edr(subscriber, b.id, b.balance_type, b.amount, b.expires_at, source)
+        for b in buckets
+    ]
+    drafts.append(_use_edr(operation, view, before, after, subscriber, activity, credits, None))
+    moved = await quick.use(
+        uow.tenant_id,
+        view.voucher,
+        before,
+        after,
+        now,
+        subscriber,
+        view.subscriber is None,
+        buckets,
+        drafts,
+        uow.actor_key_id,
+    )
     if moved is None:
         return None  # lost a race: the transactional path answers with the winner's status
     return Outcome(

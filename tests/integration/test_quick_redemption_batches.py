@@ -1,0 +1,166 @@
+"""On PostgreSQL, redemptions by code that arrive together share one read and one write
+statement (``quick_use.py``). Each must still be its own compare-and-set, scoped to its own
+tenant, and a statement refused as a whole must write none of its redemptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tessera.adapters.db import tables as t
+from tessera.adapters.db.repositories.quick_use import QuickUses
+from tessera.domain.statuses import Operation
+from tessera.services import redemption, wallets
+from tessera.services.redemption import Outcome, use_quickly
+from vouchering import POLICY, by_code, make_type, prepare
+
+
+@pytest.fixture(params=["postgresql"])  # the only store with this path
+def store(request: pytest.FixtureRequest) -> str:
+    request.applymarker(pytest.mark.postgres)
+    return str(request.param)
+
+
+def _redeem_together(
+    container: Any, uses: list[tuple[Any, str, str]], spy: Callable[[QuickUses], None]
+) -> list[Outcome | None]:
+    """``uses``: (tenant id, code, subscriber), all sent at once on one event loop."""
+    for tenant, code, _subscriber in uses:  # the quick path knows a format once it was seen
+        redemption.validate(container.uow(tenant), container.code_secret, by_code(code), POLICY)
+
+    async def run() -> list[Outcome | None]:
+        quick = QuickUses(container.settings.database_url, 4)
+        await quick.open()
+        spy(quick)
+        try:
+            return await asyncio.gather(
+                *(
+                    use_quickly(
+                        quick,
+                        container.uow(tenant),
+                        container.code_secret,
+                        by_code(code, subscriber),
+                        Operation.REDEEM,
+                    )
+                    for tenant, code, subscriber in uses
+                )
+            )
+        finally:
+            await quick.close()
+
+    return asyncio.run(run())
+
+
+def _statement_sizes(sizes: list[int]) -> Callable[[QuickUses], None]:
+    def spy(quick: QuickUses) -> None:
+        run: Callable[[list[Any]], Awaitable[list[Any]]] = quick.writes.run
+
+        async def counted(items: list[Any]) -> list[Any]:
+            sizes.append(len(items))
+            return await run(items)
+
+        quick.writes.run = counted
+
+    return spy
+
+
+def test_redemptions_sent_together_each_move_their_own_voucher(container, make_tenant):
+    tenants = [make_tenant()[0] for _ in range(2)]
+    uses = []
+    for tenant in tenants:
+        codes = prepare(container, tenant, make_type(container, tenant), 20)
+        uses += [(tenant, code, f"2547{n:04d}") for n, code in enumerate(codes)]
+    sizes: list[int] = []
+    outcomes = _redeem_together(container, uses, _statement_sizes(sizes))
+    assert all(o is not None and o.voucher.status.value == "used" for o in outcomes)
+    assert sum(sizes) == 40 and max(sizes) > 1  # they did share statements
+    for tenant in tenants:
+        for n in range(20):
+            wallet = wallets.get_wallet(container.uow(tenant), f"2547{n:04d}")
+            assert wallet.totals(container.clock()) == {"data_mb": 500}
+
+
+def test_a_new_subscriber_twice_in_one_statement_is_created_once(container, tenant):
+    tid, _key = tenant
+    codes = prepare(container, tid, make_type(container, tid), 2)
+    sizes: list[int] = []
+    outcomes = _redeem_together(
+        container, [(tid, code, "254777") for code in codes], _statement_sizes(sizes)
+    )
+    assert sizes == [2]
+    # The second creation conflicts with the first, so its voucher stays put and the
+    # transactional path (which finds the subscriber) redeems it.
+    assert [o is not None for o in outcomes] == [True, False]
+    with container.engine.connect() as conn:
+        subscribers = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.subscribers)
+            .where(t.subscribers.c.tenant_id == tid)
+        ).scalar_one()
+        statuses = (
+            conn.execute(sa.select(t.vouchers.c.status).where(t.vouchers.c.tenant_id == tid))
+            .scalars()
+            .all()
+        )
+    assert subscribers == 1 and sorted(statuses) == ["available", "used"]
+
+
+def test_one_code_twice_in_one_statement_moves_once(container, tenant):
+    tid, _key = tenant
+    code = prepare(container, tid, make_type(container, tid), 1)[0]
+    sizes: list[int] = []
+    outcomes = _redeem_together(
+        container, [(tid, code, "254701"), (tid, code, "254702")], _statement_sizes(sizes)
+    )
+    assert sizes == [2]
+    assert sum(o is not None for o in outcomes) == 1  # the other goes the transactional way
+    with container.engine.connect() as conn:
+        credited = conn.execute(
+            sa.select(sa.func.count()).select_from(t.buckets).where(t.buckets.c.tenant_id == tid)
+        ).scalar_one()
+    assert credited == 1
+
+
+def test_a_refused_statement_writes_none_of_its_redemptions(container, tenant):
+    tid, _key = tenant
+    codes = prepare(container, tid, make_type(container, tid), 3)
+
+    def refuse_last(quick: QuickUses) -> None:
+        run = quick.writes.run
+
+        async def broken(items: list[Any]) -> list[Any]:
+            # The last redemption's bucket id collides with the first's: the insert fails.
+            last = items[-1]
+            first_id = items[0].buckets[0].id
+            items[-1] = type(last)(
+                **{
+                    **_fields(last),
+                    "buckets": [type(last.buckets[0])(first_id, "data_mb", 1, None)],
+                }
+            )
+            return await run(items)
+
+        quick.writes.run = broken
+
+    outcomes = _redeem_together(
+        container, [(tid, code, f"25470{n}") for n, code in enumerate(codes)], refuse_last
+    )
+    assert outcomes == [None, None, None]  # all three are left to the transactional path
+    with container.engine.connect() as conn:
+        statuses = (
+            conn.execute(sa.select(t.vouchers.c.status).where(t.vouchers.c.tenant_id == tid))
+            .scalars()
+            .all()
+        )
+        buckets = conn.execute(
+            sa.select(sa.func.count()).select_from(t.buckets).where(t.buckets.c.tenant_id == tid)
+        ).scalar_one()
+    assert sorted(statuses) == ["available"] * 3 and buckets == 0
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
