@@ -346,7 +346,10 @@ class QuickUses:
     """Reads and writes of any tenant, each scoped to its tenant in SQL; one per HTTP worker,
     opened on its event loop."""
 
-    LANES = 2  # statements of each kind in flight at once, per worker
+    # One statement of each kind in flight per worker: what arrives meanwhile goes in the
+    # next one. Two lanes made smaller statements and cost PostgreSQL up to half as much CPU
+    # again per redemption (bench/RESULTS-redeem.md); a statement of 64 is a few ms.
+    LANES = 1
 
     def __init__(self, database_url: str, size: int) -> None:
         url = make_url(database_url)
