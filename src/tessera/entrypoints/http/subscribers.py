@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
@@ -57,10 +57,10 @@ class WalletOut(BaseModel):
     buckets: list[BucketOut]
 
     @classmethod
-    def of(cls, wallet: Wallet) -> WalletOut:
+    def of(cls, wallet: Wallet, now: datetime) -> WalletOut:
         return cls(
             subscriber=SubscriberOut.of(wallet.subscriber),
-            totals=wallet.totals(datetime.now(UTC)),
+            totals=wallet.totals(now),
             buckets=[
                 BucketOut(
                     id=b.id, balance_type=b.balance_type, amount=b.amount, expires_at=b.expires_at
@@ -103,7 +103,7 @@ def get_subscriber(external_id: str, uow: Reader) -> SubscriberOut:
 
 @router.get("/{external_id}/wallet")
 def get_wallet(external_id: str, uow: Reader) -> WalletOut:
-    return WalletOut.of(wallets.get_wallet(uow, external_id))
+    return WalletOut.of(wallets.get_wallet(uow, external_id), uow.clock())
 
 
 @router.post("/{external_id}/wallet/{direction}")
@@ -123,4 +123,4 @@ def move_balance(
         body.expires_at,
         body.reason,
     )
-    return WalletOut.of(wallet)
+    return WalletOut.of(wallet, uow.clock())
