@@ -33,6 +33,7 @@ from tessera.entrypoints.http import (
 )
 from tessera.entrypoints.http.background import BackgroundWork
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
+from tessera.entrypoints.http.point_of_sale import PointOfSale
 from tessera.services.batches import fail_abandoned_batches
 
 # Routes are matched in this order: the point of sale and the event feed come first.
@@ -129,7 +130,8 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
     for module in ROUTERS:
         app.include_router(module.router)
     problems.install(app)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(PointOfSale, container=container, routes=app.routes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # the outer one
     return app
 
 

@@ -44,11 +44,11 @@ async def get_caller(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    return await _caller(container, credentials)
+    return await caller_of(container, credentials.credentials if credentials else None)
 
 
-async def _caller(container: Container, credentials: HTTPAuthorizationCredentials | None) -> Caller:
-    plain = credentials.credentials if credentials else None
+async def caller_of(container: Container, plain: str | None) -> Caller:
+    """The caller of a bearer key; Unauthenticated when it is missing, unknown or revoked."""
     ttl = container.settings.key_cache_seconds
     if plain is None or ttl <= 0:
         return await run_in_threadpool(authenticate, container.directory(), plain)
@@ -68,12 +68,12 @@ def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
     """A dependency that lets the call through only for roles granted ``permission``."""
 
     async def _check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
-        return _allowed(caller, permission)
+        return allowed(caller, permission)
 
     return _check
 
 
-def _allowed(caller: Caller, permission: Permission) -> Caller:
+def allowed(caller: Caller, permission: Permission) -> Caller:
     if not allows(caller.role, permission):
         raise Forbidden(
             f"the role '{caller.role}' may not {permission.value.replace('_', ' ')}",
@@ -92,7 +92,8 @@ def _uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> UnitOfWork:
         container: Container = request.app.state.container
-        caller = _allowed(await _caller(container, credentials), permission)
+        plain = credentials.credentials if credentials else None
+        caller = allowed(await caller_of(container, plain), permission)
         return container.uow(caller.tenant_id, caller.key_id)
 
     return _make

@@ -8,13 +8,12 @@ cancel and close need an operator key. By serial, every operation needs an opera
 # reads their annotations at definition time.
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
@@ -237,34 +236,28 @@ POS_OPERATIONS = (Operation.RESERVE, Operation.CONFIRM, Operation.RELEASE, Opera
 OPERATOR_OPERATIONS = (Operation.REVERSE, Operation.REISSUE, Operation.CANCEL, Operation.CLOSE)
 
 
-JSON = "application/json"
+def by_code_request(body: ByCodeIn) -> Request:
+    return _request(body, Target(code=body.code))
 
 
-def _by_code(operation: Operation, uow_type: Any) -> Callable[..., Awaitable[Response]]:
+def _by_code(operation: Operation, uow_type: Any) -> Callable[..., JSONResponse]:
+    # The common redemption by code never gets here: ``point_of_sale.py`` answers it ahead
+    # of FastAPI and hands on only what its quick path leaves.
     use_case = redemption.OPERATIONS[operation]
 
-    async def endpoint(
+    def endpoint(
         body: ByCodeIn,
         uow: uow_type,
         container: ContainerDep,
+        policy: Policy,
         idem: IdempotencyDep,
-    ) -> Response:
+    ) -> JSONResponse:
         typed: UnitOfWork = uow
-        request = _request(body, Target(code=body.code))
-        secret, policy = container.code_secret, container.bar_policy
-        # The common redemption is awaited here in two round trips; with an idempotency key
-        # the answer must be stored in the change's own transaction, so it is not.
-        if container.quick_uses is not None and idem.key is None:
-            outcome = await redemption.use_quickly(
-                container.quick_uses, typed, secret, request, operation
-            )
-            if outcome is not None:
-                return Response(OutcomeOut.of(outcome).model_dump_json(), media_type=JSON)
-        return await run_in_threadpool(
-            idem.run,
+        request = by_code_request(body)
+        return idem.run(
             typed,
             body,
-            lambda: OutcomeOut.of(use_case(typed, secret, request, policy)),
+            lambda: OutcomeOut.of(use_case(typed, container.code_secret, request, policy)),
         )
 
     return endpoint

@@ -1,0 +1,155 @@
+"""The point of sale's hot call, answered ahead of FastAPI's request machinery.
+
+``POST /v1/vouchers/redeem`` (and ``/confirm``) by code, from a pos key, with no
+Idempotency-Key, is the call a deployment makes thousands of times a second. Through FastAPI
+it cost ~0.6 ms of CPU on top of the redemption itself: the route walk, a dozen wrapped ASGI
+layers, dependency solving, the body model built twice. This middleware answers that call's
+success directly: it reads the body, validates it with the route's own model, resolves the
+key (through the same cache) and awaits ``redemption.use_quickly`` (``quick_use.py``).
+
+Anything else (no quick store, another content type, a body the model refuses, a missing,
+unknown or revoked key, a role that may not, any refusal or case the quick path leaves) goes
+on to FastAPI with the body already read, and FastAPI answers it as it answers every call,
+with the same models and the same errors. Only a success, or a write whose outcome is
+unknown, is answered here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.bootstrap import Container
+from tessera.domain.errors import DomainError, Unavailable
+from tessera.domain.roles import Permission, allows
+from tessera.domain.statuses import Operation
+from tessera.entrypoints.http.deps import caller_of
+from tessera.entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
+from tessera.entrypoints.http.problems import problem
+from tessera.entrypoints.http.vouchers import ByCodeIn, OutcomeOut, by_code_request
+from tessera.services import redemption
+
+OPERATIONS = {
+    "/v1/vouchers/redeem": Operation.REDEEM,
+    "/v1/vouchers/confirm": Operation.CONFIRM,
+}
+LARGEST_BODY = 16_384  # a by-code body is well under 1 KB; larger ones go to FastAPI
+_IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()
+
+
+class PointOfSale:
+    def __init__(self, app: ASGIApp, container: Container, routes: list[Any]) -> None:
+        self.app = app
+        self.container = container
+        # The routes these paths belong to, so that metrics label the calls as FastAPI would.
+        self.routes = {r.path: r for r in routes if getattr(r, "path", None) in OPERATIONS}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operation = OPERATIONS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if operation is None or scope["method"] != "POST" or self.container.quick_uses is None:
+            await self.app(scope, receive, send)
+            return
+        token, typed_json, idempotent = _headers(scope["headers"])
+        if token is None or not typed_json or idempotent:
+            await self.app(scope, receive, send)
+            return
+        body, complete = await _read(receive)
+        if complete and await self._answered(operation, token, body, scope, send):
+            return
+        await self.app(scope, _replay(body, complete, receive), send)
+
+    async def _answered(
+        self, operation: Operation, token: str, body: bytes, scope: Scope, send: Send
+    ) -> bool:
+        """True when the redemption was answered here; False leaves it all to FastAPI."""
+        try:
+            fields = ByCodeIn.model_validate_json(body)
+            caller = await caller_of(self.container, token)
+        except (ValidationError, DomainError):
+            return False
+        if not allows(caller.role, Permission.POINT_OF_SALE):
+            return False
+        scope["route"] = self.routes.get(scope["path"])
+        uow = self.container.uow(caller.tenant_id, caller.key_id)
+        try:
+            outcome = await redemption.use_quickly(
+                self.container.quick_uses,  # type: ignore[arg-type]  # checked by the caller
+                uow,
+                self.container.code_secret,
+                by_code_request(fields),
+                operation,
+            )
+        except Unavailable as unknown:  # the write's outcome is unknown: never tried again here
+            response = problem(503, unknown.code, unknown.message)
+            await response(scope, _no_receive, send)
+            return True
+        except DomainError:  # refused before writing: FastAPI's path refuses it too, in full
+            return False
+        if outcome is None:
+            return False
+        content = OutcomeOut.of(outcome).model_dump_json().encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(content)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+        return True
+
+
+def _headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bool, bool]:
+    """The bearer token, whether the body is typed as JSON, whether a retry key is sent."""
+    token, typed_json, idempotent = None, False, False
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials:
+                token = credentials
+        elif name == b"content-type":
+            typed_json = value.split(b";")[0].strip().lower() == b"application/json"
+        elif name == _IDEMPOTENCY:
+            idempotent = True
+    return token, typed_json, idempotent
+
+
+async def _read(receive: Receive) -> tuple[bytes, bool]:
+    """The body, and whether it is all there (False: too large, or the client left)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > LARGEST_BODY:
+            return b"".join(chunks), False
+
+
+def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+    """``receive`` for FastAPI: the part of the body read here first, then the rest as it
+    comes (a client that left is reported as gone)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replayed
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
