@@ -9,7 +9,7 @@ bad campaign never stops an event batch.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -108,40 +108,80 @@ def narrowed(value: Mapping[str, Any], fields: frozenset[str] | None) -> Mapping
     return {k: value[k] for k in fields if k in value}
 
 
+def screen_of(programs: Sequence[Any]) -> Any | None:
+    """One program or-ing ``programs``. CEL's ``||`` yields false only when every side is
+    false (an error or a non-boolean on a side makes it an error unless another side is
+    true), so false means that none of them matches: an event that matches no campaign (most
+    do not) costs one evaluation instead of one per campaign. None if it does not compile."""
+    if not programs:
+        return None
+    try:  # the line breaks end a ``//`` comment on a condition's last line
+        return cel.compile(" || ".join(f"(\n{p.source}\n)" for p in programs))
+    except ValueError:
+        return None
+
+
+Value = Mapping[str, Any]
+
+
 class EvaluationContext:
     """One context per event, shared by every campaign the event triggers.
 
-    Handing a value to CEL costs microseconds per field (a whole event is ~25 us, more than
-    evaluating twenty conditions), so with ``uses`` only the variables and fields that the
-    conditions read are handed over.
+    Handing a value to CEL costs microseconds per map and per string (the extension tries
+    conversions in turn, each failure raising a Python exception): a whole event is ~25 us,
+    more than evaluating twenty conditions. So only the variables and fields that the
+    conditions read (``uses``) are handed over, and in two steps: the event first, for the
+    screen (``screen_of``); the subscriber, the aggregates and ``now`` only if the screen
+    does not settle it with the event alone. ``subscriber`` and ``agg`` may be functions,
+    called then.
     """
 
-    __slots__ = ("_context",)
+    __slots__ = ("_context", "_rest")
 
     def __init__(
         self,
-        event: Mapping[str, Any],
-        subscriber: Mapping[str, Any],
-        agg: Mapping[str, Any],
+        event: Value,
+        subscriber: Value | Callable[[], Value],
+        agg: Value | Callable[[], Value],
         now: datetime,
         uses: Uses | None = None,
     ) -> None:
-        variables: dict[str, Any]
         if uses is None:
-            variables = {"event": event, "subscriber": subscriber, "agg": agg, "now": now}
+            first = {"event": event}
         else:
-            variables = {}
-            for name, value in (("event", event), ("subscriber", subscriber), ("agg", agg)):
-                if name in uses:
-                    variables[name] = narrowed(value, uses[name])
-            if "now" in uses:
-                variables["now"] = now
-        self._context = cel.Context(variables)
+            first = {"event": narrowed(event, uses["event"])} if "event" in uses else {}
+        self._context = cel.Context(first)
+        self._rest: tuple[Any, ...] | None = (subscriber, agg, now, uses)
 
-    def matching(self, candidates: Sequence[tuple[T, Any]]) -> list[T]:
+    def _complete(self) -> Any:
+        """The context with every variable the conditions read."""
+        if self._rest is not None:
+            subscriber, agg, now, uses = self._rest
+            self._rest = None
+            variables: dict[str, Any] = {}
+            for name, value in (("subscriber", subscriber), ("agg", agg)):
+                if uses is None or name in uses:
+                    found = value() if callable(value) else value
+                    variables[name] = found if uses is None else narrowed(found, uses[name])
+            if uses is None or "now" in uses:
+                variables["now"] = now
+            if variables:
+                self._context.update(variables)
+        return self._context
+
+    def matching(self, candidates: Sequence[tuple[T, Any]], screen: Any = None) -> list[T]:
         """The candidates whose program matches, in order: ``matches`` for each, in one
-        loop (a method call per program cost a third of the evaluation)."""
-        context = self._context
+        loop (a method call per program cost a third of the evaluation). ``screen``, from
+        ``screen_of`` the candidates or more, goes first, on the event alone: a false
+        there is exact, since a value missing makes an error, which ``||`` and ``&&`` drop
+        only where the other side decides alone (``false && x`` whatever ``x``)."""
+        if screen is not None and self._rest is not None:
+            try:
+                if screen.execute(self._context) is False:
+                    return []
+            except (TypeError, RuntimeError, ValueError):
+                pass  # needs more than the event, or a condition fails: each one below
+        context = self._complete()
         found = []
         for candidate, program in candidates:
             try:
