@@ -27,9 +27,9 @@ from _harness import container_for, fresh_database, percentile, running_server
 from _load import closed_loop, encode, open_loop, run
 from tessera.adapters.expressions import (
     EvaluationContext,
+    Screen,
     compile_condition,
     merge_uses,
-    screen_of,
     uses_of,
 )
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
@@ -80,7 +80,7 @@ def bench_in_process(count: int) -> dict:
         programs[kind].append((f"c{i}", compile_condition(source)))
         sources[kind].append(source)
     uses = {t: merge_uses([uses_of(s) for s in sources[t]]) for t in TYPES}
-    screens = {t: screen_of([p for _c, p in programs[t]]) for t in TYPES}
+    screens = {t: Screen([p for _c, p in programs[t]]) for t in TYPES}
     rng = random.Random(1)
     events = [event(i, rng) for i in range(count)]
     matched = 0

@@ -10,9 +10,9 @@ from tessera.adapters.expressions import (
     ConditionError,
     EvaluationContext,
     ProgramCache,
+    Screen,
     compile_condition,
     merge_uses,
-    screen_of,
     uses_of,
 )
 
@@ -127,7 +127,7 @@ def test_the_screen_on_the_event_alone_changes_no_outcome(size):
     uses = merge_uses([uses_of(s) for s in SCREENED])
     for sources in itertools.combinations(SCREENED, size):
         programs = [(s, compile_condition(s)) for s in sources]
-        screen = screen_of([p for _s, p in programs])
+        screen = Screen([p for _s, p in programs])
         for mb, tier, mb_day in itertools.product(
             [0, 5, 7, 50, 150, "x1", -3], ["gold", "silver"], [0, 5000]
         ):
@@ -142,7 +142,7 @@ def test_the_screen_on_the_event_alone_changes_no_outcome(size):
 
 def test_the_subscriber_and_aggregates_are_read_only_when_the_event_does_not_settle_it():
     programs = [("c", compile_condition("event.attributes.mb > 100 && agg.mb_day > 1"))]
-    screen = screen_of([p for _c, p in programs])
+    screen = Screen([p for _c, p in programs])
     reads = []
 
     def agg() -> dict[str, int]:
@@ -162,5 +162,21 @@ def test_a_condition_failing_behind_the_screen_is_still_logged():
     programs = [("bad", compile_condition("event.attributes.mb.startsWith('x')"))]
     context = EvaluationContext({"attributes": {"mb": 5}}, {}, {}, datetime.now(UTC))
     with capture_logs() as logs:
-        assert context.matching(programs, screen_of([p for _c, p in programs])) == []
+        assert context.matching(programs, Screen([p for _c, p in programs])) == []
     assert [entry["campaign_id"] for entry in logs] == ["bad"]
+
+
+def test_a_screen_that_seldom_settles_is_dropped_after_its_trial():
+    programs = [("c", compile_condition("event.attributes.mb > 10 && agg.mb_day > 1"))]
+    screen = Screen([p for _c, p in programs], trial=10)
+    reads: list[int] = []
+
+    def context(mb: int) -> EvaluationContext:
+        return EvaluationContext(
+            {"attributes": {"mb": mb}}, {}, lambda: reads.append(mb) or {"mb_day": 0}, NOW
+        )
+
+    for mb in [5] + [50] * 9:  # settled 1 in 10
+        assert context(mb).matching(programs, screen) == []
+    assert context(5).matching(programs, screen) == []
+    assert reads == [50] * 9 + [5]

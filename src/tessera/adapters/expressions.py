@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -108,17 +109,43 @@ def narrowed(value: Mapping[str, Any], fields: frozenset[str] | None) -> Mapping
     return {k: value[k] for k in fields if k in value}
 
 
-def screen_of(programs: Sequence[Any]) -> Any | None:
-    """One program or-ing ``programs``. CEL's ``||`` yields false only when every side is
-    false (an error or a non-boolean on a side makes it an error unless another side is
-    true), so false means that none of them matches: an event that matches no campaign (most
-    do not) costs one evaluation instead of one per campaign. None if it does not compile."""
-    if not programs:
-        return None
-    try:  # the line breaks end a ``//`` comment on a condition's last line
-        return cel.compile(" || ".join(f"(\n{p.source}\n)" for p in programs))
-    except ValueError:
-        return None
+class Screen:
+    """One event type's conditions or-ed into one program, evaluated on the event alone.
+
+    CEL's ``||`` yields false only when every side is false (an error, such as a variable
+    not handed over yet, or a non-boolean on a side makes it an error unless another side
+    is true), so false means that none of them matches: an event that matches no campaign
+    (most do not) costs one evaluation, without the subscriber and the aggregates. It pays
+    only if it settles most events (not when a condition cannot be settled by the event, as
+    ``subscriber.tier == 'gold'``), so it is dropped after a trial where it settled fewer
+    than half.
+    """
+
+    __slots__ = ("_program", "_settled", "_trial", "_tried")
+
+    def __init__(self, programs: Sequence[Any], trial: int = 1000) -> None:
+        self._program: Any = None
+        if programs:
+            with suppress(ValueError):  # the line breaks end a ``//`` comment on a last line
+                self._program = cel.compile(" || ".join(f"(\n{p.source}\n)" for p in programs))
+        self._tried = self._settled = 0
+        self._trial = trial
+
+    def settles(self, context: Any) -> bool:
+        """Whether no condition can match in ``context``."""
+        program = self._program  # once: another thread may drop it meanwhile
+        if program is None:
+            return False
+        try:
+            settled = program.execute(context) is False
+        except (TypeError, RuntimeError, ValueError):
+            settled = False  # needs more than the event, or a condition fails
+        if self._tried < self._trial:  # counts may race between threads: only speed is at stake
+            self._tried += 1
+            self._settled += settled
+            if self._tried >= self._trial and self._settled * 2 < self._tried:
+                self._program = None
+        return settled
 
 
 Value = Mapping[str, Any]
@@ -131,9 +158,8 @@ class EvaluationContext:
     conversions in turn, each failure raising a Python exception): a whole event is ~25 us,
     more than evaluating twenty conditions. So only the variables and fields that the
     conditions read (``uses``) are handed over, and in two steps: the event first, for the
-    screen (``screen_of``); the subscriber, the aggregates and ``now`` only if the screen
-    does not settle it with the event alone. ``subscriber`` and ``agg`` may be functions,
-    called then.
+    ``Screen``; the subscriber, the aggregates and ``now`` only if the screen does not settle
+    it. ``subscriber`` and ``agg`` may be functions, called then.
     """
 
     __slots__ = ("_context", "_rest")
@@ -169,18 +195,16 @@ class EvaluationContext:
                 self._context.update(variables)
         return self._context
 
-    def matching(self, candidates: Sequence[tuple[T, Any]], screen: Any = None) -> list[T]:
+    def matching(
+        self, candidates: Sequence[tuple[T, Any]], screen: Screen | None = None
+    ) -> list[T]:
         """The candidates whose program matches, in order: ``matches`` for each, in one
-        loop (a method call per program cost a third of the evaluation). ``screen``, from
-        ``screen_of`` the candidates or more, goes first, on the event alone: a false
-        there is exact, since a value missing makes an error, which ``||`` and ``&&`` drop
-        only where the other side decides alone (``false && x`` whatever ``x``)."""
-        if screen is not None and self._rest is not None:
-            try:
-                if screen.execute(self._context) is False:
-                    return []
-            except (TypeError, RuntimeError, ValueError):
-                pass  # needs more than the event, or a condition fails: each one below
+        loop (a method call per program cost a third of the evaluation). ``screen``, of the
+        candidates or more, goes first, on the event alone: its false is exact, since a
+        variable missing makes an error, which ``||`` and ``&&`` drop only where the other
+        side decides alone (``false && x`` whatever ``x``)."""
+        if screen is not None and self._rest is not None and screen.settles(self._context):
+            return []
         context = self._complete()
         found = []
         for candidate, program in candidates:

@@ -24,9 +24,9 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.adapters.expressions import (
     EvaluationContext,
     ProgramCache,
+    Screen,
     Uses,
     merge_uses,
-    screen_of,
 )
 from tessera.domain.aggregates import AggregateDefinition, Function
 from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
@@ -78,7 +78,7 @@ class _Plan:
     per event."""
 
     campaigns: list[tuple[Campaign, Any]]
-    screen: Any
+    screen: Screen
     uses: Uses
     agg: list[AggregateDefinition]
     always_live: bool
@@ -292,7 +292,7 @@ class RewardsEngine:
             wanted = uses.get("agg", frozenset())
             plans[kind] = _Plan(
                 programs,
-                screen_of([p for _c, p in programs]),
+                Screen([p for _c, p in programs]),
                 uses,
                 [d for d in definitions if wanted is None or d.name in wanted],
                 all(c.spec.is_live_always() for c in triggered),
