@@ -123,7 +123,7 @@ SCREENED = [
 
 
 @pytest.mark.parametrize("size", [1, 2, len(SCREENED)])
-def test_the_screen_on_the_event_alone_changes_no_outcome(size):
+def test_the_screen_on_the_event_alone_changes_no_outcome_nor_log(size):
     uses = merge_uses([uses_of(s) for s in SCREENED])
     for sources in itertools.combinations(SCREENED, size):
         programs = [(s, compile_condition(s)) for s in sources]
@@ -137,7 +137,11 @@ def test_the_screen_on_the_event_alone_changes_no_outcome(size):
                 )
                 for _ in range(2)
             )
-            assert screened.matching(programs, screen) == each.matching(programs), (mb, tier)
+            with capture_logs() as screened_logs:
+                found = screened.matching(programs, screen)
+            with capture_logs() as each_logs:
+                assert found == each.matching(programs), (mb, tier, mb_day)
+            assert screened_logs == each_logs  # the same failures logged
 
 
 def test_the_subscriber_and_aggregates_are_read_only_when_the_event_does_not_settle_it():
