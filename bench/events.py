@@ -21,10 +21,17 @@ import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from _harness import container_for, fresh_database, percentile, running_server
 from _load import closed_loop, encode, open_loop, run
-from tessera.adapters.expressions import EvaluationContext, compile_condition, merge_uses, uses_of
+from tessera.adapters.expressions import (
+    EvaluationContext,
+    Screen,
+    compile_condition,
+    merge_uses,
+    uses_of,
+)
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import CampaignSpec, CampaignStatus, RewardKind, RewardSpec
 from tessera.services import campaigns
@@ -65,13 +72,15 @@ def event(i: int, rng: random.Random) -> dict:
 
 def bench_in_process(count: int) -> dict:
     """As the engine evaluates: one context per event, holding only what the event type's
-    conditions read, shared by the type's 20 campaigns."""
+    conditions read, shared by the type's 20 campaigns and their screen; the subscriber and
+    the aggregates are handed over only if the event alone does not settle it."""
     programs: dict[str, list] = {t: [] for t in TYPES}
     sources: dict[str, list[str]] = {t: [] for t in TYPES}
     for i, (kind, source) in enumerate(conditions()):
         programs[kind].append((f"c{i}", compile_condition(source)))
         sources[kind].append(source)
     uses = {t: merge_uses([uses_of(s) for s in sources[t]]) for t in TYPES}
+    screens = {t: Screen([p for _c, p in programs[t]]) for t in TYPES}
     rng = random.Random(1)
     events = [event(i, rng) for i in range(count)]
     matched = 0
@@ -79,12 +88,12 @@ def bench_in_process(count: int) -> dict:
     for e in events:
         context = EvaluationContext(
             e,
-            {"tier": TIERS[hash(e["subscriber"]) % 4]},
-            {"amount_day": e["attributes"]["amount"]},
+            {"tier": TIERS[int(e["subscriber"]) % 4]},
+            partial(dict, amount_day=e["attributes"]["amount"]),  # as the engine's view
             START,
             uses[e["type"]],
         )
-        matched += len(context.matching(programs[e["type"]]))
+        matched += len(context.matching(programs[e["type"]], screens[e["type"]]))
     seconds = time.perf_counter() - started
     return {
         "bench": "events", "figure": "in_process_evaluation", "campaigns": 100, "event_types": 5,
@@ -146,6 +155,7 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--events", type=int, default=200_000, help="events sent end to end")
     parser.add_argument("--in-process-events", type=int, default=100_000)
+    parser.add_argument("--in-process-only", action="store_true", help="only figure (a)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
@@ -155,6 +165,8 @@ def main() -> None:
     args = parser.parse_args()
 
     print(json.dumps(bench_in_process(args.in_process_events)), flush=True)
+    if args.in_process_only:
+        return
     with fresh_database(args.store) as url:
         key = prepare(url)
         rng = random.Random(5)

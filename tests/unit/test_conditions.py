@@ -1,13 +1,16 @@
 """CEL conditions: refused when saved with line and column; failing at run time = no match."""
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
+from structlog.testing import capture_logs
 
 from tessera.adapters.expressions import (
     ConditionError,
     EvaluationContext,
     ProgramCache,
+    Screen,
     compile_condition,
     merge_uses,
     uses_of,
@@ -106,3 +109,78 @@ def test_one_failing_condition_does_not_stop_the_others_from_matching():
     )
     context = EvaluationContext({"attributes": {"mb": 5}}, {}, {}, datetime.now(UTC))
     assert context.matching([("a", good), ("b", bad), ("c", good)]) == ["a", "c"]
+
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+SCREENED = [
+    "event.attributes.mb > 100 && subscriber.tier == 'gold'",
+    "subscriber.tier == 'silver' && event.attributes.mb > 10 // a comment on the last line",
+    "agg.mb_day > 1000 || event.attributes.mb == 7",
+    "event.attributes.mb.startsWith('x')",  # fails at run time on a number
+    "event.attributes.mb",  # not a boolean: never a match
+    "now > timestamp('2026-01-01T00:00:00Z') && event.attributes.mb < 0",
+]
+
+
+@pytest.mark.parametrize("size", [1, 2, len(SCREENED)])
+def test_the_screen_on_the_event_alone_changes_no_outcome_nor_log(size):
+    uses = merge_uses([uses_of(s) for s in SCREENED])
+    for sources in itertools.combinations(SCREENED, size):
+        programs = [(s, compile_condition(s)) for s in sources]
+        screen = Screen([p for _s, p in programs])
+        for mb, tier, mb_day in itertools.product(
+            [0, 5, 7, 50, 150, "x1", -3], ["gold", "silver"], [0, 5000]
+        ):
+            screened, each = (
+                EvaluationContext(
+                    {"attributes": {"mb": mb}}, {"tier": tier}, {"mb_day": mb_day}, NOW, uses
+                )
+                for _ in range(2)
+            )
+            with capture_logs() as screened_logs:
+                found = screened.matching(programs, screen)
+            with capture_logs() as each_logs:
+                assert found == each.matching(programs), (mb, tier, mb_day)
+            assert screened_logs == each_logs  # the same failures logged
+
+
+def test_the_subscriber_and_aggregates_are_read_only_when_the_event_does_not_settle_it():
+    programs = [("c", compile_condition("event.attributes.mb > 100 && agg.mb_day > 1"))]
+    screen = Screen([p for _c, p in programs])
+    reads = []
+
+    def agg() -> dict[str, int]:
+        reads.append(1)
+        return {"mb_day": 5}
+
+    def context(mb: int) -> EvaluationContext:
+        return EvaluationContext({"attributes": {"mb": mb}}, {}, agg, datetime.now(UTC))
+
+    assert context(5).matching(programs, screen) == []
+    assert reads == []
+    assert context(500).matching(programs, screen) == ["c"]
+    assert reads == [1]
+
+
+def test_a_condition_failing_behind_the_screen_is_still_logged():
+    programs = [("bad", compile_condition("event.attributes.mb.startsWith('x')"))]
+    context = EvaluationContext({"attributes": {"mb": 5}}, {}, {}, datetime.now(UTC))
+    with capture_logs() as logs:
+        assert context.matching(programs, Screen([p for _c, p in programs])) == []
+    assert [entry["campaign_id"] for entry in logs] == ["bad"]
+
+
+def test_a_screen_that_seldom_settles_is_dropped_after_its_trial():
+    programs = [("c", compile_condition("event.attributes.mb > 10 && agg.mb_day > 1"))]
+    screen = Screen([p for _c, p in programs], trial=10)
+    reads: list[int] = []
+
+    def context(mb: int) -> EvaluationContext:
+        return EvaluationContext(
+            {"attributes": {"mb": mb}}, {}, lambda: reads.append(mb) or {"mb_day": 0}, NOW
+        )
+
+    for mb in [5] + [50] * 9:  # settled 1 in 10
+        assert context(mb).matching(programs, screen) == []
+    assert context(5).matching(programs, screen) == []
+    assert reads == [50] * 9 + [5]

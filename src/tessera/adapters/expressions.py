@@ -9,7 +9,8 @@ bad campaign never stops an event batch.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -108,40 +109,103 @@ def narrowed(value: Mapping[str, Any], fields: frozenset[str] | None) -> Mapping
     return {k: value[k] for k in fields if k in value}
 
 
+class Screen:
+    """One event type's conditions or-ed into one program, evaluated on the event alone.
+
+    CEL's ``||`` yields false only when every side is false (an error, such as a variable
+    not handed over yet, or a non-boolean on a side makes it an error unless another side
+    is true), so false means that none of them matches: an event that matches no campaign
+    (most do not) costs one evaluation, without the subscriber and the aggregates. It pays
+    only if it settles most events (not when a condition cannot be settled by the event, as
+    ``subscriber.tier == 'gold'``), so it is dropped after a trial where it settled fewer
+    than half.
+    """
+
+    __slots__ = ("_program", "_settled", "_trial", "_tried")
+
+    def __init__(self, programs: Sequence[Any], trial: int = 1000) -> None:
+        self._program: Any = None
+        if programs:
+            with suppress(ValueError):  # the line breaks end a ``//`` comment on a last line
+                self._program = cel.compile(" || ".join(f"(\n{p.source}\n)" for p in programs))
+        self._tried = self._settled = 0
+        self._trial = trial
+
+    def settles(self, context: Any) -> bool:
+        """Whether no condition can match in ``context``."""
+        program = self._program  # once: another thread may drop it meanwhile
+        if program is None:
+            return False
+        try:
+            settled = program.execute(context) is False
+        except (TypeError, RuntimeError, ValueError):
+            settled = False  # needs more than the event, or a condition fails
+        if self._tried < self._trial:  # counts may race between threads: only speed is at stake
+            self._tried += 1
+            self._settled += settled
+            if self._tried >= self._trial and self._settled * 2 < self._tried:
+                self._program = None
+        return settled
+
+
+Value = Mapping[str, Any]
+
+
 class EvaluationContext:
     """One context per event, shared by every campaign the event triggers.
 
-    Handing a value to CEL costs microseconds per field (a whole event is ~25 us, more than
-    evaluating twenty conditions), so with ``uses`` only the variables and fields that the
-    conditions read are handed over.
+    Handing a value to CEL costs microseconds per map and per string (the extension tries
+    conversions in turn, each failure raising a Python exception): a whole event is ~25 us,
+    more than evaluating twenty conditions. So only the variables and fields that the
+    conditions read (``uses``) are handed over, and in two steps: the event first, for the
+    ``Screen``; the subscriber, the aggregates and ``now`` only if the screen does not settle
+    it. ``subscriber`` and ``agg`` may be functions, called then.
     """
 
-    __slots__ = ("_context",)
+    __slots__ = ("_context", "_rest")
 
     def __init__(
         self,
-        event: Mapping[str, Any],
-        subscriber: Mapping[str, Any],
-        agg: Mapping[str, Any],
+        event: Value,
+        subscriber: Value | Callable[[], Value],
+        agg: Value | Callable[[], Value],
         now: datetime,
         uses: Uses | None = None,
     ) -> None:
-        variables: dict[str, Any]
         if uses is None:
-            variables = {"event": event, "subscriber": subscriber, "agg": agg, "now": now}
+            first = {"event": event}
         else:
-            variables = {}
-            for name, value in (("event", event), ("subscriber", subscriber), ("agg", agg)):
-                if name in uses:
-                    variables[name] = narrowed(value, uses[name])
-            if "now" in uses:
-                variables["now"] = now
-        self._context = cel.Context(variables)
+            first = {"event": narrowed(event, uses["event"])} if "event" in uses else {}
+        self._context = cel.Context(first)
+        self._rest: tuple[Any, ...] | None = (subscriber, agg, now, uses)
 
-    def matching(self, candidates: Sequence[tuple[T, Any]]) -> list[T]:
+    def _complete(self) -> Any:
+        """The context with every variable the conditions read."""
+        if self._rest is not None:
+            subscriber, agg, now, uses = self._rest
+            self._rest = None
+            variables: dict[str, Any] = {}
+            for name, value in (("subscriber", subscriber), ("agg", agg)):
+                if uses is None or name in uses:
+                    found = value() if callable(value) else value
+                    variables[name] = found if uses is None else narrowed(found, uses[name])
+            if uses is None or "now" in uses:
+                variables["now"] = now
+            if variables:
+                self._context.update(variables)
+        return self._context
+
+    def matching(
+        self, candidates: Sequence[tuple[T, Any]], screen: Screen | None = None
+    ) -> list[T]:
         """The candidates whose program matches, in order: ``matches`` for each, in one
-        loop (a method call per program cost a third of the evaluation)."""
-        context = self._context
+        loop (a method call per program cost a third of the evaluation). ``screen``, of the
+        candidates or more, goes first, on the event alone: its false is exact, since a
+        variable missing makes an error, which ``||`` and ``&&`` drop only where the other
+        side decides alone (``false && x`` whatever ``x``)."""
+        if screen is not None and self._rest is not None and screen.settles(self._context):
+            return []
+        context = self._complete()
         found = []
         for candidate, program in candidates:
             try:

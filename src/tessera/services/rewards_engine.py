@@ -15,12 +15,19 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
-from tessera.adapters.expressions import EvaluationContext, ProgramCache, Uses, merge_uses
+from tessera.adapters.expressions import (
+    EvaluationContext,
+    ProgramCache,
+    Screen,
+    Uses,
+    merge_uses,
+)
 from tessera.domain.aggregates import AggregateDefinition, Function
 from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
 from tessera.domain.edr import EdrDraft
@@ -65,11 +72,13 @@ class _Grant:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """For one event type: its campaigns (in priority order) with their programs, what
-    their conditions read, the aggregates they read, and whether every one of them is live
-    at any time (active, no start or end), which spares the check per event."""
+    """For one event type: its campaigns (in priority order) with their programs, the
+    screen or-ing them, what their conditions read, the aggregates they read, and whether
+    every one of them is live at any time (active, no start or end), which spares the check
+    per event."""
 
     campaigns: list[tuple[Campaign, Any]]
+    screen: Screen
     uses: Uses
     agg: list[AggregateDefinition]
     always_live: bool
@@ -214,11 +223,11 @@ class RewardsEngine:
                 context = EvaluationContext(
                     _event_view(event),
                     profiles.get(event.subscriber) or {"external_id": event.subscriber},
-                    _agg_view(plan.agg, agg_state, event),
+                    partial(_agg_view, plan.agg, agg_state, event),  # computed if read
                     now,
                     plan.uses,
                 )
-                for campaign in context.matching(live):
+                for campaign in context.matching(live, plan.screen):
                     matches.append((campaign, event))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
@@ -283,6 +292,7 @@ class RewardsEngine:
             wanted = uses.get("agg", frozenset())
             plans[kind] = _Plan(
                 programs,
+                Screen([p for _c, p in programs]),
                 uses,
                 [d for d in definitions if wanted is None or d.name in wanted],
                 all(c.spec.is_live_always() for c in triggered),
