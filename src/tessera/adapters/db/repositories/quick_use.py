@@ -161,7 +161,8 @@ WITH asked AS MATERIALIZED (
        SET status = asked.new, status_changed_at = asked.now,
            subscriber_id = asked.subscriber_id, reserved_until = NULL
       FROM asked
-     WHERE vouchers.tenant_id = asked.tenant AND vouchers.id = asked.voucher_id
+     WHERE vouchers.id = ANY(%(voucher_ids)s::bigint[])  -- by primary key, never a scan
+       AND vouchers.id = asked.voucher_id AND vouchers.tenant_id = asked.tenant
        AND CASE WHEN asked.lapsed
                 THEN vouchers.status = 'reserved' AND vouchers.reserved_until <= asked.now
                 ELSE vouchers.status = asked.expected END
@@ -450,7 +451,8 @@ class QuickUses:
     async def _write_all(self, writes: list[_Write]) -> list[Voucher | object | None]:
         asked = [w.asked(n) for n, w in enumerate(writes)]
         try:
-            rows = await self.pool.fetch(_WRITE.sql, *_WRITE.args({"asked": asked}))
+            params = {"asked": asked, "voucher_ids": [w.voucher.id for w in writes]}
+            rows = await self.pool.fetch(_WRITE.sql, *_WRITE.args(params))
         except asyncpg.PostgresError as exc:  # refused and rolled back as a whole
             log.warning("quick write refused", error=repr(exc), redemptions=len(writes))
             return [None] * len(writes)
