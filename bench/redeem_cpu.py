@@ -5,6 +5,7 @@ two cores give 2,000 ms of CPU a second. Starts ``tessera serve`` like ``bench/r
 runs a closed loop, and reads the processes' CPU time from /proc (Linux only).
 
     python bench/redeem_cpu.py --redemptions 4000   # TESSERA_TEST_POSTGRES_URL names the server
+    python bench/redeem_cpu.py --redemptions 5000 --rate 500   # at a fixed rate instead
 
 The last line is one JSON object. PostgreSQL's share counts every postgres process on the
 machine: run it on a quiet one.
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 from _harness import fresh_database, serving
-from _load import closed_loop, encode, run
+from _load import closed_loop, encode, open_loop, run
 from redeem import prepare
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -76,6 +77,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pool", type=int, default=16, help="TESSERA_DB_POOL_SIZE")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="requests/s on a fixed schedule (0: closed loop)"
+    )
     args = parser.parse_args()
 
     with fresh_database("postgresql") as url:
@@ -94,11 +98,17 @@ def main() -> None:
             run(lambda: closed_loop(base, "/v1/vouchers/redeem", warm, args.clients, headers))
             workers = [server_pid, *workers_of(server_pid)]  # the supervisor too
             before = snapshot(workers), snapshot(postgres_pids()), os.times()
-            result = run(
-                lambda: closed_loop(
-                    base, "/v1/vouchers/redeem", bodies(codes[500:], "n"), args.clients, headers
+            measured = bodies(codes[500:], "n")
+            if args.rate:
+                result = run(
+                    lambda: open_loop(base, "/v1/vouchers/redeem", measured, args.rate, headers)
                 )
-            )
+            else:
+                result = run(
+                    lambda: closed_loop(
+                        base, "/v1/vouchers/redeem", measured, args.clients, headers
+                    )
+                )
             after = snapshot(workers), snapshot(postgres_pids()), os.times()
     n = args.redemptions
     if os.environ.get("REDEEM_CPU_DETAIL"):  # the busiest PostgreSQL processes, on stderr
@@ -113,6 +123,7 @@ def main() -> None:
                 "redemptions": n,
                 "redemptions_per_s": round(n / result.elapsed, 1),
                 "errors": result.errors,
+                "p99_ms": round(sorted(result.latencies)[int(0.99 * n)] * 1000, 2),
                 "server_cpu_ms": round(spent(before[0], after[0]) / n * 1000, 3),
                 "postgres_cpu_ms": round(spent(before[1], after[1]) / n * 1000, 3),
                 "load_generator_cpu_ms": round(mine / n * 1000, 3),
