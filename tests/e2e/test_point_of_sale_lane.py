@@ -21,17 +21,17 @@ def till(container, tenant):
     return tid, pos, auditor, make_type(container, tid)
 
 
-def test_a_quick_redemption_is_counted_under_its_route(api, container, till):
+def test_quick_redemptions_are_counted_under_their_route(api, container, till):
     tid, pos, _auditor, type_id = till
-    _v, code = issue(container, tid, type_id)
-    r = api.post(
-        "/v1/vouchers/redeem", json={"code": code, "subscriber": "2547"}, headers=auth(pos)
-    )
-    assert r.status_code == 200 and r.json()["voucher"]["status"] == "used"
-    assert r.headers["content-type"] == "application/json"
+    for _ in range(2):  # the first teaches the quick path the tenant's code format
+        _v, code = issue(container, tid, type_id)
+        body = {"code": code, "subscriber": "2547"}
+        r = api.post("/v1/vouchers/redeem", json=body, headers=auth(pos))
+        assert r.status_code == 200 and r.json()["voucher"]["status"] == "used"
+        assert r.headers["content-type"] == "application/json"
     metrics = api.get("/metrics").text
     route = 'method="POST",route="/v1/vouchers/redeem",status="200"'
-    assert f"tessera_http_requests_total{{{route}}} 1.0" in metrics
+    assert f"tessera_http_requests_total{{{route}}} 2.0" in metrics
 
 
 def test_refusals_are_answered_by_the_api_as_before(api, container, till):

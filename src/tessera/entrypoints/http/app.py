@@ -130,7 +130,7 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
     for module in ROUTERS:
         app.include_router(module.router)
     problems.install(app)
-    app.add_middleware(PointOfSale, container=container, routes=app.routes)
+    app.add_middleware(PointOfSale, container=container)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # the outer one
     return app
 

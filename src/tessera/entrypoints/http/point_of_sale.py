@@ -16,8 +16,7 @@ unknown, is answered here.
 
 from __future__ import annotations
 
-from typing import Any
-
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +24,7 @@ from tessera.bootstrap import Container
 from tessera.domain.errors import DomainError, Unavailable
 from tessera.domain.roles import Permission, allows
 from tessera.domain.statuses import Operation
+from tessera.entrypoints.http import vouchers
 from tessera.entrypoints.http.deps import caller_of
 from tessera.entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tessera.entrypoints.http.problems import problem
@@ -40,11 +40,15 @@ _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()
 
 
 class PointOfSale:
-    def __init__(self, app: ASGIApp, container: Container, routes: list[Any]) -> None:
+    def __init__(self, app: ASGIApp, container: Container) -> None:
         self.app = app
         self.container = container
         # The routes these paths belong to, so that metrics label the calls as FastAPI would.
-        self.routes = {r.path: r for r in routes if getattr(r, "path", None) in OPERATIONS}
+        self.routes = {
+            route.path: route
+            for route in vouchers.router.routes
+            if isinstance(route, APIRoute) and route.path in OPERATIONS
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = OPERATIONS.get(scope.get("path", "")) if scope["type"] == "http" else None
