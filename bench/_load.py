@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -148,12 +149,23 @@ async def open_loop(
 
 
 def run(coroutine: Callable[[], Coroutine[Any, Any, Result]]) -> Result:
-    """Runs on uvloop when it is installed (it comes with uvicorn[standard])."""
-    with contextlib.suppress(ImportError):
-        import uvloop
+    """Runs on uvloop when it is installed (it comes with uvicorn[standard]).
 
-        return uvloop.run(coroutine())
-    return asyncio.run(coroutine())
+    The garbage collector is off while the load runs, and what exists before is frozen:
+    the generator keeps a task per request alive, and a full collection over them stopped
+    it for 50-130 ms, which it then measured as the server's latency (seen as the p99 of
+    the fixed-rate redemption run). The load makes no reference cycles worth collecting."""
+    gc.freeze()
+    gc.disable()
+    try:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            return uvloop.run(coroutine())
+        return asyncio.run(coroutine())
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def encode(payload: Any) -> bytes:
