@@ -19,7 +19,7 @@ import sys
 
 from pydantic import SecretStr
 
-from _harness import CODE_SECRET, fresh_database, running_server
+from _harness import CODE_SECRET, Steal, fresh_database, running_server
 from _load import closed_loop, encode, open_loop, run
 from tessera.bootstrap import build
 from tessera.config import Settings
@@ -118,10 +118,14 @@ def main() -> None:
             # Warm with as many connections as the runs use: every worker's pools at full size,
             # every statement prepared on every connection (as on a server that has been up).
             run(lambda: closed_loop(base, path, bodies(warm, "w"), args.clients, headers))
+            closed_steal = Steal()
             closed_run = run(
                 lambda: closed_loop(base, path, bodies(closed, "s"), args.clients, headers)
             )
+            closed_steal.stop()
+            rated_steal = Steal()
             rated_run = run(lambda: open_loop(base, path, bodies(rated, "o"), args.rate, headers))
+            rated_steal.stop()
     elapsed, latencies, errors = closed_run.elapsed, closed_run.latencies, closed_run.errors
     rate_latencies, rate_errors = rated_run.latencies, rated_run.errors
     print(
@@ -144,9 +148,11 @@ def main() -> None:
                 "p50_ms": pct(latencies, 0.5),
                 "p99_ms": pct(latencies, 0.99),
                 "errors": errors,
+                "steal_pct": closed_steal.percent,
                 "fixed_rate_per_s": args.rate,
                 "fixed_rate_p99_ms": pct(rate_latencies, 0.99),
                 "fixed_rate_errors": rate_errors,
+                "fixed_rate_steal_pct": rated_steal.percent,
             }
         )
     )
