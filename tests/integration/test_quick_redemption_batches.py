@@ -164,3 +164,32 @@ def test_a_refused_statement_writes_none_of_its_redemptions(container, tenant):
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_next_statement(container, tenant):
+    tid, _key = tenant
+    codes = prepare(container, tid, make_type(container, tid), 2)
+    redemption.validate(container.uow(tid), container.code_secret, by_code(codes[0]), POLICY)
+
+    async def run() -> list[Outcome | None]:
+        quick = QuickUses(container.settings.database_url, 4)
+        await quick.open()
+        try:
+
+            def redeem(code: str) -> Awaitable[Outcome | None]:
+                request = by_code(code, "254701")
+                uow = container.uow(tid)
+                return use_quickly(quick, uow, container.code_secret, request, Operation.REDEEM)
+
+            first = await redeem(codes[0])
+            ended = [quick.readers.conn.get_server_pid(), quick.writers.conn.get_server_pid()]
+            with container.engine.begin() as conn:
+                for pid in ended:
+                    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await asyncio.sleep(0.2)  # the ends reach the client
+            return [first, await redeem(codes[1])]
+        finally:
+            await quick.close()
+
+    outcomes = asyncio.run(run())
+    assert all(o is not None and o.voucher.status.value == "used" for o in outcomes)

@@ -348,8 +348,9 @@ class QuickUses:
     opened on its event loop."""
 
     # One statement of each kind in flight per worker: what arrives meanwhile goes in the
-    # next one. Two lanes made smaller statements and cost PostgreSQL up to half as much CPU
-    # again per redemption (bench/RESULTS-redeem.md); a statement of 64 is a few ms.
+    # next one, and each kind keeps one connection (``_Held``). Two in flight made no
+    # difference above the bench's noise (bench/RESULTS-redeem.md); a statement of 64
+    # redemptions takes a few ms.
     LANES = 1
 
     def __init__(self, database_url: str, size: int) -> None:
@@ -361,6 +362,8 @@ class QuickUses:
         self.read = _Statement("", ())
         self.reads = _Batches(self._read_all, self.LANES)
         self.writes = _Batches(self._write_all, self.LANES)
+        self.readers = _Held(self)
+        self.writers = _Held(self)
 
     async def open(self) -> None:
         self.pool = await asyncpg.create_pool(
@@ -384,6 +387,8 @@ class QuickUses:
 
     async def close(self) -> None:
         if self.pool is not None:
+            await self.readers.give_back()
+            await self.writers.give_back()
             await self.pool.close()
 
     async def view(
@@ -439,7 +444,7 @@ class QuickUses:
             "external_ids": [r.external_id for r in reads],
         }
         try:
-            rows = await self.pool.fetch(self.read.sql, *self.read.args(params))
+            rows = await self.readers.fetch(self.read.sql, *self.read.args(params))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("quick read failed", error=repr(exc))  # nothing written: slow path
             return [None] * len(reads)
@@ -452,7 +457,7 @@ class QuickUses:
         asked = [w.asked(n) for n, w in enumerate(writes)]
         try:
             params = {"asked": asked, "voucher_ids": [w.voucher.id for w in writes]}
-            rows = await self.pool.fetch(_WRITE.sql, *_WRITE.args(params))
+            rows = await self.writers.fetch(_WRITE.sql, *_WRITE.args(params))
         except asyncpg.PostgresError as exc:  # refused and rolled back as a whole
             log.warning("quick write refused", error=repr(exc), redemptions=len(writes))
             return [None] * len(writes)
@@ -463,6 +468,40 @@ class QuickUses:
         for row in rows:
             moved[row["n"]] = _voucher(row)
         return moved
+
+
+class _Held:
+    """A pool connection kept for one kind of statement (one is in flight at a time): taking
+    one from the pool per statement cost the worker ~0.1 ms (asyncpg shields each release in
+    a task). A broken connection goes back to the pool, which replaces it."""
+
+    def __init__(self, owner: QuickUses) -> None:
+        self.owner = owner
+        self.conn: Any = None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        if self.conn is not None and _closed(self.conn):  # the server ended it meanwhile
+            await self.give_back()
+        if self.conn is None:
+            self.conn = await self.owner.pool.acquire()
+        try:
+            rows: list[Any] = await self.conn.fetch(sql, *args)
+        except (asyncpg.InterfaceError, OSError):
+            await self.give_back()
+            raise
+        return rows
+
+    async def give_back(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await self.owner.pool.release(conn)
+
+
+def _closed(conn: Any) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # already detached from the pool
+        return True
 
 
 def _quick_view(row: Any, sql: str) -> QuickView:
