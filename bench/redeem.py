@@ -100,8 +100,8 @@ def main() -> None:
             codes[500 : 500 + args.redemptions],
             codes[500 + args.redemptions :],
         )
-        # Per worker, up to twice this many PostgreSQL connections (the quick path's and the
-        # rest's): 2 workers x 2 x 16 stay under the server's default max_connections (100).
+        # Per worker, up to this many PostgreSQL connections for the transactional path, and
+        # two for the quick one: 2 x (16 + 2) stay under the default max_connections (100).
         pool = 16
         # The key cache saves a lookup per request; a revoked key may work for 5 s more.
         settings = {"TESSERA_DB_POOL_SIZE": str(pool), "TESSERA_KEY_CACHE_SECONDS": "5"}

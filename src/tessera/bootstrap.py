@@ -40,7 +40,7 @@ class Container:
 
     async def open_quick_uses(self) -> None:
         if self.engine.dialect.name == "postgresql" and self.quick_uses is None:
-            quick = QuickUses(self.settings.database_url, self.settings.db_pool_size)
+            quick = QuickUses(self.settings.database_url)
             await quick.open()
             self.quick_uses = quick
 

@@ -33,7 +33,7 @@ def _redeem_together(
         redemption.validate(container.uow(tenant), container.code_secret, by_code(code), POLICY)
 
     async def run() -> list[Outcome | None]:
-        quick = QuickUses(container.settings.database_url, 4)
+        quick = QuickUses(container.settings.database_url)
         await quick.open()
         spy(quick)
         try:
@@ -172,7 +172,7 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_statement(con
     redemption.validate(container.uow(tid), container.code_secret, by_code(codes[0]), POLICY)
 
     async def run() -> list[Outcome | None]:
-        quick = QuickUses(container.settings.database_url, 4)
+        quick = QuickUses(container.settings.database_url)
         await quick.open()
         try:
 

@@ -353,11 +353,10 @@ class QuickUses:
     # redemptions takes a few ms.
     LANES = 1
 
-    def __init__(self, database_url: str, size: int) -> None:
+    def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
         self.dialect = url.get_dialect()()
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.size = size
         self.pool: Any = None  # an asyncpg pool (untyped library)
         self.read = _Statement("", ())
         self.reads = _Batches(self._read_all, self.LANES)
@@ -369,7 +368,7 @@ class QuickUses:
         self.pool = await asyncpg.create_pool(
             self.dsn,
             min_size=1,
-            max_size=self.size,
+            max_size=2 * self.LANES,  # reads and writes, each kind on its own connections
             init=_json_codecs,
             reset=_nothing_to_reset,
             server_settings={
