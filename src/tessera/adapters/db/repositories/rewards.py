@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -19,6 +18,7 @@ from tessera.adapters.db.repositories.subscribers import (
     SubscriberRepository,
     profile_rows,
 )
+from tessera.adapters.db.types import json_text
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
     Campaign,
@@ -91,18 +91,17 @@ SELECT id, version FROM campaigns WHERE tenant_id = %(tenant_id)s AND status = '
 
 
 def _events_json(events: list[Event]) -> str:
-    return json.dumps(
-        [
-            {
-                "id": e.id,
-                "subscriber": e.subscriber,
-                "type": e.type,
-                "occurred_at": e.occurred_at.isoformat(),
-                "attributes": e.attributes,
-            }
-            for e in events
-        ]
-    )
+    rows = [
+        {
+            "id": e.id,
+            "subscriber": e.subscriber,
+            "type": e.type,
+            "occurred_at": e.occurred_at.isoformat(),
+            "attributes": e.attributes,
+        }
+        for e in events
+    ]
+    return json_text(rows)
 
 
 class EventRepository(TenantScoped):
@@ -136,7 +135,7 @@ class EventRepository(TenantScoped):
 
     def _insert_new_postgres(self, events: list[Event], received_at: datetime) -> set[str]:
         """One statement, the batch as one JSON parameter that the server unpacks: psycopg
-        dumps arrays element by element in Python, json.dumps is one C call."""
+        dumps arrays element by element in Python, JSON text is one call (``json_text``)."""
         batch = _events_json(events)
         rows = self.conn.exec_driver_sql(
             _INSERT_EVENTS,
@@ -212,7 +211,7 @@ class AggregateRepository(TenantScoped):
                 _AGGREGATE_VALUES,
                 {
                     "tenant_id": self.tenant_id,
-                    "subscribers": json.dumps(sorted(subscribers)),
+                    "subscribers": json_text(sorted(subscribers)),
                     "names": sorted(names),
                     "buckets": sorted(buckets),
                 },
@@ -246,7 +245,7 @@ class AggregateRepository(TenantScoped):
                 _APPLY_AGGREGATES,
                 {
                     "tenant_id": self.tenant_id,
-                    "rows": json.dumps(rows),
+                    "rows": json_text(rows),
                     "mins": sorted(names[Function.MIN]),
                     "maxes": sorted(names[Function.MAX]),
                 },
@@ -611,8 +610,8 @@ class IngestRepository(TenantScoped):
             _LOOKUPS,
             {
                 "tenant_id": self.tenant_id,
-                "ids": json.dumps(sorted(profiles_of)),
-                "subscribers": json.dumps(sorted(aggregates_of) if want_values else []),
+                "ids": json_text(sorted(profiles_of)),
+                "subscribers": json_text(sorted(aggregates_of) if want_values else []),
                 "names": sorted(names),
                 "buckets": sorted(buckets),
             },
