@@ -1,12 +1,10 @@
-"""Column types that behave the same on SQLite and PostgreSQL, and JSON text for them."""
+"""Column types that behave the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
@@ -33,14 +31,3 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 
 JSONDocument: Any = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def json_text(value: Any) -> str:
-    """JSON for a statement parameter, by orjson: encoding event batches and shared
-    redemptions with the standard library was ~11 % of a busy worker's CPU. orjson refuses
-    integers past 64 bits, which an event attribute may hold: those take the standard
-    library."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)

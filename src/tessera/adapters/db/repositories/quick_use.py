@@ -44,7 +44,6 @@ from tessera.adapters.db.repositories.catalog import _lifecycle, _voucher_type
 from tessera.adapters.db.repositories.edrs import draft_columns
 from tessera.adapters.db.repositories.subscribers import _subscriber
 from tessera.adapters.db.repositories.vouchers import VoucherView, _view_statement, _voucher
-from tessera.adapters.db.types import json_text
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Unavailable
 from tessera.domain.statuses import VoucherStatus
@@ -525,7 +524,7 @@ def _quick_view(row: Any, sql: str) -> QuickView:
 
 async def _json_codecs(conn: Any) -> None:
     for kind in ("json", "jsonb"):
-        await conn.set_type_codec(kind, encoder=json_text, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def _nothing_to_reset(_conn: Any) -> None:

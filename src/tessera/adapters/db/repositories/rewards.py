@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -18,7 +19,6 @@ from tessera.adapters.db.repositories.subscribers import (
     SubscriberRepository,
     profile_rows,
 )
-from tessera.adapters.db.types import json_text
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
     Campaign,
@@ -91,17 +91,18 @@ SELECT id, version FROM campaigns WHERE tenant_id = %(tenant_id)s AND status = '
 
 
 def _events_json(events: list[Event]) -> str:
-    rows = [
-        {
-            "id": e.id,
-            "subscriber": e.subscriber,
-            "type": e.type,
-            "occurred_at": e.occurred_at.isoformat(),
-            "attributes": e.attributes,
-        }
-        for e in events
-    ]
-    return json_text(rows)
+    return json.dumps(
+        [
+            {
+                "id": e.id,
+                "subscriber": e.subscriber,
+                "type": e.type,
+                "occurred_at": e.occurred_at.isoformat(),
+                "attributes": e.attributes,
+            }
+            for e in events
+        ]
+    )
 
 
 class EventRepository(TenantScoped):
@@ -135,7 +136,7 @@ class EventRepository(TenantScoped):
 
     def _insert_new_postgres(self, events: list[Event], received_at: datetime) -> set[str]:
         """One statement, the batch as one JSON parameter that the server unpacks: psycopg
-        dumps arrays element by element in Python, JSON text is one call (``json_text``)."""
+        dumps arrays element by element in Python, json.dumps is one C call."""
         batch = _events_json(events)
         rows = self.conn.exec_driver_sql(
             _INSERT_EVENTS,
@@ -211,7 +212,7 @@ class AggregateRepository(TenantScoped):
                 _AGGREGATE_VALUES,
                 {
                     "tenant_id": self.tenant_id,
-                    "subscribers": json_text(sorted(subscribers)),
+                    "subscribers": json.dumps(sorted(subscribers)),
                     "names": sorted(names),
                     "buckets": sorted(buckets),
                 },
@@ -245,7 +246,7 @@ class AggregateRepository(TenantScoped):
                 _APPLY_AGGREGATES,
                 {
                     "tenant_id": self.tenant_id,
-                    "rows": json_text(rows),
+                    "rows": json.dumps(rows),
                     "mins": sorted(names[Function.MIN]),
                     "maxes": sorted(names[Function.MAX]),
                 },
@@ -610,8 +611,8 @@ class IngestRepository(TenantScoped):
             _LOOKUPS,
             {
                 "tenant_id": self.tenant_id,
-                "ids": json_text(sorted(profiles_of)),
-                "subscribers": json_text(sorted(aggregates_of) if want_values else []),
+                "ids": json.dumps(sorted(profiles_of)),
+                "subscribers": json.dumps(sorted(aggregates_of) if want_values else []),
                 "names": sorted(names),
                 "buckets": sorted(buckets),
             },
