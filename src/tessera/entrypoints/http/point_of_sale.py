@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.adapters.db.repositories.quick_use import QuickUses
 from tessera.bootstrap import Container
 from tessera.domain.errors import DomainError, Unavailable
 from tessera.domain.roles import Permission, allows
@@ -27,7 +28,7 @@ from tessera.domain.statuses import Operation
 from tessera.entrypoints.http import vouchers
 from tessera.entrypoints.http.deps import caller_of
 from tessera.entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
-from tessera.entrypoints.http.problems import problem
+from tessera.entrypoints.http.problems import domain_problem
 from tessera.entrypoints.http.vouchers import ByCodeIn, OutcomeOut, by_code_request
 from tessera.services import redemption
 
@@ -52,7 +53,8 @@ class PointOfSale:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = OPERATIONS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if operation is None or scope["method"] != "POST" or self.container.quick_uses is None:
+        quick = self.container.quick_uses
+        if operation is None or scope["method"] != "POST" or quick is None:
             await self.app(scope, receive, send)
             return
         token, typed_json, idempotent = _headers(scope["headers"])
@@ -60,12 +62,18 @@ class PointOfSale:
             await self.app(scope, receive, send)
             return
         body, complete = await _read(receive)
-        if complete and await self._answered(operation, token, body, scope, send):
+        if complete and await self._answered(quick, operation, token, body, scope, send):
             return
         await self.app(scope, _replay(body, complete, receive), send)
 
     async def _answered(
-        self, operation: Operation, token: str, body: bytes, scope: Scope, send: Send
+        self,
+        quick: QuickUses,
+        operation: Operation,
+        token: str,
+        body: bytes,
+        scope: Scope,
+        send: Send,
     ) -> bool:
         """True when the redemption was answered here; False leaves it all to FastAPI."""
         try:
@@ -79,15 +87,14 @@ class PointOfSale:
         uow = self.container.uow(caller.tenant_id, caller.key_id)
         try:
             outcome = await redemption.use_quickly(
-                self.container.quick_uses,  # type: ignore[arg-type]  # checked by the caller
+                quick,
                 uow,
                 self.container.code_secret,
                 by_code_request(fields),
                 operation,
             )
         except Unavailable as unknown:  # the write's outcome is unknown: never tried again here
-            response = problem(503, unknown.code, unknown.message)
-            await response(scope, _no_receive, send)
+            await domain_problem(unknown)(scope, _no_receive, send)
             return True
         except DomainError:  # refused before writing: FastAPI's path refuses it too, in full
             return False

@@ -53,6 +53,10 @@ def problem(status: int, code: str, detail: str, /, **extra: Any) -> JSONRespons
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def domain_problem(error: errors.DomainError) -> JSONResponse:
+    return problem(status_of(error), error.code, error.message, **error.extra)
+
+
 def status_of(error: errors.DomainError) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS_OF:
@@ -68,7 +72,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_request: Request, exc: errors.DomainError) -> JSONResponse:
-        return problem(status_of(exc), exc.code, exc.message, **exc.extra)
+        return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -84,7 +84,7 @@ class NewBucket:
 @functools.cache
 def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
     """The read of many requests at once: each row of ``asked`` (tenant, code hash, the
-    caller's two bar scopes, the subscriber, and its place ``n``) joins the read of one.
+    caller's bar scopes, the subscriber, and its place ``n``) joins the read of one.
     ``bucket_sequence``: the buckets id sequence, looked up once (looking it up in the query,
     with pg_get_serial_sequence, cost more than the rest of the query)."""
     tenant = sa.bindparam("tenant", type_=sa.Uuid)
@@ -110,16 +110,16 @@ def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
     columns = {
         "tenant": "asked.tenant",
         "key": "asked.key",
-        "scopes": "ARRAY[asked.key_scope, asked.subscriber_scope]",
+        "scopes": "ARRAY[asked.first_scope, asked.second_scope]",
         "external_id": "asked.external_id",
     }
     one = re.sub(r"%\((\w+)\)s", lambda m: columns[m.group(1)], one)
     # ``one`` is our own compiled statement; every value is a parameter.
     return (
         "SELECT asked.n, one.* FROM unnest(%(tenants)s::uuid[], "  # noqa: S608
-        "%(keys)s::bytea[], %(key_scopes)s::text[], %(subscriber_scopes)s::text[], "
+        "%(keys)s::bytea[], %(first_scopes)s::text[], %(second_scopes)s::text[], "
         "%(external_ids)s::text[]) "
-        "WITH ORDINALITY AS asked(tenant, key, key_scope, subscriber_scope, external_id, n) "
+        "WITH ORDINALITY AS asked(tenant, key, first_scope, second_scope, external_id, n) "
         f"CROSS JOIN LATERAL ({one}) AS one"
     )
 
@@ -236,8 +236,7 @@ _WRITE = _Statement(*_positional(_WRITE_SQL))
 class _Read:
     tenant_id: uuid.UUID
     code_hash: bytes
-    key_scope: str | None
-    subscriber_scope: str | None
+    scopes: tuple[str | None, str | None]  # the caller's bar scopes (at most two)
     external_id: str
 
 
@@ -295,33 +294,27 @@ Result = TypeVar("Result")
 
 
 class _Batches(Generic[Item, Result]):
-    """Runs what arrives while ``lanes`` statements are already in flight as one statement.
+    """Runs what arrives while a statement is in flight as the next statement.
 
-    A request that finds a lane free goes at once (the task starts on the loop's next turn,
-    with whatever else arrived in this one); the others wait for the first lane to finish
-    and go together, up to ``largest`` at a time."""
+    A request that finds none in flight goes at once (the task starts on the loop's next
+    turn, with whatever else arrived in this one); the others wait for it to finish and go
+    together, up to ``largest`` at a time. One statement of a kind in flight per worker: two
+    made no difference above the bench's noise (bench/RESULTS-redeem.md), and one lets each
+    kind keep one connection (``_Held``)."""
 
     def __init__(
-        self,
-        run: Callable[[list[Item]], Awaitable[list[Result]]],
-        lanes: int,
-        largest: int = 64,
+        self, run: Callable[[list[Item]], Awaitable[list[Result]]], largest: int = 64
     ) -> None:
         self.run = run
-        self.lanes = lanes
         self.largest = largest
         self.waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self.busy = 0
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.draining: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self.waiting.append((item, future))
-        if self.busy < self.lanes:
-            self.busy += 1
-            task = asyncio.create_task(self._drain())
-            self.tasks.add(task)  # the loop keeps only a weak reference
-            task.add_done_callback(self.tasks.discard)
+        if self.draining is None:
+            self.draining = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -340,18 +333,12 @@ class _Batches(Generic[Item, Result]):
                     if not future.done():  # its request may have been cancelled
                         future.set_result(result)
         finally:
-            self.busy -= 1
+            self.draining = None
 
 
 class QuickUses:
     """Reads and writes of any tenant, each scoped to its tenant in SQL; one per HTTP worker,
     opened on its event loop."""
-
-    # One statement of each kind in flight per worker: what arrives meanwhile goes in the
-    # next one, and each kind keeps one connection (``_Held``). Two in flight made no
-    # difference above the bench's noise (bench/RESULTS-redeem.md); a statement of 64
-    # redemptions takes a few ms.
-    LANES = 1
 
     def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
@@ -359,8 +346,8 @@ class QuickUses:
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool: Any = None  # an asyncpg pool (untyped library)
         self.read = _Statement("", ())
-        self.reads = _Batches(self._read_all, self.LANES)
-        self.writes = _Batches(self._write_all, self.LANES)
+        self.reads = _Batches(self._read_all)
+        self.writes = _Batches(self._write_all)
         self.readers = _Held(self)
         self.writers = _Held(self)
 
@@ -368,7 +355,7 @@ class QuickUses:
         self.pool = await asyncpg.create_pool(
             self.dsn,
             min_size=1,
-            max_size=2 * self.LANES,  # reads and writes, each kind on its own connections
+            max_size=2,  # one held for reads, one for writes
             init=_json_codecs,
             reset=_nothing_to_reset,
             server_settings={
@@ -395,10 +382,8 @@ class QuickUses:
     ) -> QuickView | None:
         """The voucher of ``code_hash`` with what the rules need; None when there is none or
         the read failed (nothing was written: the slow path answers)."""
-        key_scope = next((s for s in scopes if s.startswith("key:")), None)
-        subscriber_scope = next((s for s in scopes if s.startswith("subscriber:")), None)
-        read = _Read(tenant_id, code_hash, key_scope, subscriber_scope, subscriber)
-        return await self.reads.submit(read)
+        first, second, *_rest = (*scopes, None, None)
+        return await self.reads.submit(_Read(tenant_id, code_hash, (first, second), subscriber))
 
     async def use(
         self,
@@ -438,8 +423,8 @@ class QuickUses:
         params = {
             "tenants": [r.tenant_id for r in reads],
             "keys": [r.code_hash for r in reads],
-            "key_scopes": [r.key_scope for r in reads],
-            "subscriber_scopes": [r.subscriber_scope for r in reads],
+            "first_scopes": [r.scopes[0] for r in reads],
+            "second_scopes": [r.scopes[1] for r in reads],
             "external_ids": [r.external_id for r in reads],
         }
         try:
@@ -454,8 +439,8 @@ class QuickUses:
 
     async def _write_all(self, writes: list[_Write]) -> list[Voucher | object | None]:
         asked = [w.asked(n) for n, w in enumerate(writes)]
+        params = {"asked": asked, "voucher_ids": [w.voucher.id for w in writes]}
         try:
-            params = {"asked": asked, "voucher_ids": [w.voucher.id for w in writes]}
             rows = await self.writers.fetch(_WRITE.sql, *_WRITE.args(params))
         except asyncpg.PostgresError as exc:  # refused and rolled back as a whole
             log.warning("quick write refused", error=repr(exc), redemptions=len(writes))
