@@ -224,9 +224,11 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API. The embedded SQLite default is migrated first. The webhook
-    dispatcher runs alongside, in this process (TESSERA_DISPATCHER_ENABLED=false: not)."""
+    dispatcher runs alongside, in this process (TESSERA_DISPATCHER_ENABLED=false: not).
+    With several workers, this process accepts the connections and hands them out in turn."""
     import uvicorn
 
+    from tessera.entrypoints.http import workers as http_workers
     from tessera.services.dispatch import start_dispatcher
 
     container = build()
@@ -257,19 +259,19 @@ def serve(
             )
         else:
             stop_dispatcher = start_dispatcher(container)
-    # Workers share one listening socket; uvloop (libuv) would let one worker accept a whole
-    # burst of new connections while the others idle. One accept per turn spreads them.
-    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
+    config: dict[str, Any] = {
+        "app": "tessera.entrypoints.http.app:create_app_from_env",
+        "factory": True,
+        "log_level": settings.log_level,
+        "access_log": False,
+    }
+    host, port = host or settings.host, port or settings.port
+    workers = workers or settings.workers
     try:
-        uvicorn.run(
-            "tessera.entrypoints.http.app:create_app_from_env",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers or settings.workers,
-            log_level=settings.log_level,
-            access_log=False,
-        )
+        if workers > 1:  # connections handed out in turn (see the module)
+            http_workers.serve(config, host=host, port=port, workers=workers)
+        else:
+            uvicorn.run(**config, host=host, port=port)
     finally:
         if stop_dispatcher is not None:
             stop_dispatcher()

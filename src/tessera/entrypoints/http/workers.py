@@ -1,0 +1,200 @@
+"""Several HTTP worker processes behind one port, each new connection handed to the next
+worker in turn.
+
+Worker processes that share one listening socket do not share its connections: whichever
+wakes first accepts every connection waiting. A client opening its pool of four connections
+at once had all four on one worker 30 times in 30 here (uvicorn's own supervisor; 29 in 30
+with ``UV_TCP_SINGLE_ACCEPT``), the other worker idle, and it keeps them: keep-alive
+connections live as long as the client. Node's cluster module hands connections out from
+its primary process for the same reason, and so does this one: the primary accepts and
+passes each connection's descriptor to the workers in turn over a Unix socket
+(``SCM_RIGHTS``); a worker serves it with uvicorn's protocol as if it had accepted it.
+
+The primary restarts a worker that dies, and stops the workers (each finishing its open
+requests, as uvicorn does) on SIGINT or SIGTERM. Linux and other Unix systems only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import selectors
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+import uvicorn
+
+log = logging.getLogger("uvicorn.error")  # where uvicorn's own supervisor writes (stderr)
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def serve(config: dict[str, Any], *, host: str, port: int, workers: int) -> None:
+    """Listens on ``host:port`` and serves with ``workers`` processes until told to stop.
+    ``config``: the keyword arguments of ``uvicorn.Config`` for each worker."""
+    uvicorn.Config(**config)  # configures the logging, as in each worker
+    listener = socket.create_server((host, port), backlog=2048)
+    listener.setblocking(False)
+    primary = _Primary(config, listener, workers)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("Serving on http://%s:%d with %d workers, connections handed out in turn",
+             host, port, workers)  # fmt: skip
+    try:
+        primary.run(stop)
+    finally:
+        primary.close()
+        listener.close()
+
+
+@dataclass
+class _Worker:
+    """One worker process and the primary's end of the socket its connections go through."""
+
+    process: SpawnProcess
+    channel: socket.socket
+
+    @classmethod
+    def start(cls, config: dict[str, Any]) -> _Worker:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = _SPAWN.Process(target=_work, args=(config, theirs), name="tessera-http")
+        process.start()
+        theirs.close()
+        return cls(process, ours)
+
+    def hand(self, connection: socket.socket) -> bool:
+        """Passes the connection on; False if this worker is gone."""
+        try:
+            socket.send_fds(self.channel, [b"c"], [connection.fileno()])
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Closing the channel tells the worker to finish its requests and exit."""
+        self.channel.close()
+
+
+class _Primary:
+    def __init__(self, config: dict[str, Any], listener: socket.socket, workers: int) -> None:
+        self.config = config
+        self.listener = listener
+        self.workers = [_Worker.start(config) for _ in range(workers)]
+        self.turn = 0
+
+    def run(self, stop: threading.Event) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ)
+            while not stop.is_set():
+                ready = selector.select(timeout=0.5)
+                if stop.is_set():  # workers stopped by the same Ctrl-C are not replaced
+                    return
+                if ready:
+                    self._accept_waiting()
+                self._replace_dead()
+
+    def _accept_waiting(self) -> None:
+        while True:
+            try:
+                connection, _peer = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, say: keep serving the others
+                log.warning("accept failed: %r", exc)
+                return
+            with connection:
+                self._hand_out(connection)
+
+    def _hand_out(self, connection: socket.socket) -> None:
+        for _attempt in range(len(self.workers)):
+            index = self.turn
+            self.turn = (self.turn + 1) % len(self.workers)
+            if self.workers[index].hand(connection):
+                return
+            self._restart(index)
+        log.warning("no worker took the connection: dropped")
+
+    def _replace_dead(self) -> None:
+        for index, worker in enumerate(self.workers):
+            if not worker.process.is_alive():
+                self._restart(index)
+
+    def _restart(self, index: int) -> None:
+        old = self.workers[index]
+        old.stop()
+        old.process.join(timeout=1)
+        log.warning("worker %s ended (exit code %s): starting another", old.process.pid,
+                    old.process.exitcode)  # fmt: skip
+        self.workers[index] = _Worker.start(self.config)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for worker in self.workers:
+            worker.process.join(timeout=30)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
+
+
+def _work(config: dict[str, Any], channel: socket.socket) -> None:
+    """A worker process: uvicorn's server without a listening socket of its own."""
+    _HandedConnections(uvicorn.Config(**config), channel).run()
+
+
+class _HandedConnections(uvicorn.Server):
+    """Serves the connections the primary hands over; stops when the primary goes away."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
+        super().__init__(config)
+        self.channel = channel
+        self._connecting: set[asyncio.Task[Any]] = set()  # held until running (see asyncio)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # the app's lifespan, no listener
+        if self.should_exit:
+            return
+        self.channel.setblocking(False)
+        asyncio.get_running_loop().add_reader(self.channel.fileno(), self._take)
+
+    def _take(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            message, fds, _flags, _address = socket.recv_fds(self.channel, 1, 1)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not message:  # the primary closed the channel: finish and exit
+            loop.remove_reader(self.channel.fileno())
+            self.should_exit = True
+            return
+        for fd in fds:
+            connection = socket.socket(fileno=fd)
+            connection.setblocking(False)
+            task = loop.create_task(loop.connect_accepted_socket(self._protocol, connection))
+            self._connecting.add(task)
+            task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[Any]) -> None:
+        self._connecting.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("a handed connection could not be served: %r", exc)
+
+    def _protocol(self) -> asyncio.Protocol:
+        """What uvicorn's own ``startup`` makes for each connection it accepts."""
+        protocol: asyncio.Protocol = self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        return protocol
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(self.channel.fileno())
+        self.channel.close()
+        await super().shutdown(sockets)

@@ -1,0 +1,155 @@
+"""`tessera serve --workers N`: the primary hands connections to the workers in turn, replaces
+a worker that dies, and stops them all on SIGTERM. Real processes and sockets; which worker
+holds a connection is read from /proc (Linux)."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/net/tcp").exists(), reason="reads connection owners from Linux's /proc"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env |= {
+        "TESSERA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "TESSERA_CODE_SECRET": "workers-test-secret",
+        "TESSERA_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tessera.entrypoints.cli", "serve", "--workers", "2",
+         "--port", str(port)],
+        env=env,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: len(_workers(process.pid)) == 2 and _answers(port), "two workers")
+        yield process, port
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        process.kill()
+
+
+def _wait_for(condition, what: str, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if condition():
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _workers(primary: int) -> set[int]:
+    """The primary's worker processes (not multiprocessing's resource tracker)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == primary and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
+    return found
+
+
+def _answers(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        return _get_health(s)
+
+
+def _get_health(s: socket.socket) -> bool:
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    return s.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def _owners(port: int, clients: list[socket.socket], workers: set[int]) -> list[int]:
+    """Which worker holds the server's end of each client connection."""
+    inode_of_peer = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":  # established
+            inode_of_peer[int(fields[2].split(":")[1], 16)] = fields[9]
+    owner_of_inode = {}
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owner_of_inode[target[8:-1]] = pid
+    return [owner_of_inode[inode_of_peer[c.getsockname()[1]]] for c in clients]
+
+
+def _open_together(port: int, count: int) -> list[socket.socket]:
+    clients = [socket.socket() for _ in range(count)]
+    for c in clients:
+        c.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            c.connect(("127.0.0.1", port))
+    for c in clients:
+        c.setblocking(True)
+        c.settimeout(10)
+    for c in clients:
+        assert _get_health(c)
+    return clients
+
+
+def test_connections_opened_together_are_shared_between_the_workers(server):
+    process, port = server
+    workers = _workers(process.pid)
+    for _round in range(5):
+        clients = _open_together(port, 4)
+        try:
+            assert sorted(Counter(_owners(port, clients, workers)).values()) == [2, 2]
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_a_worker_that_dies_is_replaced_and_connections_go_on_being_served(server):
+    process, port = server
+    first = _workers(process.pid)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(
+        lambda: len(now := _workers(process.pid)) == 2 and victim not in now, "a new worker"
+    )
+    clients = _open_together(port, 6)
+    try:
+        owners = Counter(_owners(port, clients, _workers(process.pid)))
+        assert sorted(owners.values()) == [3, 3]
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_sigterm_stops_the_primary_and_every_worker(server):
+    process, port = server
+    workers = _workers(process.pid)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    for pid in workers:
+        _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"worker {pid} to end", 10)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
