@@ -90,6 +90,35 @@ def test_aggregates_cut_at_the_end_of_the_day_and_month_in_utc(container, uow):
     assert won == [[], ["rolling"], ["day", "max", "month", "rolling"]]
 
 
+def test_an_event_sees_the_stored_aggregates_and_every_earlier_event_of_its_batch(container, uow):
+    """Events that no campaign can want on their own attributes are screened out before the
+    aggregates are read; what they add must still count for the events after them."""
+    campaigns.define_aggregate(
+        uow(), AggregateDefinition("mb_day", "usage.data", Function.SUM, Window.DAY, "mb")
+    )
+    campaigns.define_aggregate(
+        uow(), AggregateDefinition("min_mb", "usage.data", Function.MIN, Window.DAY, "mb")
+    )
+    campaigns.create_campaign(
+        uow(), spec("big", "event.attributes.mb > 50 && agg.mb_day >= 100 && agg.min_mb == 5")
+    )
+    other = "254700000002"
+    assert not ingest(container, uow, [ev(1, mb=5)])[0].rewards  # stored: 5, min 5
+    results = ingest(
+        container,
+        uow,
+        [
+            ev(2, mb=30),  # screened out: 35
+            ev(3, mb=60),  # 95: not yet
+            ev(4, subscriber=other, mb=70),  # another subscriber's day: 70
+            ev(5, mb=10),  # screened out: 105
+            ev(6, mb=51),  # 156, min still the stored 5
+            ev(7, subscriber=other, mb=90),  # 160, but its min is 70
+        ],
+    )
+    assert [bool(o.rewards) for o in results] == [False, False, False, False, True, False]
+
+
 def test_total_cap_and_budget_never_over_issue_under_concurrency(container, uow):
     capped = campaigns.create_campaign(uow(), spec("capped", caps=Caps(total_rewards=7)))
     budget = campaigns.create_campaign(

@@ -203,7 +203,7 @@ class EvaluationContext:
         candidates or more, goes first, on the event alone: its false is exact, since a
         variable missing makes an error, which ``||`` and ``&&`` drop only where the other
         side decides alone (``false && x`` whatever ``x``)."""
-        if screen is not None and self._rest is not None and screen.settles(self._context):
+        if self.settled_by(screen):
             return []
         context = self._complete()
         found = []
@@ -218,6 +218,10 @@ class EvaluationContext:
                     error=str(exc),
                 )
         return found
+
+    def settled_by(self, screen: Screen | None) -> bool:
+        """Whether ``screen`` finds, on the event alone, that no condition can match."""
+        return screen is not None and self._rest is not None and screen.settles(self._context)
 
     def matches(self, program: Any, campaign_id: object) -> bool:
         return bool(self.matching([(campaign_id, program)]))

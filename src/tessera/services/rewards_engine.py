@@ -2,10 +2,12 @@
 that its type triggers, with one context per event shared by those campaigns.
 
 A batch of events is one transaction: the events (deduplicated by id), the aggregates, and
-every reward with its cap counters and EDRs commit together. The work runs in three steps:
-evaluate everything in memory; claim caps (each capped reward in a savepoint, so a cap
-reached undoes only that reward), locking rows in one global order so concurrent batches
-queue instead of deadlocking; then write grants, rewards and EDRs in bulk.
+every reward with its cap counters and EDRs commit together. The work runs in steps: screen
+each event on itself (most match no campaign on their own attributes), folding it into the
+aggregates; read the profiles and stored aggregates of the events left, and evaluate them;
+claim caps (each capped reward in a savepoint, so a cap reached undoes only that reward),
+locking rows in one global order so concurrent batches queue instead of deadlocking; then
+write grants, rewards and EDRs in bulk.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tessera.adapters.expressions import (
     Uses,
     merge_uses,
 )
-from tessera.domain.aggregates import AggregateDefinition, Function
+from tessera.domain.aggregates import AggregateDefinition
 from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, Unavailable
@@ -84,34 +86,62 @@ class _Plan:
     always_live: bool
 
 
-def _fold(
-    d: AggregateDefinition,
-    state: dict[tuple[str, str, str], float],
-    changes: dict[tuple[str, str, str], tuple[Function, float]],
-    event: Event,
-) -> None:
-    """Adds the event to the in-memory aggregate, and to what the batch adds to the store."""
+def _fold(d: AggregateDefinition, added: dict[tuple[str, str, str], float], event: Event) -> None:
+    """Adds the event to what the batch adds to its stored bucket."""
     value = d.contribution(event)
     if value is None:
         return
     key = (event.subscriber, d.name, d.bucket_key(event.occurred_at))
-    current = state.get(key)
-    state[key] = value if current is None else d.combine([current, value])
-    pending = changes.get(key)
-    changes[key] = (d.function, value if pending is None else d.combine([pending[1], value]))
+    current = added.get(key)
+    added[key] = value if current is None else d.combine([current, value])
 
 
-def _agg_view(
-    definitions: list[AggregateDefinition],
-    state: dict[tuple[str, str, str], float],
-    event: Event,
-) -> dict[str, float | int]:
-    """``agg`` as this event sees it: every earlier event of the batch and this one."""
-    agg: dict[str, float | int] = {}
-    for d in definitions:
-        keys = [(event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at)]
-        agg[d.name] = d.combine([state[k] for k in keys if k in state])
-    return agg
+def _read_keys(
+    definitions: list[AggregateDefinition], event: Event
+) -> list[tuple[AggregateDefinition, list[tuple[str, str, str]]]]:
+    return [
+        (d, [(event.subscriber, d.name, b) for b in d.read_keys(event.occurred_at)])
+        for d in definitions
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsettled:
+    """An event that its type's screen did not settle on the event alone: evaluated once
+    the profiles and stored aggregates are read, for these events only."""
+
+    event: Event
+    live: list[tuple[Campaign, Any]]
+    context: EvaluationContext
+
+
+@dataclass
+class _Lookups:
+    """Filled after the screens; read by the unsettled events' contexts."""
+
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stored: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    def profile(self, subscriber: str) -> dict[str, Any]:
+        return self.profiles.get(subscriber) or {"external_id": subscriber}
+
+    def agg_view(
+        self,
+        definitions: list[AggregateDefinition],
+        event: Event,
+        added: dict[tuple[str, str, str], float],
+    ) -> dict[str, float | int]:
+        """``agg`` as the event sees it: the stored buckets, with what every earlier event of
+        the batch and this one ``added``."""
+        agg: dict[str, float | int] = {}
+        for d, keys in _read_keys(definitions, event):
+            values = []
+            for key in keys:
+                parts = [v for v in (self.stored.get(key), added.get(key)) if v is not None]
+                if parts:
+                    values.append(d.combine(parts))
+            agg[d.name] = d.combine(values)
+        return agg
 
 
 def _dedupe(events: list[Event], new_ids: set[str]) -> tuple[list[EventOutcome], list[Event]]:
@@ -140,6 +170,56 @@ def _event_view(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at,
         "attributes": event.attributes,
     }
+
+
+def _screened(
+    fresh: list[Event],
+    plans: dict[str, _Plan],
+    definitions: list[AggregateDefinition],
+    only_campaign: uuid.UUID | None,
+    lookups: _Lookups,
+    now: datetime,
+) -> tuple[dict[tuple[str, str, str], float], list[_Unsettled]]:
+    """Goes through the batch in order: folds each event into what the batch adds to the
+    aggregates, and runs its type's screen on the event alone. Returns what the batch adds,
+    and the events the screens did not settle (their contexts read ``lookups`` once it is
+    filled, with the aggregates as they stood at the event)."""
+    contributing: dict[str, list[AggregateDefinition]] = defaultdict(list)
+    for d in definitions:
+        contributing[d.event_type].append(d)
+    added: dict[tuple[str, str, str], float] = {}
+    unsettled: list[_Unsettled] = []
+    for event in fresh:
+        for d in contributing.get(event.type, ()):
+            _fold(d, added, event)
+        plan = plans.get(event.type)
+        if plan is None:
+            continue
+        live = (
+            plan.campaigns
+            if plan.always_live and not only_campaign
+            else [
+                (c, p)
+                for c, p in plan.campaigns
+                if only_campaign or c.spec.is_live(event.occurred_at)
+            ]
+        )
+        if not live:
+            continue
+        so_far: dict[tuple[str, str, str], float] = {}  # filled if not settled
+        context = EvaluationContext(
+            _event_view(event),
+            partial(lookups.profile, event.subscriber),  # called if read
+            partial(lookups.agg_view, plan.agg, event, so_far),
+            now,
+            plan.uses,
+        )
+        if context.settled_by(plan.screen):
+            continue
+        for _d, keys in _read_keys(plan.agg, event):
+            so_far.update((k, added[k]) for k in keys if k in added)
+        unsettled.append(_Unsettled(event, live, context))
+    return added, unsettled
 
 
 class RewardsEngine:
@@ -183,58 +263,32 @@ class RewardsEngine:
                 new_ids = {e.id for e in unique}
             outcomes, fresh = _dedupe(events, new_ids)
             plans = self._plans(uow, only_campaign, definitions, versions)
+            lookups = _Lookups()
+            added, unsettled = _screened(fresh, plans, definitions, only_campaign, lookups, now)
             buckets: set[str] = set()
             if definitions and not stored:
-                for moment in {e.occurred_at.date(): e.occurred_at for e in fresh}.values():
+                for moment in {
+                    u.event.occurred_at.date(): u.event.occurred_at for u in unsettled
+                }.values():
                     for d in definitions:
                         buckets.update(d.read_keys(moment))
-            profiles, agg_state = uow.ingest.lookups(
-                {
-                    e.subscriber
-                    for e in fresh
-                    if e.type in plans and "subscriber" in plans[e.type].uses
-                },
-                {e.subscriber for e in fresh} if buckets else set(),
+            lookups.profiles, lookups.stored = uow.ingest.lookups(
+                {u.event.subscriber for u in unsettled if "subscriber" in plans[u.event.type].uses},
+                {u.event.subscriber for u in unsettled} if buckets else set(),
                 [d.name for d in definitions],
                 buckets,
             )
-            contributing: dict[str, list[AggregateDefinition]] = defaultdict(list)
-            for d in definitions:
-                contributing[d.event_type].append(d)
-            changes: dict[tuple[str, str, str], tuple[Function, float]] = {}
             matches: list[tuple[Campaign, Event]] = []
-            for event in fresh:
-                for d in contributing.get(event.type, ()):
-                    _fold(d, agg_state, changes, event)
-                plan = plans.get(event.type)
-                if plan is None:
-                    continue
-                live = (
-                    plan.campaigns
-                    if plan.always_live and not only_campaign
-                    else [
-                        (c, p)
-                        for c, p in plan.campaigns
-                        if only_campaign or c.spec.is_live(event.occurred_at)
-                    ]
-                )
-                if not live:
-                    continue
-                context = EvaluationContext(
-                    _event_view(event),
-                    profiles.get(event.subscriber) or {"external_id": event.subscriber},
-                    partial(_agg_view, plan.agg, agg_state, event),  # computed if read
-                    now,
-                    plan.uses,
-                )
-                for campaign in context.matching(live, plan.screen):
-                    matches.append((campaign, event))
+            for u in unsettled:
+                for campaign in u.context.matching(u.live):
+                    matches.append((campaign, u.event))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
             for event_id, reward in self._write(uow, grants, now):
                 by_id[event_id].rewards.append(reward)
             if not stored:
-                uow.aggregates.apply(changes)
+                function_of = {d.name: d.function for d in definitions}
+                uow.aggregates.apply({k: (function_of[k[1]], v) for k, v in added.items()})
             if dry_run:  # what would happen, never a real code (nothing is given)
                 uow.rollback()
                 for answer in outcomes:
