@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tessera.adapters.db.engine import DatabaseBusy
 from tessera.domain import errors
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,10 @@ def install(app: FastAPI) -> None:
         return problem(
             422, "invalid", detail, field=first["field"], reason=first["reason"], errors=problems
         )
+
+    @app.exception_handler(DatabaseBusy)
+    async def _busy(_request: Request, exc: DatabaseBusy) -> JSONResponse:
+        return problem(503, "database_busy", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
