@@ -151,3 +151,20 @@ def test_sigterm_stops_the_primary_and_every_worker(server):
         _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"worker {pid} to end", 10)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_a_worker_that_stops_reading_does_not_stop_the_others_getting_connections(server):
+    """A stopped worker's queue of handed connections fills up (a few hundred); the primary
+    then hands the next connections to the others instead of waiting for it."""
+    process, port = server
+    stuck = min(_workers(process.pid))
+    os.kill(stuck, signal.SIGSTOP)
+    idle = []
+    try:
+        for _ in range(700):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert _answers(port)
+    finally:
+        os.kill(stuck, signal.SIGCONT)
+        for c in idle:
+            c.close()

@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import select
 import selectors
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from typing import Any
@@ -33,6 +35,7 @@ import uvicorn
 log = logging.getLogger("uvicorn.error")  # where uvicorn's own supervisor writes (stderr)
 
 _SPAWN = multiprocessing.get_context("spawn")
+_HAND_OUT_WAIT = 5.0  # seconds a new connection may wait for a worker's queue to have room
 
 
 def serve(config: dict[str, Any], *, host: str, port: int, workers: int) -> None:
@@ -67,15 +70,8 @@ class _Worker:
         process = _SPAWN.Process(target=_work, args=(config, theirs), name="tessera-http")
         process.start()
         theirs.close()
+        ours.setblocking(False)  # a worker that stops reading must not stop the primary
         return cls(process, ours)
-
-    def hand(self, connection: socket.socket) -> bool:
-        """Passes the connection on; False if this worker is gone."""
-        try:
-            socket.send_fds(self.channel, [b"c"], [connection.fileno()])
-        except OSError:
-            return False
-        return True
 
     def stop(self) -> None:
         """Closing the channel tells the worker to finish its requests and exit."""
@@ -113,13 +109,25 @@ class _Primary:
                 self._hand_out(connection)
 
     def _hand_out(self, connection: socket.socket) -> None:
-        for _attempt in range(len(self.workers)):
-            index = self.turn
-            self.turn = (self.turn + 1) % len(self.workers)
-            if self.workers[index].hand(connection):
+        """To the next worker whose queue has room; if none has, waits (up to
+        ``_HAND_OUT_WAIT``) for one to take some before dropping the connection."""
+        deadline = time.monotonic() + _HAND_OUT_WAIT
+        while True:
+            for _attempt in range(len(self.workers)):
+                index = self.turn
+                self.turn = (self.turn + 1) % len(self.workers)
+                try:
+                    socket.send_fds(self.workers[index].channel, [b"c"], [connection.fileno()])
+                    return
+                except BlockingIOError:
+                    continue  # its queue is full: it is not taking connections now
+                except OSError:
+                    self._restart(index)  # gone
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("no worker took the connection: dropped")
                 return
-            self._restart(index)
-        log.warning("no worker took the connection: dropped")
+            select.select([], [w.channel for w in self.workers], [], remaining)
 
     def _replace_dead(self) -> None:
         for index, worker in enumerate(self.workers):
@@ -165,21 +173,23 @@ class _HandedConnections(uvicorn.Server):
         asyncio.get_running_loop().add_reader(self.channel.fileno(), self._take)
 
     def _take(self) -> None:
+        """Every connection waiting in the channel."""
         loop = asyncio.get_running_loop()
-        try:
-            message, fds, _flags, _address = socket.recv_fds(self.channel, 1, 1)
-        except (BlockingIOError, InterruptedError):
-            return
-        if not message:  # the primary closed the channel: finish and exit
-            loop.remove_reader(self.channel.fileno())
-            self.should_exit = True
-            return
-        for fd in fds:
-            connection = socket.socket(fileno=fd)
-            connection.setblocking(False)
-            task = loop.create_task(loop.connect_accepted_socket(self._protocol, connection))
-            self._connecting.add(task)
-            task.add_done_callback(self._connected)
+        while True:
+            try:
+                message, fds, _flags, _address = socket.recv_fds(self.channel, 1, 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not message:  # the primary closed the channel: finish and exit
+                loop.remove_reader(self.channel.fileno())
+                self.should_exit = True
+                return
+            for fd in fds:
+                connection = socket.socket(fileno=fd)
+                connection.setblocking(False)
+                task = loop.create_task(loop.connect_accepted_socket(self._protocol, connection))
+                self._connecting.add(task)
+                task.add_done_callback(self._connected)
 
     def _connected(self, task: asyncio.Task[Any]) -> None:
         self._connecting.discard(task)
