@@ -109,7 +109,7 @@ def _open_together(port: int, count: int) -> list[socket.socket]:
             c.connect(("127.0.0.1", port))
     for c in clients:
         c.setblocking(True)
-        c.settimeout(10)
+        c.settimeout(30)  # a worker just started may still be importing the application
     for c in clients:
         assert _get_health(c)
     return clients
@@ -168,3 +168,24 @@ def test_a_worker_that_stops_reading_does_not_stop_the_others_getting_connection
         os.kill(stuck, signal.SIGCONT)
         for c in idle:
             c.close()
+
+
+def test_a_worker_that_cannot_start_the_application_stops_the_server_with_code_3(tmp_path):
+    """Instead of starting another worker, which would fail the same way, again and again."""
+    (tmp_path / "broken_app.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    await receive()\n"
+        "    await send({'type': 'lifespan.startup.failed', 'message': 'no database'})\n"
+    )
+    code = (
+        "from tessera.entrypoints.http import workers\n"
+        "workers.serve({'app': 'broken_app:app', 'log_level': 'warning'},\n"
+        f"              host='127.0.0.1', port={_free_port()}, workers=2)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3, done.stderr
+    assert "could not start the application" in done.stderr
+    assert done.stderr.count("starting another") == 0

@@ -100,7 +100,7 @@ def test_an_event_sees_the_stored_aggregates_and_every_earlier_event_of_its_batc
         uow(), AggregateDefinition("min_mb", "usage.data", Function.MIN, Window.DAY, "mb")
     )
     campaigns.create_campaign(
-        uow(), spec("big", "event.attributes.mb > 50 && agg.mb_day >= 100 && agg.min_mb == 5")
+        uow(), spec("big", "event.attributes.mb > 50 && agg.mb_day >= 150 && agg.min_mb == 5")
     )
     other = "254700000002"
     assert not ingest(container, uow, [ev(1, mb=5)])[0].rewards  # stored: 5, min 5
@@ -112,7 +112,7 @@ def test_an_event_sees_the_stored_aggregates_and_every_earlier_event_of_its_batc
             ev(3, mb=60),  # 95: not yet
             ev(4, subscriber=other, mb=70),  # another subscriber's day: 70
             ev(5, mb=10),  # screened out: 105
-            ev(6, mb=51),  # 156, min still the stored 5
+            ev(6, mb=51),  # 156 (116 without the screened-out ones), min still the stored 5
             ev(7, subscriber=other, mb=90),  # 160, but its min is 70
         ],
     )

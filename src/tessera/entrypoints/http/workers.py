@@ -24,6 +24,7 @@ import select
 import selectors
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -36,11 +37,15 @@ log = logging.getLogger("uvicorn.error")  # where uvicorn's own supervisor write
 
 _SPAWN = multiprocessing.get_context("spawn")
 _HAND_OUT_WAIT = 5.0  # seconds a new connection may wait for a worker's queue to have room
+_GRACE = 30.0  # seconds the workers have to finish their requests when told to stop
+_STARTUP_FAILURE = 3  # a worker's exit code when the application could not start (uvicorn's)
 
 
 def serve(config: dict[str, Any], *, host: str, port: int, workers: int) -> None:
     """Listens on ``host:port`` and serves with ``workers`` processes until told to stop.
-    ``config``: the keyword arguments of ``uvicorn.Config`` for each worker."""
+    ``config``: the keyword arguments of ``uvicorn.Config`` for each worker. Exits with
+    uvicorn's code 3 if a worker could not start the application (instead of starting
+    another, which would fail the same way, again and again)."""
     uvicorn.Config(**config)  # configures the logging, as in each worker
     listener = socket.create_server((host, port), backlog=2048)
     listener.setblocking(False)
@@ -53,8 +58,10 @@ def serve(config: dict[str, Any], *, host: str, port: int, workers: int) -> None
     try:
         primary.run(stop)
     finally:
+        listener.close()  # refused from now on, rather than left waiting
         primary.close()
-        listener.close()
+    if primary.failed:
+        sys.exit(_STARTUP_FAILURE)
 
 
 @dataclass
@@ -84,6 +91,7 @@ class _Primary:
         self.listener = listener
         self.workers = [_Worker.start(config) for _ in range(workers)]
         self.turn = 0
+        self.failed = False
 
     def run(self, stop: threading.Event) -> None:
         with selectors.DefaultSelector() as selector:
@@ -93,11 +101,12 @@ class _Primary:
                 if stop.is_set():  # workers stopped by the same Ctrl-C are not replaced
                     return
                 if ready:
-                    self._accept_waiting()
-                self._replace_dead()
+                    self._accept_waiting(stop)
+                if not self._replace_dead():
+                    return
 
-    def _accept_waiting(self) -> None:
-        while True:
+    def _accept_waiting(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 connection, _peer = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -110,51 +119,62 @@ class _Primary:
 
     def _hand_out(self, connection: socket.socket) -> None:
         """To the next worker whose queue has room; if none has, waits (up to
-        ``_HAND_OUT_WAIT``) for one to take some before dropping the connection."""
+        ``_HAND_OUT_WAIT``) for one to take some before dropping the connection. A worker
+        that is gone is skipped here and replaced by ``_replace_dead``."""
         deadline = time.monotonic() + _HAND_OUT_WAIT
         while True:
             for _attempt in range(len(self.workers)):
-                index = self.turn
+                channel = self.workers[self.turn].channel
                 self.turn = (self.turn + 1) % len(self.workers)
                 try:
-                    socket.send_fds(self.workers[index].channel, [b"c"], [connection.fileno()])
+                    socket.send_fds(channel, [b"c"], [connection.fileno()])
                     return
-                except BlockingIOError:
-                    continue  # its queue is full: it is not taking connections now
-                except OSError:
-                    self._restart(index)  # gone
+                except OSError:  # its queue is full (it is not reading), or it is gone
+                    continue
+            alive = [w.channel for w in self.workers if w.process.is_alive()]
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if not alive or remaining <= 0:
                 log.warning("no worker took the connection: dropped")
                 return
-            select.select([], [w.channel for w in self.workers], [], remaining)
+            select.select([], alive, [], remaining)
 
-    def _replace_dead(self) -> None:
+    def _replace_dead(self) -> bool:
+        """Starts a worker in place of each that ended; False if one could not start the
+        application (the primary then stops)."""
         for index, worker in enumerate(self.workers):
-            if not worker.process.is_alive():
-                self._restart(index)
-
-    def _restart(self, index: int) -> None:
-        old = self.workers[index]
-        old.stop()
-        old.process.join(timeout=1)
-        log.warning("worker %s ended (exit code %s): starting another", old.process.pid,
-                    old.process.exitcode)  # fmt: skip
-        self.workers[index] = _Worker.start(self.config)
+            if worker.process.is_alive():
+                continue
+            worker.stop()
+            if worker.process.exitcode == _STARTUP_FAILURE:
+                log.error("worker %s could not start the application: stopping",
+                          worker.process.pid)  # fmt: skip
+                self.failed = True
+                return False
+            log.warning("worker %s ended (exit code %s): starting another", worker.process.pid,
+                        worker.process.exitcode)  # fmt: skip
+            self.workers[index] = _Worker.start(self.config)
+        return True
 
     def close(self) -> None:
+        """Lets the workers finish their requests for up to ``_GRACE`` seconds, then kills
+        those still running (a second SIGTERM does not hurry uvicorn once it is stopping)."""
         for worker in self.workers:
             worker.stop()
+        deadline = time.monotonic() + _GRACE
         for worker in self.workers:
-            worker.process.join(timeout=30)
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for worker in self.workers:
             if worker.process.is_alive():
-                worker.process.terminate()
+                log.warning("worker %s still busy after %g s: killed", worker.process.pid, _GRACE)
+                worker.process.kill()
                 worker.process.join(timeout=5)
 
 
 def _work(config: dict[str, Any], channel: socket.socket) -> None:
-    """A worker process: uvicorn's server without a listening socket of its own."""
-    _HandedConnections(uvicorn.Config(**config), channel).run()
+    """A worker process: uvicorn's server without a listening socket of its own. Ctrl-C
+    reaches it too; uvicorn stops gracefully, then raises it again."""
+    with contextlib.suppress(KeyboardInterrupt):
+        _HandedConnections(uvicorn.Config(**config), channel).run()
 
 
 class _HandedConnections(uvicorn.Server):
@@ -177,9 +197,11 @@ class _HandedConnections(uvicorn.Server):
         loop = asyncio.get_running_loop()
         while True:
             try:
-                message, fds, _flags, _address = socket.recv_fds(self.channel, 1, 1)
+                message, fds, flags, _address = socket.recv_fds(self.channel, 1, 1)
             except (BlockingIOError, InterruptedError):
                 return
+            if flags & socket.MSG_CTRUNC:
+                log.warning("a handed connection was lost: this worker has no descriptor left")
             if not message:  # the primary closed the channel: finish and exit
                 loop.remove_reader(self.channel.fileno())
                 self.should_exit = True
