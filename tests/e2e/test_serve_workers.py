@@ -115,31 +115,29 @@ def _open_together(port: int, count: int) -> list[socket.socket]:
     return clients
 
 
+def _split(port: int, count: int, workers: set[int]) -> list[int]:
+    """How ``count`` connections opened together were shared: how many each worker holds."""
+    clients = _open_together(port, count)
+    try:
+        return sorted(Counter(_owners(port, clients, workers)).values())
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_connections_opened_together_are_shared_between_the_workers(server):
     process, port = server
     workers = _workers(process.pid)
     for _round in range(5):
-        clients = _open_together(port, 4)
-        try:
-            assert sorted(Counter(_owners(port, clients, workers)).values()) == [2, 2]
-        finally:
-            for c in clients:
-                c.close()
+        assert _split(port, 4, workers) == [2, 2]
 
 
 def test_a_worker_that_dies_is_replaced_and_connections_go_on_being_served(server):
     process, port = server
-    first = _workers(process.pid)
-    victim = min(first)
+    victim = min(_workers(process.pid))
     os.kill(victim, signal.SIGKILL)
     _wait_for(lambda: len(now := _workers(process.pid)) == 2 and victim not in now, "a new worker")
-    clients = _open_together(port, 6)
-    try:
-        owners = Counter(_owners(port, clients, _workers(process.pid)))
-        assert sorted(owners.values()) == [3, 3]
-    finally:
-        for c in clients:
-            c.close()
+    assert _split(port, 6, _workers(process.pid)) == [3, 3]
 
 
 def test_sigterm_stops_the_primary_and_every_worker(server):
