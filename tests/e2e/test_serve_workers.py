@@ -26,14 +26,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+@contextlib.contextmanager
+def _serving(tmp_path: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`tessera serve --workers 2` on a SQLite file, once both workers answer."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env |= {
         "TESSERA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "TESSERA_CODE_SECRET": "workers-test-secret",
         "TESSERA_LOG_LEVEL": "warning",
+        **settings,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "tessera.entrypoints.cli", "serve", "--workers", "2",
@@ -48,6 +50,12 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=30)
         process.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    with _serving(tmp_path) as running:
+        yield running
 
 
 def _wait_for(condition, what: str, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
@@ -187,3 +195,13 @@ def test_a_worker_that_cannot_start_the_application_stops_the_server_with_code_3
     assert done.returncode == 3, done.stderr
     assert "could not start the application" in done.stderr
     assert done.stderr.count("starting another") == 0
+
+
+def test_a_worker_that_stops_answering_is_killed_and_replaced(tmp_path):
+    with _serving(tmp_path, TESSERA_WORKER_TIMEOUT_SECONDS="2") as (process, port):
+        hung = min(_workers(process.pid))
+        os.kill(hung, signal.SIGSTOP)  # as a worker whose event loop never comes back
+        _wait_for(
+            lambda: len(now := _workers(process.pid)) == 2 and hung not in now, "a new worker", 30
+        )
+        assert _split(port, 4, _workers(process.pid)) == [2, 2]

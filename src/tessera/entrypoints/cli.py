@@ -269,7 +269,13 @@ def serve(
     workers = workers or settings.workers
     try:
         if workers > 1:  # connections handed out in turn (see the module)
-            http_workers.serve(config, host=host, port=port, workers=workers)
+            http_workers.serve(
+                config,
+                host=host,
+                port=port,
+                workers=workers,
+                timeout=settings.worker_timeout_seconds,
+            )
         else:
             uvicorn.run(**config, host=host, port=port)
     finally:

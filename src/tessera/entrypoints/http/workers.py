@@ -10,8 +10,10 @@ its primary process for the same reason, and so does this one: the primary accep
 passes each connection's descriptor to the workers in turn over a Unix socket
 (``SCM_RIGHTS``); a worker serves it with uvicorn's protocol as if it had accepted it.
 
-The primary restarts a worker that dies, and stops the workers (each finishing its open
-requests, as uvicorn does) on SIGINT or SIGTERM. Linux and other Unix systems only.
+The primary restarts a worker that dies, kills and restarts one whose event loop stops
+answering its pings (a hung worker would otherwise go on being handed connections), and
+stops the workers (each finishing its open requests, as uvicorn does) on SIGINT or SIGTERM.
+Linux and other Unix systems only.
 """
 
 from __future__ import annotations
@@ -39,17 +41,22 @@ _SPAWN = multiprocessing.get_context("spawn")
 _HAND_OUT_WAIT = 5.0  # seconds a new connection may wait for a worker's queue to have room
 _GRACE = 30.0  # seconds the workers have to finish their requests when told to stop
 _STARTUP_FAILURE = 3  # a worker's exit code when the application could not start (uvicorn's)
+_PING = b"p"  # on a channel without a descriptor: the primary asks, the worker's loop answers
+_CONNECTION = b"c"
 
 
-def serve(config: dict[str, Any], *, host: str, port: int, workers: int) -> None:
+def serve(
+    config: dict[str, Any], *, host: str, port: int, workers: int, timeout: float = 30.0
+) -> None:
     """Listens on ``host:port`` and serves with ``workers`` processes until told to stop.
-    ``config``: the keyword arguments of ``uvicorn.Config`` for each worker. Exits with
+    ``config``: the keyword arguments of ``uvicorn.Config`` for each worker; ``timeout``: how
+    long a worker may leave a ping unanswered (twice that while it starts). Exits with
     uvicorn's code 3 if a worker could not start the application (instead of starting
     another, which would fail the same way, again and again)."""
     uvicorn.Config(**config)  # configures the logging, as in each worker
     listener = socket.create_server((host, port), backlog=2048)
     listener.setblocking(False)
-    primary = _Primary(config, listener, workers)
+    primary = _Primary(config, listener, workers, timeout)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -66,10 +73,14 @@ def serve(config: dict[str, Any], *, host: str, port: int, workers: int) -> None
 
 @dataclass
 class _Worker:
-    """One worker process and the primary's end of the socket its connections go through."""
+    """One worker process, the primary's end of the socket its connections go through, and
+    when its event loop last answered a ping (None: not yet, it is starting)."""
 
     process: SpawnProcess
     channel: socket.socket
+    started: float
+    answered: float | None = None
+    pinged: float = 0.0
 
     @classmethod
     def start(cls, config: dict[str, Any]) -> _Worker:
@@ -78,7 +89,23 @@ class _Worker:
         process.start()
         theirs.close()
         ours.setblocking(False)  # a worker that stops reading must not stop the primary
-        return cls(process, ours)
+        return cls(process, ours, time.monotonic())
+
+    def ping(self, now: float, every: float) -> None:
+        """Reads the answers waiting, and asks again every ``every`` seconds."""
+        with contextlib.suppress(OSError):  # nothing more to read, or the worker is gone
+            while self.channel.recv(1) == _PING:
+                self.answered = now
+        if now - self.pinged >= every:
+            self.pinged = now
+            with contextlib.suppress(OSError):  # its queue is full: that is its answer
+                self.channel.send(_PING)
+
+    def silent_for(self, now: float, timeout: float) -> float | None:
+        """Seconds without an answer, if more than allowed (twice ``timeout`` to start)."""
+        since = self.started if self.answered is None else self.answered
+        allowed = 2 * timeout if self.answered is None else timeout
+        return now - since if now - since > allowed else None
 
     def stop(self) -> None:
         """Closing the channel tells the worker to finish its requests and exit."""
@@ -86,9 +113,12 @@ class _Worker:
 
 
 class _Primary:
-    def __init__(self, config: dict[str, Any], listener: socket.socket, workers: int) -> None:
+    def __init__(
+        self, config: dict[str, Any], listener: socket.socket, workers: int, timeout: float
+    ) -> None:
         self.config = config
         self.listener = listener
+        self.timeout = timeout
         self.workers = [_Worker.start(config) for _ in range(workers)]
         self.turn = 0
         self.failed = False
@@ -102,6 +132,7 @@ class _Primary:
                     return
                 if ready:
                     self._accept_waiting(stop)
+                self._kill_silent()
                 if not self._replace_dead():
                     return
 
@@ -127,7 +158,7 @@ class _Primary:
                 channel = self.workers[self.turn].channel
                 self.turn = (self.turn + 1) % len(self.workers)
                 try:
-                    socket.send_fds(channel, [b"c"], [connection.fileno()])
+                    socket.send_fds(channel, [_CONNECTION], [connection.fileno()])
                     return
                 except OSError:  # its queue is full (it is not reading), or it is gone
                     continue
@@ -137,6 +168,18 @@ class _Primary:
                 log.warning("no worker took the connection: dropped")
                 return
             select.select([], alive, [], remaining)
+
+    def _kill_silent(self) -> None:
+        """A worker whose event loop does not answer is killed (and so replaced)."""
+        now = time.monotonic()
+        for worker in self.workers:
+            worker.ping(now, every=min(1.0, self.timeout / 4))
+            silent = worker.silent_for(now, self.timeout)
+            if silent is not None and worker.process.is_alive():
+                log.warning("worker %s has not answered for %.0f s: killed", worker.process.pid,
+                            silent)  # fmt: skip
+                worker.process.kill()
+                worker.process.join(timeout=5)
 
     def _replace_dead(self) -> bool:
         """Starts a worker in place of each that ended; False if one could not start the
@@ -200,12 +243,17 @@ class _HandedConnections(uvicorn.Server):
                 message, fds, flags, _address = socket.recv_fds(self.channel, 1, 1)
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError:  # reset: the primary closed the channel with answers unread
+                message, fds, flags = b"", [], 0
             if flags & socket.MSG_CTRUNC:
                 log.warning("a handed connection was lost: this worker has no descriptor left")
             if not message:  # the primary closed the channel: finish and exit
                 loop.remove_reader(self.channel.fileno())
                 self.should_exit = True
                 return
+            if message == _PING:
+                with contextlib.suppress(OSError):  # the primary reads its answers
+                    self.channel.send(_PING)
             for fd in fds:
                 connection = socket.socket(fileno=fd)
                 connection.setblocking(False)
