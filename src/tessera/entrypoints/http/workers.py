@@ -3,12 +3,12 @@ worker in turn.
 
 Worker processes that share one listening socket do not share its connections: whichever
 wakes first accepts every connection waiting. A client opening its pool of four connections
-at once had all four on one worker 30 times in 30 here (uvicorn's own supervisor; 29 in 30
-with ``UV_TCP_SINGLE_ACCEPT``), the other worker idle, and it keeps them: keep-alive
-connections live as long as the client. Node's cluster module hands connections out from
-its primary process for the same reason, and so does this one: the primary accepts and
-passes each connection's descriptor to the workers in turn over a Unix socket
-(``SCM_RIGHTS``); a worker serves it with uvicorn's protocol as if it had accepted it.
+at once had all four on one worker 26 to 30 times in 30 here (uvicorn's own supervisor, with
+or without ``UV_TCP_SINGLE_ACCEPT``, uvloop or asyncio), the other worker idle, and it keeps
+them: keep-alive connections live as long as the client. Node's cluster module hands
+connections out from its primary process for the same reason, and so does this one: the
+primary accepts and passes each connection's descriptor to the workers in turn over a Unix
+socket (``SCM_RIGHTS``); a worker serves it with uvicorn's protocol as if it had accepted it.
 
 The primary restarts a worker that dies, kills and restarts one whose event loop stops
 answering its pings (a hung worker would otherwise go on being handed connections), and
