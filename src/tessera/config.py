@@ -15,12 +15,14 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `tessera serve` listens on.")
     port: int = Field(default=8000, description="Port `tessera serve` listens on.")
-    workers: int = Field(default=1, description="HTTP worker processes for `tessera serve`.")
+    workers: int = Field(
+        default=1, ge=1, description="HTTP worker processes (gunicorn) for `tessera serve`."
+    )
     worker_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="With several workers: one whose event loop does not answer the primary's "
-        "ping for this long (or twice this long while it starts) is killed and replaced.",
+        description="A worker that does not report to gunicorn's arbiter for this long (a "
+        "stuck event loop) is killed and replaced.",
     )
     db_pool_size: int = Field(
         default=10,

@@ -1,12 +1,14 @@
 """HTTP conventions: authentication, roles, problem documents, docs, health and metrics."""
 
+import os
+
 import pytest
 
 from helpers import auth
 
 
 def test_health_docs_and_openapi_answer_without_a_key(api):
-    assert api.get("/healthz").json() == {"status": "alive"}
+    assert api.get("/healthz").json() == {"status": "alive", "pid": os.getpid()}
     assert api.get("/readyz").json()["status"] == "ready"
     assert api.get("/docs").status_code == 200
     spec = api.get("/openapi.json").json()

@@ -2,16 +2,16 @@
 
 import stat
 
-import uvicorn
 from typer.testing import CliRunner
 
 from tessera.entrypoints.cli import app
+from tessera.entrypoints.http import server
 
 
 def test_serve_refuses_to_start_without_a_code_secret(tmp_path, monkeypatch):
     monkeypatch.setenv("TESSERA_CODE_SECRET", "")  # empty: unset, and restored afterwards
     monkeypatch.setenv("TESSERA_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr(server, "serve", lambda **k: None)
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2
     assert "TESSERA_CODE_SECRET" in result.output
@@ -20,7 +20,7 @@ def test_serve_refuses_to_start_without_a_code_secret(tmp_path, monkeypatch):
 def test_serve_demo_keeps_a_generated_secret_next_to_the_database(tmp_path, monkeypatch):
     monkeypatch.setenv("TESSERA_CODE_SECRET", "")  # empty: unset, and restored afterwards
     monkeypatch.setenv("TESSERA_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    monkeypatch.setattr(server, "serve", lambda **k: None)
     result = CliRunner().invoke(app, ["serve", "--demo"])
     assert result.exit_code == 0, result.output
     secret_file = tmp_path / ".tessera-code-secret"

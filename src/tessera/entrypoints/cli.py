@@ -223,13 +223,10 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the HTTP API. The embedded SQLite default is migrated first. The webhook
-    dispatcher runs alongside, in this process (TESSERA_DISPATCHER_ENABLED=false: not).
-    With several workers, this process accepts the connections and hands them out in turn."""
-    import uvicorn
-
-    from tessera.entrypoints.http import workers as http_workers
-    from tessera.services.dispatch import start_dispatcher
+    """Serve the HTTP API with gunicorn and uvicorn workers. The embedded SQLite default is
+    migrated first. Each worker runs the expiry sweeper and the webhook dispatcher
+    (TESSERA_DISPATCHER_ENABLED=false: not)."""
+    from tessera.entrypoints.http import server
 
     container = build()
     settings = container.settings
@@ -241,47 +238,22 @@ def serve(
                 "long random value (e.g. `openssl rand -hex 32`), or run `tessera serve --demo`."
             )
             raise typer.Exit(code=2)
-        # Workers are started by uvicorn and read their settings from the environment.
+        # The workers read their settings from the environment.
         os.environ["TESSERA_CODE_SECRET"] = _demo_code_secret(settings)
     if demo and settings.list_key is None:
         os.environ["TESSERA_LIST_KEY"] = _demo_list_key(settings)
-        container.close()
-        container = build()  # the dispatcher below needs the key too
     if settings.is_sqlite:
         container.migrate()
+    container.close()  # the workers open their own engines after the fork
     if demo:
         _ensure_demo_tenant()
-    stop_dispatcher = None
-    if settings.dispatcher_enabled:
-        if container.sealer is None:
-            err.print(
-                "[yellow]TESSERA_LIST_KEY is not set: webhooks will not be delivered[/yellow]"
-            )
-        else:
-            stop_dispatcher = start_dispatcher(container)
-    config: dict[str, Any] = {
-        "app": "tessera.entrypoints.http.app:create_app_from_env",
-        "factory": True,
-        "log_level": settings.log_level,
-        "access_log": False,
-    }
-    host, port = host or settings.host, port or settings.port
-    workers = workers or settings.workers
-    try:
-        if workers > 1:  # connections handed out in turn (see the module)
-            http_workers.serve(
-                config,
-                host=host,
-                port=port,
-                workers=workers,
-                timeout=settings.worker_timeout_seconds,
-            )
-        else:
-            uvicorn.run(**config, host=host, port=port)
-    finally:
-        if stop_dispatcher is not None:
-            stop_dispatcher()
-        container.close()
+    server.serve(
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        timeout=settings.worker_timeout_seconds,
+        log_level=settings.log_level,
+    )
 
 
 def _demo_secret_path(settings: Settings) -> Path:

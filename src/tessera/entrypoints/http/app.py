@@ -66,7 +66,8 @@ def recover(container: Container) -> None:
 
 def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """At start: fail batches whose generation died; while serving: background batch
-    generation and, with ``sweeper`` (``serve`` does; tests don't), the expiry sweeper."""
+    generation and, with ``sweeper`` (``serve`` does; tests don't), the expiry sweeper and
+    the webhook dispatcher (in every worker: both are safe to run several times over)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,9 +87,12 @@ def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[
                 target=_sweep_forever, args=(container, interval, stop), daemon=True
             )
             thread.start()
+        stop_dispatcher = _start_dispatcher(container) if sweeper else None
         try:
             yield
         finally:
+            if stop_dispatcher is not None:
+                stop_dispatcher()
             stop.set()
             if thread is not None:
                 thread.join(timeout=5)
@@ -96,6 +100,17 @@ def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[
             await container.close_quick_uses()
 
     return lifespan
+
+
+def _start_dispatcher(container: Container) -> Callable[[], None] | None:
+    from tessera.services.dispatch import start_dispatcher
+
+    if not container.settings.dispatcher_enabled:
+        return None
+    if container.sealer is None:
+        log.warning("TESSERA_LIST_KEY is not set: webhooks will not be delivered")
+        return None
+    return start_dispatcher(container)
 
 
 def _sweep_forever(container: Container, interval: float, stop: threading.Event) -> None:
