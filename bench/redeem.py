@@ -1,8 +1,9 @@
 """Redemptions per second over HTTP against the real server.
 
-Starts ``tessera serve`` (gunicorn, uvicorn workers, as in production) on a fresh store, prepares vouchers in
-bulk through the repository, then drives ``POST /v1/vouchers/redeem`` with concurrent
-clients (closed loop), and a second run at a fixed rate (open loop) for its p99.
+Starts ``tessera serve`` (gunicorn, uvicorn workers, as in production) on a fresh store,
+prepares vouchers in bulk through the repository, then drives ``POST /v1/vouchers/redeem``
+with concurrent clients (closed loop), and a second run at a fixed rate (open loop) for its
+p99.
 
     python bench/redeem.py --store postgresql   # needs TESSERA_TEST_POSTGRES_URL
     python bench/redeem.py --store sqlite
