@@ -149,6 +149,8 @@ def test_simulation_settlement_and_aggregates_over_http(api, admin):
             "partner": "StreamCo",
             "period": "2026-11",
             "currency": "EUR",
+            "events": 2,
+            "events_reversed": 0,
             "rewards": 2,
             "amount_minor": 60,
             "reversed": 0,
@@ -156,6 +158,41 @@ def test_simulation_settlement_and_aggregates_over_http(api, admin):
     ]
     got = api.get(f"/v1/campaigns/{cid}", headers=admin).json()
     assert (got["version"], got["rewards_issued"], got["budget_spent_minor"]) == (2, 2, 60)
+
+
+def test_settlement_counts_rewarded_events_not_reward_rows_and_their_reversals(api, admin):
+    bucket = {"kind": "credit_bucket", "balance_type": "data_mb", "amount": 100, "validity_days": 7}
+    body = campaign(rewards=[bucket, {**bucket, "balance_type": "sms"}])
+    assert api.post("/v1/campaigns", json=body, headers=admin).status_code == 201
+    events = [
+        {
+            "id": f"e{i}",
+            "subscriber": f"25470000010{i}",
+            "type": "usage.data",
+            "occurred_at": T,
+            "attributes": {"mb": 150},
+        }
+        for i in range(3)
+    ]
+    results = api.post("/v1/events", json={"events": events}, headers=admin).json()["results"]
+    assert [len(r["rewards"]) for r in results] == [2, 2, 2]
+    first, second = results[0]["rewards"], results[1]["rewards"]
+    for reward in [*first, second[1]]:  # all of e0's rewards, one of e1's
+        answer = api.post(f"/v1/rewards/{reward['reward_id']}/reverse", json={}, headers=admin)
+        assert answer.status_code == 200, answer.text
+    rows = api.get(
+        "/v1/settlement",
+        params={
+            "since": "2026-11-01T00:00:00Z",
+            "until": "2026-12-01T00:00:00Z",
+            "period": "month",
+        },
+        headers=admin,
+    ).json()
+    assert [(r["events"], r["events_reversed"], r["rewards"], r["reversed"]) for r in rows] == [
+        (2, 1, 3, 3)
+    ]  # e1 stands on its remaining reward; e0 is reversed whole
+    assert rows[0]["amount_minor"] == 2 * 30  # the cost is per event (on its first reward)
 
 
 def test_pos_keys_cannot_send_events(api, admin):

@@ -219,9 +219,11 @@ class SettlementRow(BaseModel):
     partner: str
     period: str
     currency: str
-    rewards: int
+    events: int = Field(description="rewarded events with a reward standing, each once")
+    events_reversed: int = Field(description="rewarded events whose every reward was reversed")
+    rewards: int = Field(description="reward rows standing (an event may carry several)")
     amount_minor: int
-    reversed: int
+    reversed: int = Field(description="reward rows reversed")
 
 
 @router.get("/v1/settlement")
@@ -232,7 +234,8 @@ def get_settlement(
     partner: str | None = None,
     period: Literal["day", "month"] = "day",
 ) -> list[SettlementRow]:
-    """Rewards funded by each partner, counts and amounts by period, as of now."""
+    """Rewards funded by each partner by period, as of now: rewarded events (each once,
+    however many rewards it carried), how many of them were reversed, and the amounts."""
     return [
         SettlementRow(**row) for row in campaigns.settlement(uow, partner, since, until, period)
     ]

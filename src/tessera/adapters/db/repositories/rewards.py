@@ -505,11 +505,15 @@ class RewardRepository(TenantScoped):
     def settlement(
         self, partner: str | None, since: datetime, until: datetime, period: str
     ) -> list[dict[str, Any]]:
-        """Rewards funded by each partner, counted and summed by day or month, live."""
+        """Rewards funded by each partner by day or month, live. A partner pays per rewarded
+        event, and one event may carry several rewards (a campaign with two reward kinds), so
+        ``events`` counts each event once (it stands while one of its rewards stands) and
+        ``events_reversed`` the events whose every reward in the row was reversed; ``rewards``
+        and ``reversed`` count the reward rows behind them."""
         c = self.table.c
         rows = self.conn.execute(
             self._select(
-                c.funding_partner, c.currency, c.rewarded_at, c.cost_minor, c.status
+                c.funding_partner, c.currency, c.rewarded_at, c.cost_minor, c.status, c.event_id
             ).where(
                 c.funding_partner.is_not(None),
                 c.rewarded_at >= since,
@@ -519,6 +523,8 @@ class RewardRepository(TenantScoped):
         )
         fmt = "%Y-%m" if period == "month" else "%Y-%m-%d"
         totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+        standing: dict[tuple[str, str, str], set[str]] = {}
+        seen: dict[tuple[str, str, str], set[str]] = {}
         for row in rows:
             key = (row.funding_partner, row.rewarded_at.strftime(fmt), row.currency)
             entry = totals.setdefault(
@@ -527,16 +533,23 @@ class RewardRepository(TenantScoped):
                     "partner": key[0],
                     "period": key[1],
                     "currency": key[2],
+                    "events": 0,
+                    "events_reversed": 0,
                     "rewards": 0,
                     "amount_minor": 0,
                     "reversed": 0,
                 },
             )
+            seen.setdefault(key, set()).add(row.event_id)
             if row.status == "granted":
+                standing.setdefault(key, set()).add(row.event_id)
                 entry["rewards"] += 1
                 entry["amount_minor"] += row.cost_minor
             else:
                 entry["reversed"] += 1
+        for key, entry in totals.items():
+            entry["events"] = len(standing.get(key, ()))
+            entry["events_reversed"] = len(seen[key]) - entry["events"]
         return [totals[k] for k in sorted(totals)]
 
 
