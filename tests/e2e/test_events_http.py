@@ -285,3 +285,20 @@ def test_the_batch_answer_written_directly_is_the_documented_shape(api, admin):
     parsed = BatchOut.model_validate_json(answer.content)
     assert parsed.model_dump(mode="json") == answer.json()
     assert [len(r.rewards) for r in parsed.results] == [1, 0]
+
+
+def test_campaign_figures_are_the_same_in_the_list_the_edit_and_the_single_read(api, admin):
+    cid = api.post("/v1/campaigns", json=campaign(), headers=admin).json()["id"]
+    event = {"subscriber": "254700000031", "type": "usage.data", "occurred_at": T}
+    events = [{**event, "id": f"fig{i}", "attributes": {"mb": 150}} for i in range(3)]
+    assert api.post("/v1/events", json={"events": events}, headers=admin).status_code == 200
+
+    def figures(answer):
+        return answer["rewards_issued"], answer["budget_spent_minor"]
+
+    single = api.get(f"/v1/campaigns/{cid}", headers=admin).json()
+    listed = api.get("/v1/campaigns", headers=admin).json()["items"]
+    edited = api.patch(f"/v1/campaigns/{cid}", json={"priority": 5}, headers=admin).json()
+    assert figures(single) == (3, 90)
+    assert [figures(c) for c in listed if c["id"] == cid] == [(3, 90)]
+    assert figures(edited) == (3, 90)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tessera.adapters.db.tables import metadata
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
+    CampaignFigures,
     CampaignSpec,
     CampaignStatus,
     CapPeriod,
@@ -120,8 +121,8 @@ def test_an_event_sees_the_stored_aggregates_and_every_earlier_event_of_its_batc
 
 
 def test_total_cap_and_budget_never_over_issue_under_concurrency(container, uow):
-    capped = campaigns.create_campaign(uow(), spec("capped", caps=Caps(total_rewards=7)))
-    budget = campaigns.create_campaign(
+    capped, _ = campaigns.create_campaign(uow(), spec("capped", caps=Caps(total_rewards=7)))
+    budget, _ = campaigns.create_campaign(
         uow(),
         spec(
             "budget",
@@ -142,8 +143,8 @@ def test_total_cap_and_budget_never_over_issue_under_concurrency(container, uow)
         for r in o.rewards:
             by_campaign[r.campaign] = by_campaign.get(r.campaign, 0) + 1
     assert by_campaign == {"capped": 7, "budget": 5}
-    assert campaigns.get_campaign(uow(), capped.id)[1:] == (7, 0)
-    assert campaigns.get_campaign(uow(), budget.id)[1:] == (5, 500)
+    assert campaigns.get_campaign(uow(), capped.id)[1] == CampaignFigures(7, 0)
+    assert campaigns.get_campaign(uow(), budget.id)[1] == CampaignFigures(5, 500)
 
 
 def test_per_subscriber_cap_counts_per_period(container, uow):
@@ -172,7 +173,7 @@ def test_a_condition_failing_at_run_time_does_not_match_and_never_stops_the_batc
 def test_campaign_schedule_and_status_decide_who_is_live(container, uow):
     campaigns.create_campaign(uow(), spec("later", starts_at=T0 + timedelta(days=1)))
     campaigns.create_campaign(uow(), spec("draft", status=CampaignStatus.DRAFT))
-    paused = campaigns.create_campaign(uow(), spec("paused"))
+    paused, _ = campaigns.create_campaign(uow(), spec("paused"))
     campaigns.update_campaign(uow(), paused.id, {"status": CampaignStatus.PAUSED})
     assert ingest(container, uow, [ev(1)])[0].rewards == []
     assert [
@@ -181,7 +182,7 @@ def test_campaign_schedule_and_status_decide_who_is_live(container, uow):
 
 
 def test_an_edited_condition_applies_to_the_next_event(container, uow):
-    c = campaigns.create_campaign(uow(), spec(condition="event.attributes.mb > 100"))
+    c, _ = campaigns.create_campaign(uow(), spec(condition="event.attributes.mb > 100"))
     assert ingest(container, uow, [ev(1, mb=50)])[0].rewards == []
     campaigns.update_campaign(uow(), c.id, {"condition": "event.attributes.mb > 10"})
     assert len(ingest(container, uow, [ev(2, mb=50)])[0].rewards) == 1
@@ -190,7 +191,7 @@ def test_an_edited_condition_applies_to_the_next_event(container, uow):
 def test_a_campaign_paused_after_it_rewarded_rewards_no_more(container, uow):
     """Campaigns are cached per process; the (id, version) check each batch makes catches
     a status change at once."""
-    c = campaigns.create_campaign(uow(), spec())
+    c, _ = campaigns.create_campaign(uow(), spec())
     assert len(ingest(container, uow, [ev(1)])[0].rewards) == 1
     campaigns.update_campaign(uow(), c.id, {"status": CampaignStatus.PAUSED})
     assert ingest(container, uow, [ev(2)])[0].rewards == []
@@ -213,7 +214,7 @@ def test_simulation_leaves_every_table_unchanged(container, uow):
     campaigns.define_aggregate(
         uow(), AggregateDefinition("mb_day", "usage.data", Function.SUM, Window.DAY, "mb")
     )
-    c = campaigns.create_campaign(
+    c, _ = campaigns.create_campaign(
         uow(),
         spec(
             condition="agg.mb_day >= 20",
@@ -237,7 +238,7 @@ def test_simulation_leaves_every_table_unchanged(container, uow):
 
 
 def test_reversing_a_reward_takes_the_credit_back_and_corrects_settlement(container, uow):
-    c = campaigns.create_campaign(
+    c, _ = campaigns.create_campaign(
         uow(),
         spec(
             cost_per_reward_minor=250,
@@ -253,7 +254,7 @@ def test_reversing_a_reward_takes_the_credit_back_and_corrects_settlement(contai
     row = campaigns.settlement(uow(), "Acme", *window, "day")[0]
     assert (row["rewards"], row["amount_minor"], row["reversed"]) == (0, 0, 1)
     assert wallets.get_wallet(uow(), "254700000001").totals(T0) == {}
-    assert campaigns.get_campaign(uow(), c.id)[1:] == (0, 0)
+    assert campaigns.get_campaign(uow(), c.id)[1] == CampaignFigures(0, 0)
     assert (
         len(ingest(container, uow, [ev(2)])[0].rewards) == 1
     )  # the per-subscriber cap was released

@@ -174,6 +174,15 @@ class CampaignSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignFigures:
+    """What a campaign has done so far, as every read of it shows it (one source for the list,
+    the single read and the answers to create and edit)."""
+
+    rewards_issued: int = 0
+    budget_spent_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     id: uuid.UUID
     version: int

@@ -10,7 +10,7 @@ from typing import Any
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.adapters.expressions import compile_condition
 from tessera.domain.aggregates import AggregateDefinition
-from tessera.domain.campaigns import Campaign, CampaignSpec, RewardKind
+from tessera.domain.campaigns import Campaign, CampaignFigures, CampaignSpec, RewardKind
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid, NotFound
 from tessera.domain.events import Event
@@ -36,7 +36,16 @@ def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = No
     return spec
 
 
-def create_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
+Shown = tuple[Campaign, CampaignFigures]
+
+
+def _shown(uow: UnitOfWork, found: list[Campaign]) -> list[Shown]:
+    """Campaigns with their figures, as every answer that shows a campaign shows it."""
+    figures = uow.campaigns.figures([c.id for c in found])
+    return [(c, figures[c.id]) for c in found]
+
+
+def create_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Shown:
     with uow:
         spec = _check(uow, spec)
         now = uow.clock()
@@ -48,11 +57,12 @@ def create_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Campaign:
             ),
             now,
         )
+        shown = _shown(uow, [campaign])[0]
         uow.commit()
-    return campaign
+    return shown
 
 
-def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, Any]) -> Campaign:
+def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, Any]) -> Shown:
     """Every edit bumps the version, so the compiled-program cache never serves a stale rule."""
     with uow:
         current = get_in(uow, campaign_id)
@@ -76,8 +86,9 @@ def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, 
             ),
             updated.updated_at,
         )
+        shown = _shown(uow, [updated])[0]
         uow.commit()
-    return updated
+    return shown
 
 
 def get_in(uow: UnitOfWork, campaign_id: uuid.UUID) -> Campaign:
@@ -87,23 +98,22 @@ def get_in(uow: UnitOfWork, campaign_id: uuid.UUID) -> Campaign:
     return campaign
 
 
-def get_campaign(uow: UnitOfWork, campaign_id: uuid.UUID) -> tuple[Campaign, int, int]:
+def get_campaign(uow: UnitOfWork, campaign_id: uuid.UUID) -> Shown:
     with uow:
-        campaign = get_in(uow, campaign_id)
-        issued, spent = uow.campaigns.figures(campaign_id)
-    return campaign, issued, spent
+        return _shown(uow, [get_in(uow, campaign_id)])[0]
 
 
-def list_campaigns(uow: UnitOfWork, cursor: str | None, limit: int) -> Page[Campaign]:
+def list_campaigns(uow: UnitOfWork, cursor: str | None, limit: int) -> Page[Shown]:
     with uow:
-        return uow.campaigns.list(cursor, limit)
+        page = uow.campaigns.list(cursor, limit)
+        return Page(_shown(uow, list(page.items)), page.next_cursor)
 
 
-def campaigns_of_list(uow: UnitOfWork, list_id: uuid.UUID) -> list[Campaign]:
+def campaigns_of_list(uow: UnitOfWork, list_id: uuid.UUID) -> list[Shown]:
     with uow:
         if uow.lists.get(list_id) is None:
             raise NotFound("no such voucher list", code="list_not_found")
-        return uow.campaigns.mapped_to_list(list_id)
+        return _shown(uow, uow.campaigns.mapped_to_list(list_id))
 
 
 def define_aggregate(uow: UnitOfWork, definition: AggregateDefinition) -> AggregateDefinition:

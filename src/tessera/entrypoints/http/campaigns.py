@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
     Campaign,
+    CampaignFigures,
     CampaignSpec,
     CampaignStatus,
     CapPeriod,
@@ -98,7 +99,8 @@ class CampaignOut(CampaignIn):
     updated_at: datetime
 
     @classmethod
-    def of(cls, c: Campaign, issued: int = 0, spent: int = 0) -> CampaignOut:
+    def of(cls, shown: tuple[Campaign, CampaignFigures]) -> CampaignOut:
+        c, figures = shown
         s = c.spec
         return cls(
             id=c.id,
@@ -120,8 +122,8 @@ class CampaignOut(CampaignIn):
             currency=s.currency,
             funding_partner=s.funding_partner,
             cost_per_reward_minor=s.cost_per_reward_minor,
-            rewards_issued=issued,
-            budget_spent_minor=spent,
+            rewards_issued=figures.rewards_issued,
+            budget_spent_minor=figures.budget_spent_minor,
             created_at=c.created_at,
             updated_at=c.updated_at,
         )
@@ -140,7 +142,7 @@ def list_campaigns(uow: Reader, cursor: Cursor = None, limit: Limit = 100) -> Pa
 
 @router.get("/v1/campaigns/{campaign_id}")
 def get_campaign(campaign_id: uuid.UUID, uow: Reader) -> CampaignOut:
-    return CampaignOut.of(*campaigns.get_campaign(uow, campaign_id))
+    return CampaignOut.of(campaigns.get_campaign(uow, campaign_id))
 
 
 @router.patch("/v1/campaigns/{campaign_id}")

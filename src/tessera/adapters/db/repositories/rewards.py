@@ -22,6 +22,7 @@ from tessera.adapters.db.repositories.subscribers import (
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
     Campaign,
+    CampaignFigures,
     CampaignSpec,
     CampaignStatus,
     CapPeriod,
@@ -407,16 +408,25 @@ class CampaignRepository(TenantScoped):
         stmt = self._select().where(self._in(self.table.c.id, ids))
         return [_campaign(row) for row in self.conn.execute(stmt).mappings()]
 
-    def figures(self, campaign_id: uuid.UUID) -> tuple[int, int]:
-        """Events rewarded (not reversed) and what they cost, counted from the rewards."""
+    def figures(self, ids: builtins.list[uuid.UUID]) -> dict[uuid.UUID, CampaignFigures]:
+        """Per campaign: events rewarded (not reversed) and what they cost, counted from the
+        rewards in one grouped query; a campaign with none has zero figures."""
+        found = {campaign_id: CampaignFigures() for campaign_id in ids}
+        if not ids:
+            return found
         r = t.rewards
-        row = self.conn.execute(
+        rows = self.conn.execute(
             sa.select(
+                r.c.campaign_id,
                 sa.func.count(sa.distinct(r.c.event_id)),
                 sa.func.coalesce(sa.func.sum(r.c.cost_minor), 0),
-            ).where(self._mine(r), r.c.campaign_id == campaign_id, r.c.status == "granted")
-        ).one()
-        return int(row[0]), int(row[1])
+            )
+            .where(self._mine(r), self._in(r.c.campaign_id, ids), r.c.status == "granted")
+            .group_by(r.c.campaign_id)
+        )
+        for campaign_id, issued, spent in rows:
+            found[campaign_id] = CampaignFigures(int(issued), int(spent))
+        return found
 
     def claim_total(self, campaign_id: uuid.UUID, caps: Caps, cost: int) -> bool:
         """Counts one reward against the campaign's total and budget caps, only if both still
