@@ -10,6 +10,7 @@ from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
+from tessera.adapters import logs
 from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.engine import create_engine
 from tessera.adapters.db.migrate import upgrade
@@ -91,7 +92,17 @@ class Container:
         self.engine.dispose()
 
 
+def configure_logging(settings: Settings) -> None:
+    """Logging for this process (see adapters/logs.py): the server secrets are named to it
+    so that no line can show them."""
+    secrets = [
+        s.get_secret_value() for s in (settings.code_secret, settings.list_key) if s is not None
+    ]
+    logs.configure(level=settings.log_level, json=settings.log_json, secrets=secrets)
+
+
 def build(settings: Settings | None = None, clock: Clock = system_clock) -> Container:
     settings = settings or Settings()
+    configure_logging(settings)
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     return Container(settings=settings, engine=engine, clock=clock)

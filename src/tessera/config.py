@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,7 +29,11 @@ class Settings(BaseSettings):
         description="PostgreSQL connections per process; an HTTP worker holds up to twice as "
         "many (this pool and the quick-redemption pool).",
     )
-    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    log_level: str = Field(
+        default="info",
+        description="Log level of every process: debug, info, warning, error, critical "
+        "(any case). Lines said once per event or per request are debug.",
+    )
     log_json: bool = Field(default=False, description="Write logs as JSON lines instead of text.")
     code_secret: SecretStr | None = Field(
         default=None,
@@ -98,6 +102,14 @@ class Settings(BaseSettings):
         description="How long a resolved API key is cached per process (0: no cache); "
         "a revoked key may keep working this long. 5 saves a round trip per request.",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in ("debug", "info", "warning", "error", "critical"):
+            raise ValueError("must be one of debug, info, warning, error, critical")
+        return level
 
     @property
     def is_sqlite(self) -> bool:

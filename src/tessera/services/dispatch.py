@@ -136,7 +136,10 @@ class Dispatcher:
                 now if status is NotificationStatus.DELIVERED else None,
             )
             outbox.commit()
-        log.info(
+        # One line per attempt is for debugging; at the default level only a notification
+        # given up on is said (the metrics and the attempts table count the rest).
+        report = log.warning if status is NotificationStatus.DEAD else log.debug
+        report(
             "webhook attempt",
             notification=item.id,
             tenant=str(item.tenant_id),

@@ -380,20 +380,20 @@ class RewardsEngine:
                     campaign.id, event.subscriber, period, caps.per_subscriber
                 ):
                     savepoint.rollback()
-                    log.info("per-subscriber cap reached", campaign_id=str(campaign.id))
+                    log.debug("per-subscriber cap reached", campaign_id=str(campaign.id))
                     continue
                 if caps.limits_total and not uow.campaigns.claim_total(
                     campaign.id, caps, spec.cost_per_reward_minor
                 ):
                     savepoint.rollback()
-                    log.info("total cap or budget reached", campaign_id=str(campaign.id))
+                    log.debug("total cap or budget reached", campaign_id=str(campaign.id))
                     continue
                 taken = (
                     self._take_codes(uow, campaign, owners.get(event.subscriber)) if codes else {}
                 )
                 if taken is None:
                     savepoint.rollback()
-                    log.info("voucher lists exhausted", campaign_id=str(campaign.id))
+                    log.debug("voucher lists exhausted", campaign_id=str(campaign.id))
                     continue
                 savepoint.commit()
             else:

@@ -25,9 +25,13 @@ class DatabaseBusy(sa.exc.TimeoutError):
 def create_engine(
     url: str, *, pool_size: int = 10, busy_timeout: float = BUSY_TIMEOUT_SECONDS
 ) -> Engine:
+    """``hide_parameters``: a database error's message never carries the statement's values
+    (a request's body, on PostgreSQL), so logging one cannot leak them."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(
-            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+            url,
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
+            hide_parameters=True,
         )
         _configure_sqlite(engine, busy_timeout)
         return engine
@@ -37,7 +41,7 @@ def create_engine(
     # No overflow: a process holds at most ``pool_size`` connections here (and as many more
     # in the HTTP workers' quick-redemption pool), so an operator can size max_connections.
     # Over it, a request waits for a connection instead of opening one the server refuses.
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=0)
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=0, hide_parameters=True)
 
 
 class _WriterLock:

@@ -34,6 +34,7 @@ from tessera.entrypoints.http import (
 from tessera.entrypoints.http.background import BackgroundWork
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
 from tessera.entrypoints.http.point_of_sale import PointOfSale
+from tessera.entrypoints.http.request_context import RequestContext
 from tessera.services.batches import fail_abandoned_batches
 
 # Routes are matched in this order: the point of sale and the event feed come first.
@@ -146,7 +147,8 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
         app.include_router(module.router)
     problems.install(app)
     app.add_middleware(PointOfSale, container=container)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # the outer one
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContext)  # the outer one: request ids, unexpected errors
     return app
 
 

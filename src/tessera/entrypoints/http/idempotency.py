@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.errors import DomainError, Invalid
-from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, status_of
+from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, request_id, status_of
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -76,6 +76,9 @@ class Idempotency:
                 if status not in STORED_STATUSES:
                     raise
                 content = problem_body(status, error.code, error.message, **error.extra)
+                # Kept with the answer: a replay is the first answer, its request id too
+                # (the replay's own id is in its X-Request-Id header).
+                content["request_id"] = request_id()
             kept = content if status >= 400 else _without_codes(content)  # problems: error codes
             uow.idempotency.store(self.key, status, kept)
             uow.commit()

@@ -15,8 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tessera.adapters.db.engine import DatabaseBusy
 from tessera.domain import errors
 
-log = structlog.get_logger(__name__)
-
 STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Invalid: 422,
@@ -46,8 +44,15 @@ def problem_body(status: int, code: str, detail: str, /, **extra: Any) -> dict[s
     }
 
 
+def request_id() -> str | None:
+    """The id of the request being answered (bound by ``request_context``)."""
+    found: str | None = structlog.contextvars.get_contextvars().get("request_id")
+    return found
+
+
 def problem(status: int, code: str, detail: str, /, **extra: Any) -> JSONResponse:
     body = problem_body(status, code, detail, **extra)
+    body["request_id"] = request_id()
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 429 and "retry_after" in extra:
         headers = {"Retry-After": str(extra["retry_after"])}
@@ -96,7 +101,4 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path, error=repr(exc))
-        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+    # An unexpected error is answered (and logged, once) by request_context.RequestContext.

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from tessera.adapters import logs
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -34,6 +37,17 @@ class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hi
 
     def load(self) -> Any:
         return self._load()  # in each worker, after the fork: its own engine and pools
+
+
+class _Logger(Logger):  # type: ignore[misc]  # gunicorn has no type hints
+    """gunicorn's error log (and uvicorn's, which its worker class points at the same
+    handlers) written through this process's one handler: same format, same redaction,
+    same bounded exceptions. There is no access log: the metrics count requests."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.handlers = [logs.shared_handler()]
+        self.error_log.propagate = False
 
 
 def _post_fork(_arbiter: Any, _worker: Any) -> None:
@@ -76,6 +90,7 @@ def serve(
         "backlog": 2048,
         "loglevel": log_level,
         "accesslog": None,
+        "logger_class": _Logger,
         "proc_name": "tessera",
         "post_fork": _post_fork,
         "child_exit": _child_exit,
