@@ -302,3 +302,43 @@ def test_campaign_figures_are_the_same_in_the_list_the_edit_and_the_single_read(
     assert figures(single) == (3, 90)
     assert [figures(c) for c in listed if c["id"] == cid] == [(3, 90)]
     assert figures(edited) == (3, 90)
+
+
+def declare_data_mb_month(api, admin):
+    body = {"name": "data_mb_month", "event_type": "usage.data", "function": "sum"}
+    made = api.post(
+        "/v1/aggregates", json={**body, "window": "month", "attribute": "mb"}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+
+
+def test_an_undeclared_aggregate_is_refused_at_save_with_line_and_column(api, admin):
+    declare_data_mb_month(api, admin)
+    condition = "event.attributes.mb > 1 &&\n  agg.data_mb_mnth > 1000"
+    answer = api.post("/v1/campaigns", json=campaign(condition=condition), headers=admin)
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert (problem["field"], problem["code"]) == ("condition", "condition_invalid")
+    assert (problem["line"], problem["column"]) == (2, 7)
+    assert "unknown aggregate 'data_mb_mnth'" in problem["reason"]
+    good = campaign(condition="agg.data_mb_month > 1000")
+    cid = api.post("/v1/campaigns", json=good, headers=admin).json()["id"]
+    edit = api.patch(
+        f"/v1/campaigns/{cid}", json={"condition": "agg['data_mb_mnth'] > 1"}, headers=admin
+    )
+    assert edit.status_code == 422
+    assert (edit.json()["line"], edit.json()["column"]) == (1, 6)
+    assert api.get(f"/v1/campaigns/{cid}", headers=admin).json()["condition"] == good["condition"]
+
+
+def test_a_condition_that_cannot_be_a_boolean_is_refused_at_save(api, admin):
+    declare_data_mb_month(api, admin)
+    for condition in ('agg.data_mb_month + "x"', "agg.data_mb_month", "'yes'"):
+        answer = api.post("/v1/campaigns", json=campaign(condition=condition), headers=admin)
+        assert answer.status_code == 422, condition
+        assert "cannot be a boolean" in answer.json()["reason"]
+        assert (answer.json()["line"], answer.json()["column"]) == (1, 1)
+    # What only an event can settle is accepted: a failure then is the campaign's alone.
+    for i, condition in enumerate(("event.attributes.mb + 1 > 2", "agg.data_mb_month / 0 > 1")):
+        body = campaign(name=f"c{i}", condition=condition)
+        assert api.post("/v1/campaigns", json=body, headers=admin).status_code == 201

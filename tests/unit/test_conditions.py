@@ -11,6 +11,7 @@ from tessera.adapters.expressions import (
     EvaluationContext,
     ProgramCache,
     Screen,
+    check_condition,
     compile_condition,
     merge_uses,
     uses_of,
@@ -36,6 +37,19 @@ def test_a_bad_condition_is_refused_with_line_and_column(source, line, column, w
     assert caught.value.extra["line"] == line
     assert caught.value.extra["column"] == column
     assert words in caught.value.reason.lower()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "event.attributes.note == 'agg.nope' && agg.mb > 1",  # a name in a string is no reference
+        "event.attributes.agg.nope == 1",  # a field named agg of something else
+        "has(agg.mb) && agg.mb + 1.0 > 2.0",  # a double sum takes a double
+        "subscriber.tier + 1 > 2",  # only a profile can say
+    ],
+)
+def test_a_condition_only_an_event_can_settle_is_accepted(source):
+    check_condition(source, ["mb"], "usage.data", datetime(2026, 11, 1, tzinfo=UTC))
 
 
 def test_a_condition_that_fails_at_run_time_counts_as_not_matched():

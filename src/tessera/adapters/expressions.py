@@ -9,7 +9,7 @@ bad campaign never stops an event batch.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
@@ -64,6 +64,87 @@ def compile_condition(source: str) -> Any:
                 f"unknown variable '{name}' (known: {', '.join(VARIABLES)})", line, column
             )
     return program
+
+
+# A string literal (single, double or triple quoted, with escapes), to blank before a scan.
+_STRING = re.compile(
+    r"'''[\s\S]*?'''" r'|"""[\s\S]*?"""' r"|'(?:\\.|[^'\\\n])*'" r'|"(?:\\.|[^"\\\n])*"'
+)
+_AGG_FIELD = re.compile(r"(?<![.\w])agg\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_AGG_INDEX = re.compile(r"(?<![.\w])agg\s*\[\s*(?:'([^'\\\n]*)'|\"([^\"\\\n]*)\")\s*\]")
+
+
+def _without_strings(source: str) -> str:
+    """``source`` with the inside of each string literal blanked, positions kept: a name in
+    a string is not a reference."""
+    return _STRING.sub(
+        lambda m: m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1], source
+    )
+
+
+def _line_column(source: str, offset: int) -> tuple[int, int]:
+    before = source[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def _aggregates_named(source: str) -> list[tuple[str, int]]:
+    """Each aggregate the condition names (``agg.name`` or ``agg['name']``), with its offset."""
+    blanked = _without_strings(source)
+    named = [(m.group(1), m.start(1)) for m in _AGG_FIELD.finditer(blanked)]
+    for m in _AGG_INDEX.finditer(source):
+        if blanked[m.start()] == "a":  # not inside a string literal
+            group = 1 if m.group(1) is not None else 2
+            named.append((m.group(group), m.start(group)))
+    return sorted(named, key=lambda found: found[1])
+
+
+def check_condition(
+    source: str, aggregates: Collection[str], event_type: str, now: datetime
+) -> Any:
+    """``compile_condition``, then what can be known before any event: every aggregate it
+    names must be declared (a misspelled one fails on every event), and its result must be
+    able to be a boolean.
+
+    The package has no type checker, so the result is probed: the condition runs with every
+    declared aggregate at an int, then at a double (an aggregate is either), ``now``, an event
+    of the campaign's type without attributes, and a subscriber without a profile. A probe
+    that reads an attribute or a profile field fails on the missing key and decides nothing;
+    the condition is refused only when every probe gives a value that is not a boolean, or a
+    type error: these values have the types an event brings, so no event can do better.
+    """
+    program = compile_condition(source)
+    declared = set(aggregates)
+    for name, offset in _aggregates_named(source):
+        if name not in declared:
+            line, column = _line_column(source, offset)
+            known = ", ".join(sorted(declared)) or "none is declared"
+            raise ConditionError(f"unknown aggregate '{name}' (declared: {known})", line, column)
+    event = {"id": "", "type": event_type, "subscriber": "", "occurred_at": now, "attributes": {}}
+    failures = []
+    for value in (1, 1.5):
+        context = {
+            "event": event,
+            "subscriber": {"external_id": ""},
+            "agg": dict.fromkeys(declared, value),
+            "now": now,
+        }
+        try:
+            result = program.execute(context)
+        except TypeError as exc:
+            failures.append(str(exc).split(". ")[0])
+            continue
+        except Exception:  # a missing key, a division by zero: not decided without an event
+            return program
+        if isinstance(result, bool):
+            return program
+        failures.append(f"its result is {_CEL_TYPE.get(type(result), 'not a boolean')}")
+    line, column = _line_column(source, len(source) - len(source.lstrip()))
+    told = [f for f in failures if f.startswith("Unsupported operation")] or failures
+    raise ConditionError(f"cannot be a boolean: {told[0]}", line, column)
+
+
+_CEL_TYPE = {int: "an int", float: "a double", str: "a string", bytes: "bytes", list: "a list",
+             dict: "a map", datetime: "a timestamp", type(None): "null"}  # fmt: skip
 
 
 # What a condition reads of a variable: a set of field names, or ALL when it uses the

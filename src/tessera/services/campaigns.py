@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
-from tessera.adapters.expressions import compile_condition
+from tessera.adapters.expressions import check_condition
 from tessera.domain.aggregates import AggregateDefinition
 from tessera.domain.campaigns import Campaign, CampaignFigures, CampaignSpec, RewardKind
 from tessera.domain.edr import EdrDraft
@@ -21,7 +21,8 @@ from tessera.services.rewards_engine import EventOutcome, RewardsEngine
 
 def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = None) -> CampaignSpec:
     spec = spec.validated()
-    compile_condition(spec.condition)
+    declared = [d.name for d in uow.aggregates.definitions()]
+    check_condition(spec.condition, declared, spec.trigger_types[0], uow.clock())
     for i, reward in enumerate(spec.rewards):
         known_type = reward.voucher_type_id and uow.voucher_types.get(reward.voucher_type_id)
         if reward.kind is RewardKind.ISSUE_VOUCHER and not known_type:
