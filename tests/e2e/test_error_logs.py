@@ -3,6 +3,7 @@ log line shows a key, a voucher code, a partner code or a server secret."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from conftest import TEST_CODE_SECRET, TEST_LIST_KEY
 from helpers import auth
 from tessera.adapters import logs
 from tessera.bootstrap import Container
+from tessera.entrypoints.consumer import EventConsumer
 from tessera.entrypoints.http import voucher_lists
 from tessera.services import lists, redemption
 
@@ -215,3 +217,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class _Message:
+    """What the consumer reads of a JetStream message."""
+
+    def __init__(self, subject: str, data: bytes) -> None:
+        self.subject, self.data, self.terminated = subject, data, False
+
+    async def term(self) -> None:
+        self.terminated = True
+
+
+def test_a_rejected_event_message_is_logged_without_the_values_it_quoted(
+    container: Container,
+    tenant: tuple[uuid.UUID, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = "QWRT-HJKL-8842"  # no Z: the consumer reads a Z in occurred_at as +00:00
+    event = {"id": "e-1", "subscriber": "2547", "type": "topup", "occurred_at": code}
+    message = _Message(f"tessera.events.{tenant[0]}", json.dumps(event).encode())
+    caplog.set_level(logging.DEBUG)
+    consumer = EventConsumer(container, durable="unused")
+    assert asyncio.run(consumer.store([message])) == []  # type: ignore[list-item]
+    assert message.terminated and consumer.stats.rejected == 1
+    lines = [logs.shared_handler().format(r) for r in caplog.records]
+    assert any("event message rejected" in line for line in lines)
+    assert not any(code in line for line in lines)

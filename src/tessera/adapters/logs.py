@@ -20,6 +20,7 @@ Why it is built this way (issue 13):
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import os
 import queue
@@ -57,6 +58,9 @@ _NAMED = re.compile(
     r"(?P<scheme>\bbearer\s+)[^\s\"',;]+|(?P<prefix>\b(?:tsk|whsec)_)[A-Za-z0-9_\-]{4,}",
     re.IGNORECASE,
 )
+_SPLIT = re.compile(r"[\s,;\"'=&]+")
+_SEPARATORS = re.compile(r"[\s\-_.]+")
+SHORTEST_REDACTED = 4  # shorter strings are not worth the noise of redacting
 _server_secrets: tuple[str, ...] = ()
 _handler: QueuedStreamHandler | None = None
 
@@ -191,6 +195,33 @@ def redact(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDi
 
 def _scrub(text: str, pattern: re.Pattern[str] | None) -> str:
     return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+def strings_of(data: bytes) -> set[str]:
+    """The plain strings of a body or a message, to pass as ``redacting=``: JSON string
+    leaves, else its words (a CSV's cells), and each without separators, since a code may
+    be quoted normalized. Strings shorter than ``SHORTEST_REDACTED`` are left out."""
+    if not data:
+        return set()
+    text = data.decode("utf-8", "replace")
+    found: set[str] = set()
+    try:
+        _leaves(jsonlib.loads(text), found)
+    except ValueError:
+        found.update(_SPLIT.split(text))
+    found.update([_SEPARATORS.sub("", s) for s in found])
+    return {s for s in found if len(s) >= SHORTEST_REDACTED}
+
+
+def _leaves(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        found.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _leaves(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _leaves(item, found)
 
 
 def _literal_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:

@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import BadRequestError
 from sqlalchemy.exc import SQLAlchemyError
 
+from tessera.adapters import logs
 from tessera.bootstrap import Container
 from tessera.domain.errors import DomainError
 from tessera.domain.events import Event
@@ -114,7 +115,12 @@ class EventConsumer:
                 groups[self._tenant(msg.subject)].append((msg, parse_message(msg.data)))
             except (ValueError, KeyError, TypeError, DomainError) as exc:
                 self.stats.rejected += 1
-                log.warning("event message rejected", subject=msg.subject, error=str(exc))
+                log.warning(
+                    "event message rejected",
+                    subject=msg.subject,
+                    error=str(exc),
+                    redacting=logs.strings_of(msg.data[:65_536]),  # the error may quote it
+                )
                 await msg.term()  # a malformed message will never succeed: do not redeliver
         committed: list[Msg] = []
         for tenant_id, items in groups.items():

@@ -15,15 +15,14 @@ further: the server would log it again, in full (Starlette's error middleware re
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.adapters import logs
 from tessera.entrypoints.http.problems import problem
 
 HEADER = "X-Request-Id"
@@ -32,9 +31,6 @@ _HEADER = HEADER.lower().encode()
 # not an API key.
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
 KEPT_BODY = 65_536  # bytes of a body kept in memory to redact from an error's line
-SHORTEST_REDACTED = 4  # shorter strings of a body are not worth the noise of redacting
-_SPLIT = re.compile(r"[\s,;\"'=&]+")
-_SEPARATORS = re.compile(r"[\s\-_.]+")
 
 log = structlog.get_logger(__name__)
 
@@ -105,7 +101,7 @@ def _incoming(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 def request_strings(scope: Scope, body: bytes) -> list[str]:
     """The plain values a request brought: header values (credentials among them), query
-    values, and the strings of its body (JSON leaves, else its words: a CSV's cells)."""
+    values, and the strings of its body (``logs.strings_of``)."""
     found: set[str] = set()
     for name, value in scope.get("headers", ()):
         if name not in (_HEADER, b"host", b"content-type", b"content-length", b"accept"):
@@ -115,26 +111,8 @@ def request_strings(scope: Scope, body: bytes) -> list[str]:
     query: bytes = scope.get("query_string", b"")
     for _name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=False):
         found.add(value)
-    if body:
-        text = body.decode("utf-8", "replace")
-        try:
-            _leaves(json.loads(text), found)
-        except ValueError:
-            found.update(_SPLIT.split(text))
-    # A code may be quoted as normalized (no separators): redact that form too.
-    found.update([_SEPARATORS.sub("", s) for s in found])
-    return [s for s in found if len(s) >= SHORTEST_REDACTED]
-
-
-def _leaves(value: Any, found: set[str]) -> None:
-    if isinstance(value, str):
-        found.add(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _leaves(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _leaves(item, found)
+    found.update(logs.strings_of(body))
+    return [s for s in found if len(s) >= logs.SHORTEST_REDACTED]
 
 
 async def _no_receive() -> Message:
