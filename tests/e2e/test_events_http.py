@@ -342,3 +342,46 @@ def test_a_condition_that_cannot_be_a_boolean_is_refused_at_save(api, admin):
     for i, condition in enumerate(("event.attributes.mb + 1 > 2", "agg.data_mb_month / 0 > 1")):
         body = campaign(name=f"c{i}", condition=condition)
         assert api.post("/v1/campaigns", json=body, headers=admin).status_code == 201
+
+
+def test_a_condition_failing_at_run_time_is_that_campaigns_alone(api, admin):
+    failing = {
+        "Gold only": "subscriber.tier == 'gold'",  # no profile attribute
+        "Typed": "event.attributes.mb + 'x' == 'y'",  # a wrong type
+        "Ratio": "100 / event.attributes.zero > 1",  # a division by zero
+    }
+    ids = {}
+    for name, condition in {**failing, "Data lover": "event.attributes.mb >= 100"}.items():
+        made = api.post(
+            "/v1/campaigns", json=campaign(name=name, condition=condition), headers=admin
+        )
+        assert made.status_code == 201, made.text
+        ids[name] = made.json()["id"]
+    event = {"subscriber": "254700000041", "type": "usage.data", "occurred_at": T}
+    events = [
+        {**event, "id": "rt1", "attributes": {"mb": 150, "zero": 0}},
+        {**event, "id": "rt2", "attributes": {"mb": 150, "zero": 0}},
+        {**event, "id": "rt3", "attributes": {"mb": 5, "zero": 0}},
+    ]
+    answer = api.post("/v1/events", json={"events": events}, headers=admin)
+    assert answer.status_code == 200, answer.text
+    rewarded = [[r["campaign"] for r in e["rewards"]] for e in answer.json()["results"]]
+    assert rewarded == [["Data lover"], ["Data lover"], []]
+    listed = {c["id"]: c for c in api.get("/v1/campaigns", headers=admin).json()["items"]}
+    for name, cid in ids.items():
+        shown = api.get(f"/v1/campaigns/{cid}", headers=admin).json()
+        failures = shown["condition_failures"]
+        assert listed[cid]["condition_failures"] == failures
+        if name == "Data lover":
+            assert failures == {"count": 0, "last_message": None, "last_at": None}
+            continue
+        assert failures["count"] == 3, name
+        assert failures["last_message"] and failures["last_at"], name
+    assert "tier" in listed[ids["Gold only"]]["condition_failures"]["last_message"]
+    assert "division by zero" in listed[ids["Ratio"]]["condition_failures"]["last_message"]
+    again = api.post("/v1/events", json={**events[0], "id": "rt4"}, headers=admin)
+    assert again.status_code == 200
+    counted = api.get(f"/v1/campaigns/{ids['Typed']}", headers=admin).json()
+    assert counted["condition_failures"]["count"] == 4  # added to, not overwritten
+    metrics = api.get("/metrics").text
+    assert "tessera_condition_failures_total 12.0" in metrics

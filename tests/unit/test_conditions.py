@@ -176,12 +176,17 @@ def test_the_subscriber_and_aggregates_are_read_only_when_the_event_does_not_set
     assert reads == [1]
 
 
-def test_a_condition_failing_behind_the_screen_is_still_logged():
-    programs = [("bad", compile_condition("event.attributes.mb.startsWith('x')"))]
+def test_a_condition_failing_behind_the_screen_is_still_reported():
+    programs = [
+        ("bad", compile_condition("event.attributes.mb.startsWith('x')")),
+        ("missing", compile_condition("event.attributes.tier == 'gold'")),
+        ("zero", compile_condition("event.attributes.mb / 0 > 1")),
+    ]
     context = EvaluationContext({"attributes": {"mb": 5}}, {}, {}, datetime.now(UTC))
-    with capture_logs() as logs:
-        assert context.matching(programs, Screen([p for _c, p in programs])) == []
-    assert [entry["campaign_id"] for entry in logs] == ["bad"]
+    failed: list[tuple[str, str]] = []
+    assert context.matching(programs, Screen([p for _c, p in programs]), failed) == []
+    assert [name for name, _reason in failed] == ["bad", "missing", "zero"]
+    assert "tier" in failed[1][1]
 
 
 def test_a_screen_that_seldom_settles_is_dropped_after_its_trial():

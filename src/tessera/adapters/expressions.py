@@ -219,8 +219,8 @@ class Screen:
             return False
         try:
             settled = program.execute(context) is False
-        except (TypeError, RuntimeError, ValueError):
-            settled = False  # needs more than the event, or a condition fails
+        except Exception:
+            settled = False
         if self._tried < self._trial:  # counts may race between threads: only speed is at stake
             self._tried += 1
             self._settled += settled
@@ -277,13 +277,21 @@ class EvaluationContext:
         return self._context
 
     def matching(
-        self, candidates: Sequence[tuple[T, Any]], screen: Screen | None = None
+        self,
+        candidates: Sequence[tuple[T, Any]],
+        screen: Screen | None = None,
+        failed: list[tuple[T, str]] | None = None,
     ) -> list[T]:
         """The candidates whose program matches, in order: ``matches`` for each, in one
         loop (a method call per program cost a third of the evaluation). ``screen``, of the
         candidates or more, goes first, on the event alone: its false is exact, since a
         variable missing makes an error, which ``||`` and ``&&`` drop only where the other
-        side decides alone (``false && x`` whatever ``x``)."""
+        side decides alone (``false && x`` whatever ``x``).
+
+        A program that fails (a missing key, a wrong type, a division by zero: the extension
+        raises KeyError, TypeError, ZeroDivisionError and more) does not match, and only that
+        candidate is concerned: it goes to ``failed`` with the reason, for the caller to
+        count."""
         if self.settled_by(screen):
             return []
         context = self._complete()
@@ -292,12 +300,9 @@ class EvaluationContext:
             try:
                 if program.execute(context) is True:
                     found.append(candidate)
-            except (TypeError, RuntimeError, ValueError) as exc:
-                log.warning(
-                    "condition failed at run time",
-                    campaign_id=str(getattr(candidate, "id", candidate)),
-                    error=str(exc),
-                )
+            except Exception as exc:
+                if failed is not None:
+                    failed.append((candidate, failure_reason(exc)))
         return found
 
     def settled_by(self, screen: Screen | None) -> bool:
@@ -306,6 +311,15 @@ class EvaluationContext:
 
     def matches(self, program: Any, campaign_id: object) -> bool:
         return bool(self.matching([(campaign_id, program)]))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed condition says about it, bounded: the first sentence of the extension's
+    message (a KeyError names only the key), which names fields, never their values."""
+    text = str(exc).split(". ")[0].strip()
+    if isinstance(exc, KeyError):
+        text = f"no such key: {text}"
+    return text[:200] or type(exc).__name__
 
 
 class ProgramCache:

@@ -180,6 +180,17 @@ class CampaignFigures:
 
     rewards_issued: int = 0
     budget_spent_minor: int = 0
+    failures: ConditionFailures | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFailures:
+    """How often the condition failed while running (each failure counted as not matched),
+    and the last one: the campaign's to fix, shown on it."""
+
+    count: int
+    last_message: str
+    last_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,6 +231,8 @@ class RewardsEngine:
         self._code_secret = code_secret
         self._campaign_cache: dict[str, Campaign] = {}
         self._plan_cache: dict[object, dict[str, _Plan]] = {}
+        # Told how many conditions failed in a batch (the HTTP app counts them in Prometheus).
+        self.condition_failed: Callable[[int], None] = lambda _count: None
 
     def _secret(self) -> bytes:
         if self._code_secret is None:
@@ -279,8 +281,9 @@ class RewardsEngine:
                 buckets,
             )
             matches: list[tuple[Campaign, Event]] = []
+            failed: list[tuple[Campaign, str]] = []
             for u in unsettled:
-                for campaign in u.context.matching(u.live):
+                for campaign in u.context.matching(u.live, failed=failed):
                     matches.append((campaign, u.event))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
@@ -289,6 +292,8 @@ class RewardsEngine:
             if not stored:
                 function_of = {d.name: d.function for d in definitions}
                 uow.aggregates.apply({k: (function_of[k[1]], v) for k, v in added.items()})
+            if failed and not dry_run:
+                self._count_failures(uow, failed, now)
             if dry_run:  # what would happen, never a real code (nothing is given)
                 uow.rollback()
                 for answer in outcomes:
@@ -297,6 +302,25 @@ class RewardsEngine:
             else:
                 uow.commit()
         return outcomes
+
+    def _count_failures(
+        self, uow: UnitOfWork, failed: list[tuple[Campaign, str]], now: datetime
+    ) -> None:
+        """Each failed condition counted on its campaign (the last write of the batch: its
+        rows are locked after every other), in the metric, and logged once per campaign."""
+        per_campaign: dict[uuid.UUID, tuple[int, str]] = {}
+        for campaign, reason in failed:
+            count, _last = per_campaign.get(campaign.id, (0, ""))
+            per_campaign[campaign.id] = (count + 1, reason)
+        uow.campaigns.count_failures(per_campaign, now)
+        self.condition_failed(len(failed))
+        for campaign_id, (count, reason) in per_campaign.items():
+            log.warning(
+                "condition failed at run time",
+                campaign_id=str(campaign_id),
+                failures=count,
+                error=reason,
+            )
 
     def _campaigns(
         self, uow: UnitOfWork, only: uuid.UUID | None, versions: list[tuple[str, int]]

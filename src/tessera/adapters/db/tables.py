@@ -467,6 +467,20 @@ campaigns = sa.Table(
     sa.UniqueConstraint("tenant_id", "name"),
 )
 
+# Conditions that failed while running (a missing key, a wrong type, a division by zero),
+# per campaign: kept apart from ``campaigns`` so that counting a failure never waits on the
+# cap counters' row lock, and written last in a batch (in campaign order), after every other
+# lock the batch takes.
+campaign_condition_failures = sa.Table(
+    "campaign_condition_failures",
+    metadata,
+    sa.Column("campaign_id", sa.Uuid, sa.ForeignKey("campaigns.id"), primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("last_message", sa.String(200), nullable=False),
+    sa.Column("last_at", UTCDateTime, nullable=False),
+)
+
 campaign_subscriber_counts = sa.Table(
     "campaign_subscriber_counts",
     metadata,

@@ -143,6 +143,7 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
     )
     app.state.container = container
     app.state.metrics = Metrics()
+    container.rewards.condition_failed = app.state.metrics.condition_failures.inc
     for module in ROUTERS:
         app.include_router(module.router)
     problems.install(app)

@@ -90,11 +90,21 @@ class CampaignPatch(BaseModel):
     cost_per_reward_minor: int | None = None
 
 
+class ConditionFailuresOut(BaseModel):
+    count: int = Field(0, description="Events for which the condition failed while running")
+    last_message: str | None = Field(None, examples=["no such key: tier"])
+    last_at: datetime | None = None
+
+
 class CampaignOut(CampaignIn):
     id: uuid.UUID
     version: int
     rewards_issued: int
     budget_spent_minor: int
+    condition_failures: ConditionFailuresOut = Field(
+        description="A condition that fails while running (a missing attribute, a wrong type, "
+        "a division by zero) counts as not matched for this campaign alone, and is counted here"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -124,6 +134,13 @@ class CampaignOut(CampaignIn):
             cost_per_reward_minor=s.cost_per_reward_minor,
             rewards_issued=figures.rewards_issued,
             budget_spent_minor=figures.budget_spent_minor,
+            condition_failures=ConditionFailuresOut()
+            if figures.failures is None
+            else ConditionFailuresOut(
+                count=figures.failures.count,
+                last_message=figures.failures.last_message,
+                last_at=figures.failures.last_at,
+            ),
             created_at=c.created_at,
             updated_at=c.updated_at,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,7 @@ from tessera.domain.campaigns import (
     CampaignStatus,
     CapPeriod,
     Caps,
+    ConditionFailures,
     RewardSpec,
 )
 from tessera.domain.events import Event
@@ -426,7 +428,47 @@ class CampaignRepository(TenantScoped):
         )
         for campaign_id, issued, spent in rows:
             found[campaign_id] = CampaignFigures(int(issued), int(spent))
+        f = t.campaign_condition_failures
+        failed = self.conn.execute(
+            sa.select(f.c.campaign_id, f.c.count, f.c.last_message, f.c.last_at).where(
+                self._mine(f), self._in(f.c.campaign_id, ids)
+            )
+        )
+        for campaign_id, count, message, at in failed:
+            found[campaign_id] = dataclasses.replace(
+                found[campaign_id], failures=ConditionFailures(int(count), message, at)
+            )
         return found
+
+    def count_failures(self, failures: dict[uuid.UUID, tuple[int, str]], at: datetime) -> None:
+        """Adds each campaign's condition failures to its count, keeping the last message, in
+        one statement (an upsert adding to the stored count, so concurrent batches never lose
+        one), in campaign order: batches lock these rows last and in one order."""
+        if not failures:
+            return
+        f = t.campaign_condition_failures
+        stmt = _dialect(self.conn).insert(f)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id"],
+            set_={
+                "count": f.c.count + stmt.excluded.count,
+                "last_message": stmt.excluded.last_message,
+                "last_at": stmt.excluded.last_at,
+            },
+        )
+        self.conn.execute(
+            stmt,
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "tenant_id": self.tenant_id,
+                    "count": count,
+                    "last_message": message[:200],
+                    "last_at": at,
+                }
+                for campaign_id, (count, message) in sorted(failures.items())
+            ],
+        )
 
     def claim_total(self, campaign_id: uuid.UUID, caps: Caps, cost: int) -> bool:
         """Counts one reward against the campaign's total and budget caps, only if both still
