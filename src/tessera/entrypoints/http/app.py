@@ -17,6 +17,7 @@ from tessera.entrypoints.http import (
     batches,
     campaigns,
     distributions,
+    docs,
     edrs,
     events,
     health,
@@ -134,7 +135,8 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
         title="Tessera",
         version=__version__,
         summary="Multi-tenant vouchers and real-time rewards",
-        docs_url="/docs",
+        docs_url=None,  # served from the package by docs.install, not from a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=_lifespan(sweeper),
         # Observability here is Prometheus (/metrics) and structured logs. FastAPI's own
@@ -147,6 +149,7 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
     for module in ROUTERS:
         app.include_router(module.router)
     problems.install(app)
+    docs.install(app)
     app.add_middleware(PointOfSale, container=container)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContext)  # the outer one: request ids, unexpected errors
