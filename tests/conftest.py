@@ -104,6 +104,7 @@ def container(database_url: str, clock: MovableClock) -> Iterator[Container]:
         db_pool_size=5,
         code_secret=TEST_CODE_SECRET,
         list_key=TEST_LIST_KEY,
+        webhook_allowed_networks="127.0.0.0/8",  # the tests' webhook receivers are on loopback
     )
     container = build(settings, clock=clock)
     yield container

@@ -16,6 +16,7 @@ from tessera.adapters.db.engine import create_engine
 from tessera.adapters.db.migrate import upgrade
 from tessera.adapters.db.repositories.quick_use import QuickUses
 from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, OutboxUnitOfWork, UnitOfWork
+from tessera.adapters.webhooks import WebhookTargets
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
 from tessera.domain.vouchers import BarPolicy
@@ -58,6 +59,11 @@ class Container:
         """None without ``TESSERA_LIST_KEY``: lists and webhooks then refuse to work."""
         key = self.settings.list_key
         return None if key is None else Sealer.from_base64(key.get_secret_value())
+
+    @cached_property
+    def webhook_targets(self) -> WebhookTargets:
+        """Where webhooks may go (setting ``webhook_allowed_networks``)."""
+        return WebhookTargets(self.settings.allowed_webhook_networks)
 
     @cached_property
     def bar_policy(self) -> BarPolicy:

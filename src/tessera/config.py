@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -78,6 +80,12 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(
         default=3600.0, description="Longest wait between two attempts."
     )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs (e.g. `10.20.0.0/16,192.168.5.7/32`) that webhooks may"
+        " reach although they are not public, plain http included; by default only public"
+        " addresses over https.",
+    )
     # Redemption (issue 4)
     bar_threshold: int = Field(
         default=5, ge=1, description="Wrong codes from one subscriber or key before a bar."
@@ -110,6 +118,21 @@ class Settings(BaseSettings):
         if level not in ("debug", "info", "warning", "error", "critical"):
             raise ValueError("must be one of debug, info, warning, error, critical")
         return level
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a network (CIDR such as 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def allowed_webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        parts = (part.strip() for part in self.webhook_allowed_networks.split(","))
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 
     @property
     def is_sqlite(self) -> bool:

@@ -93,8 +93,11 @@ def low_stock_alerts(uow):
     return [n for n in page.items if n.event_type == "voucher_list.low_stock"]
 
 
-def test_low_stock_is_raised_once_and_again_only_after_a_top_up(uow):
-    notifications.create_endpoint(uow(), "http://127.0.0.1:9/x", ["voucher_list.low_stock"])
+def test_low_stock_is_raised_once_and_again_only_after_a_top_up(uow, container):
+    targets = container.webhook_targets
+    notifications.create_endpoint(
+        uow(), targets, "http://127.0.0.1:9/x", ["voucher_list.low_stock"]
+    )
     vl = new_list(uow, "L", ["C1", "C2", "C3", "C4"], low_stock_percent=50)
     distribute(uow(), [vl.id], "s1")
     assert low_stock_alerts(uow) == []

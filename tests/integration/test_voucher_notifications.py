@@ -19,6 +19,7 @@ def test_redeem_expire_and_fulfilment_are_queued_for_subscribed_endpoints(contai
     tenant_id = tenant[0]
     notifications.create_endpoint(
         container.uow(tenant_id),
+        container.webhook_targets,
         "http://127.0.0.1:9/hook",
         ["voucher.redeemed", "voucher.expired", "fulfilment.requested"],
     )

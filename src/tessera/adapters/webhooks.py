@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
+
+from tessera.domain.errors import Invalid
+from tessera.domain.notifications import IpAddress, IpNetwork, webhook_target_refusal
 
 SIGNATURE_HEADER = "Tessera-Signature"
 
@@ -35,6 +41,79 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance: float =
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+Resolver = Callable[[str, int], list[IpAddress]]
+
+
+def resolve(host: str, port: int) -> list[IpAddress]:
+    """Every address ``host`` resolves to (an address literal is itself); [] when none."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses: list[IpAddress] = []
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one delivery goes: the URL with its host replaced by the checked address (so a
+    second lookup cannot answer differently), and the host to name in ``Host`` and TLS."""
+
+    url: str
+    host_header: str
+    tls_name: str | None
+
+
+class WebhookTargets:
+    """Which URLs may receive webhooks (``domain.notifications.webhook_target_refusal``),
+    checked when an endpoint is saved and again, after resolution, before each delivery."""
+
+    def __init__(self, allowed: Sequence[IpNetwork], resolver: Resolver = resolve) -> None:
+        self.allowed = tuple(allowed)
+        self.resolver = resolver
+
+    def check(self, url: str) -> str:
+        """``url`` if it may be saved; else ``Invalid`` on the field ``url`` with the reason."""
+        parsed, addresses = self._lookup(url)
+        refusal = webhook_target_refusal(parsed.scheme, parsed.host, addresses, self.allowed)
+        if refusal is not None:
+            raise Invalid("url", refusal)
+        return url
+
+    def target(self, url: str) -> Target | str:
+        """The pinned target of a delivery, or why it is refused."""
+        try:
+            parsed, addresses = self._lookup(url)
+        except Invalid as exc:
+            return exc.reason
+        refusal = webhook_target_refusal(parsed.scheme, parsed.host, addresses, self.allowed)
+        if refusal is not None:
+            return refusal
+        default_port = 443 if parsed.scheme == "https" else 80
+        host_header = parsed.host if parsed.port in (None, default_port) else parsed.netloc.decode()
+        pinned = parsed.copy_with(host=str(addresses[0]))
+        tls_name = parsed.host if parsed.scheme == "https" else None
+        return Target(str(pinned), host_header, tls_name)
+
+    def _lookup(self, url: str) -> tuple[httpx.URL, list[IpAddress]]:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise Invalid("url", f"is not a URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise Invalid("url", "must be an http(s) URL with a host")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        return parsed, self.resolver(parsed.host, port)
+
+
 @dataclass(frozen=True, slots=True)
 class PostResult:
     status_code: int | None
@@ -48,10 +127,16 @@ class WebhookSender:
             timeout=httpx.Timeout(timeout_seconds), follow_redirects=False, trust_env=False
         )
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
+    def post(self, target: Target, body: bytes, headers: dict[str, str]) -> PostResult:
         started = time.perf_counter()
+        extensions = {} if target.tls_name is None else {"sni_hostname": target.tls_name}
         try:
-            response = self.client.post(url, content=body, headers=headers)
+            response = self.client.post(
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions=extensions,
+            )
         except httpx.HTTPError as exc:
             elapsed = int((time.perf_counter() - started) * 1000)
             return PostResult(None, f"{type(exc).__name__}: {exc}"[:500], elapsed)

@@ -7,8 +7,10 @@ is refused when it is saved. Issues that emit an event add or extend its entry h
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -78,6 +80,62 @@ def validate_webhook_url(url: str) -> str:
     if not url.startswith(("https://", "http://")) or len(url) > 2000:
         raise Invalid("url", "must be an http(s) URL of at most 2000 characters")
     return url
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+ALLOWED_NETWORKS_SETTING = "TESSERA_WEBHOOK_ALLOWED_NETWORKS"
+
+
+def webhook_target_refusal(
+    scheme: str, host: str, addresses: Sequence[IpAddress], allowed: Sequence[IpNetwork]
+) -> str | None:
+    """Why a webhook must not go to ``host`` at ``addresses`` (what it resolved to), or None.
+
+    On a host shared by brands, a tenant's webhook must not reach the host's own network:
+    only public addresses, unless the operator allowed a network (an on-premise order
+    system is often private); plain http only inside an allowed network. Every address the
+    name resolves to must pass, or a second record could point inside."""
+    if not addresses:
+        return f"the host {host} does not resolve to an address"
+    inside_allowed = True
+    for address in addresses:
+        plain = _unmapped(address)
+        if any(plain in network for network in allowed):
+            continue
+        inside_allowed = False
+        kind = _non_public_kind(plain)
+        if kind is not None:
+            return (
+                f"the host {host} is at {plain}, a {kind} address: webhooks go to public"
+                f" addresses only, or to networks the operator lists in {ALLOWED_NETWORKS_SETTING}"
+            )
+    if scheme != "https" and not inside_allowed:
+        return f"must be https (plain http only to networks in {ALLOWED_NETWORKS_SETTING})"
+    return None
+
+
+def _unmapped(address: IpAddress) -> IpAddress:
+    """``::ffff:127.0.0.1`` is 127.0.0.1 to the kernel, so it is judged as one."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _non_public_kind(address: IpAddress) -> str | None:
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_multicast:
+        return "multicast"
+    if address.is_unspecified or address.is_reserved:
+        return "reserved"
+    if address.is_private:
+        return "private"
+    if not address.is_global:  # shared (100.64/10), documentation, benchmarking ranges
+        return "non-public"
+    return None
 
 
 def backoff(attempts: int, base_seconds: float, cap_seconds: float) -> timedelta:

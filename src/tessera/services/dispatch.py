@@ -19,7 +19,13 @@ import structlog
 
 from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.repositories.notifications import Claimed
-from tessera.adapters.webhooks import SIGNATURE_HEADER, PostResult, WebhookSender, sign
+from tessera.adapters.webhooks import (
+    SIGNATURE_HEADER,
+    PostResult,
+    Target,
+    WebhookSender,
+    sign,
+)
 from tessera.bootstrap import Container
 from tessera.domain.errors import Unavailable
 from tessera.domain.notifications import NotificationStatus, backoff
@@ -53,6 +59,7 @@ class Dispatcher:
         self.sealer: Sealer = container.sealer
         self.settings = container.settings
         self.sender = WebhookSender(self.settings.webhook_timeout_seconds)
+        self.targets = container.webhook_targets
         self.lease = timedelta(seconds=max(60.0, 4 * self.settings.webhook_timeout_seconds))
 
     def close(self) -> None:
@@ -87,26 +94,27 @@ class Dispatcher:
         return total
 
     def _deliver(self, item: Claimed) -> NotificationStatus:
-        clock = self.container.clock
         if not item.endpoint_active:
-            result = PostResult(None, "the webhook endpoint is disabled", 0)
-        else:
-            payload = json.loads(
-                self.sealer.open(item.payload_sealed, payload_context(item.tenant_id))
-            )
-            body = json.dumps({"id": item.id, **payload}, separators=(",", ":")).encode()
-            secret = self.sealer.open(item.secret_sealed, secret_context(item.endpoint_id)).decode()
-            timestamp = int(clock().timestamp())
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "tessera-webhooks/1",
-                "Tessera-Event": item.event_type,
-                "Tessera-Delivery": str(item.id),
-                "Tessera-Timestamp": str(timestamp),
-                SIGNATURE_HEADER: sign(secret, timestamp, body),
-            }
-            result = self.sender.post(item.url, body, headers)
-        return self._settle(item, result)
+            return self._settle(item, PostResult(None, "the webhook endpoint is disabled", 0))
+        target = self.targets.target(item.url)  # resolved now: DNS may have changed since
+        if isinstance(target, str):
+            return self._settle(item, PostResult(None, f"refused: {target}", 0))
+        return self._settle(item, self._post(item, target))
+
+    def _post(self, item: Claimed, target: Target) -> PostResult:
+        payload = json.loads(self.sealer.open(item.payload_sealed, payload_context(item.tenant_id)))
+        body = json.dumps({"id": item.id, **payload}, separators=(",", ":")).encode()
+        secret = self.sealer.open(item.secret_sealed, secret_context(item.endpoint_id)).decode()
+        timestamp = int(self.container.clock().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "tessera-webhooks/1",
+            "Tessera-Event": item.event_type,
+            "Tessera-Delivery": str(item.id),
+            "Tessera-Timestamp": str(timestamp),
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+        }
+        return self.sender.post(target, body, headers)
 
     def _settle(self, item: Claimed, result: PostResult) -> NotificationStatus:
         now = self.container.clock()

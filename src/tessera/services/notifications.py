@@ -19,6 +19,7 @@ from typing import Any
 from tessera.adapters.db.repositories.notifications import StoredNotification
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.adapters.templating import check_template, render
+from tessera.adapters.webhooks import WebhookTargets
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid, NotFound
 from tessera.domain.ids import new_id
@@ -109,10 +110,15 @@ def _endpoint_or_404(uow: UnitOfWork, endpoint_id: uuid.UUID) -> WebhookEndpoint
 
 
 def create_endpoint(
-    uow: UnitOfWork, url: str, event_types: list[str], secret: str | None = None
+    uow: UnitOfWork,
+    targets: WebhookTargets,
+    url: str,
+    event_types: list[str],
+    secret: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its signing secret (given, or made here); the secret is sealed."""
-    url = validate_webhook_url(url)
+    """A new endpoint and its signing secret (given, or made here); the secret is sealed.
+    ``targets`` refuses a URL that reaches inside the host's network."""
+    url = targets.check(validate_webhook_url(url))
     types = _event_types(event_types)
     if secret is not None and len(secret) < 16:
         raise Invalid("secret", "must be at least 16 characters (or leave it out to get one)")
@@ -127,13 +133,13 @@ def create_endpoint(
 
 
 def update_endpoint(
-    uow: UnitOfWork, endpoint_id: uuid.UUID, changes: dict[str, Any]
+    uow: UnitOfWork, targets: WebhookTargets, endpoint_id: uuid.UUID, changes: dict[str, Any]
 ) -> WebhookEndpoint:
     for field, value in changes.items():
         if value is None:
             raise Invalid(field, "must not be null (leave it out to keep the current value)")
     if "url" in changes:
-        changes["url"] = validate_webhook_url(changes["url"])
+        changes["url"] = targets.check(validate_webhook_url(changes["url"]))
     if "event_types" in changes:
         changes["event_types"] = _event_types(changes["event_types"])
     with uow:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from tessera.domain.notifications import WebhookEndpoint
-from tessera.entrypoints.http.deps import CatalogManager, Reader
+from tessera.entrypoints.http.deps import CatalogManager, ContainerDep, Reader
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import notifications
 
@@ -55,9 +55,15 @@ class NewEndpointOut(EndpointOut):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_endpoint(body: EndpointIn, uow: CatalogManager) -> NewEndpointOut:
-    """Deliveries carry `Tessera-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>`."""
-    endpoint, secret = notifications.create_endpoint(uow, body.url, body.event_types, body.secret)
+def create_endpoint(
+    body: EndpointIn, uow: CatalogManager, container: ContainerDep
+) -> NewEndpointOut:
+    """Deliveries carry `Tessera-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>`.
+    The URL must be https to a public address, unless its network is in
+    `TESSERA_WEBHOOK_ALLOWED_NETWORKS`; it is checked again before every delivery."""
+    endpoint, secret = notifications.create_endpoint(
+        uow, container.webhook_targets, body.url, body.event_types, body.secret
+    )
     return NewEndpointOut(**EndpointOut.of(endpoint).model_dump(), secret=secret)
 
 
@@ -74,13 +80,19 @@ def get_endpoint(endpoint_id: uuid.UUID, uow: Reader) -> EndpointOut:
 
 @router.patch("/{endpoint_id}")
 def update_endpoint(
-    endpoint_id: uuid.UUID, body: EndpointPatch, uow: CatalogManager
+    endpoint_id: uuid.UUID, body: EndpointPatch, uow: CatalogManager, container: ContainerDep
 ) -> EndpointOut:
     changes = body.model_dump(exclude_unset=True)
-    return EndpointOut.of(notifications.update_endpoint(uow, endpoint_id, changes))
+    targets = container.webhook_targets
+    return EndpointOut.of(notifications.update_endpoint(uow, targets, endpoint_id, changes))
 
 
 @router.delete("/{endpoint_id}")
-def disable_endpoint(endpoint_id: uuid.UUID, uow: CatalogManager) -> EndpointOut:
+def disable_endpoint(
+    endpoint_id: uuid.UUID, uow: CatalogManager, container: ContainerDep
+) -> EndpointOut:
     """Endpoints are disabled, not deleted: their delivery log stays readable."""
-    return EndpointOut.of(notifications.update_endpoint(uow, endpoint_id, {"active": False}))
+    targets = container.webhook_targets
+    return EndpointOut.of(
+        notifications.update_endpoint(uow, targets, endpoint_id, {"active": False})
+    )
