@@ -119,6 +119,22 @@ def test_serve_demo_on_a_fresh_machine_serves_health_docs_and_the_api(tmp_path: 
         assert answer.status_code == 200
         assert answer.json() == {"items": [], "next_cursor": None}
         assert (tmp_path / "tessera.db").exists()
+        # The rest of the README's demo runs from the same directory with no settings: the
+        # CLI finds the secrets `serve --demo` keeps next to the database.
+        demo = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True}
+        made = subprocess.run(
+            [*TESSERA, "list", "create", "Coffee", "--tenant", "demo", "--partner", "Java"], **demo
+        )
+        assert made.returncode == 0, made.stderr
+        codes = tmp_path / "codes.csv"
+        codes.write_text(
+            "code,description,expiry\nJAVA-1,Coffee,2030-01-01\nJAVA-2,Coffee,not-a-date\n"
+        )
+        upload = [*TESSERA, "list", "upload", "Coffee", str(codes), "--tenant", "demo"]
+        uploaded = subprocess.run([*upload, "--format", "json"], **demo)
+        assert uploaded.returncode == 0, uploaded.stderr
+        summary = json.loads(uploaded.stdout)
+        assert (summary["accepted"], summary["invalid"]) == (1, 1)
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -17,28 +17,60 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO, cast
 
 import typer
-from rich.console import Console
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from sqlalchemy.engine import make_url
 
 from tessera.adapters.db.repositories.edrs import EdrFilter
-from tessera.bootstrap import Container, MissingCodeSecret, build
+from tessera.bootstrap import Container, MissingCodeSecret
 from tessera.config import Settings
 from tessera.domain.batches import BatchOperation, BatchRequest
 from tessera.domain.codes import Alphabet, CodeFormat
 from tessera.domain.errors import DomainError
 from tessera.domain.roles import Role
+from tessera.entrypoints.cli_campaigns import aggregate_app, campaign_app
+from tessera.entrypoints.cli_catalog import lifecycle_app, type_app
+from tessera.entrypoints.cli_common import (
+    DEMO_LIST_KEY_FILE,
+    DEMO_SECRET_FILE,
+    FAILED,
+    REFUSED,
+    CursorOpt,
+    Format,
+    FormatOpt,
+    LimitOpt,
+    TenantOpt,
+    demo_secret_path,
+    err,
+    fail,
+    open_store,
+    open_tenant,
+    refusals,
+    refuse,
+    run,
+    say_invalid,
+    show,
+    tenant_uow,
+)
 from tessera.entrypoints.cli_lists import list_app, register_dispatch
+from tessera.entrypoints.cli_webhooks import notification_app, webhook_app
+from tessera.entrypoints.http import batches as batch_routes
+from tessera.entrypoints.http import keys
+from tessera.entrypoints.http import vouchers as voucher_routes
 from tessera.services import batches, tenants
 from tessera.services.edrs import export_edrs
 
-app = typer.Typer(help="Tessera: vouchers and real-time rewards.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tessera: vouchers and real-time rewards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # main() says an unexpected error in one line
+)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (operators and brands).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 edrs_app = typer.Typer(help="Event detail records.", no_args_is_help=True)
 batch_app = typer.Typer(help="Voucher batches (printed scratch cards).", no_args_is_help=True)
+voucher_app = typer.Typer(help="Vouchers, one at a time.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
@@ -46,22 +78,38 @@ app.add_typer(edrs_app, name="edrs")
 app.add_typer(list_app, name="list")
 register_dispatch(app)
 app.add_typer(batch_app, name="batch")
+app.add_typer(lifecycle_app, name="lifecycle")
+app.add_typer(type_app, name="type")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(aggregate_app, name="aggregate")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(notification_app, name="notification")
+app.add_typer(voucher_app, name="voucher")
 
-err = Console(stderr=True)
 DEMO_TENANT = "demo"
-DEMO_LIST_KEY_FILE = ".tessera-list-key"
-DEMO_SECRET_FILE = ".tessera-code-secret"  # noqa: S105 - a file name
+_fail = fail
 
 
-def _fail(error: DomainError) -> typer.Exit:
-    err.print(f"[red]error[/red] {escape(f'[{error.code}]')} {escape(error.message)}")
-    return typer.Exit(code=2)
+def main() -> None:
+    """The ``tessera`` command: an unexpected error is one line and exit 1, never a
+    traceback (``TESSERA_LOG_LEVEL=debug`` shows it)."""
+    try:
+        app()
+    except ValidationError as exc:  # the settings, read from the environment
+        say_invalid(exc)
+        sys.exit(REFUSED)
+    except Exception as exc:
+        if os.environ.get("TESSERA_LOG_LEVEL", "").strip().lower() == "debug":
+            raise
+        message = " ".join(str(exc).split())[:300]
+        err.print(f"[red]error[/red] \\[internal] {escape(type(exc).__name__)}: {escape(message)}")
+        sys.exit(FAILED)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to the configured database."""
-    container = build()
+    container = open_store(create=True)
     container.migrate()
     err.print(f"database at revision head ({container.engine.url.render_as_string()})")
 
@@ -69,7 +117,7 @@ def db_upgrade() -> None:
 @tenant_app.command("create")
 def tenant_create(name: str) -> None:
     """Create a tenant and print its first admin key (shown only this once)."""
-    container = build()
+    container = open_store()
     try:
         tenant, plain = tenants.create_tenant(container.directory(), name)
     except DomainError as error:
@@ -79,9 +127,10 @@ def tenant_create(name: str) -> None:
 
 
 @tenant_app.command("list")
-def tenant_list() -> None:
-    for tenant in tenants.list_tenants(build().directory()):
-        typer.echo(f"{tenant.id}  {tenant.name}")
+def tenant_list(fmt: FormatOpt = Format.TABLE) -> None:
+    """Every tenant of this store."""
+    found = tenants.list_tenants(open_store().directory())
+    show([{"id": str(t.id), "name": t.name} for t in found], fmt)
 
 
 @key_app.command("create")
@@ -91,13 +140,31 @@ def key_create(
     name: Annotated[str, typer.Option(help="A label for the key")] = "created from the CLI",
 ) -> None:
     """Create a key for a tenant (for example when its last admin key was lost)."""
-    container = build()
-    try:
-        found = tenants.find_tenant(container.directory(), tenant)
-        _key, plain = tenants.create_key(container.uow(found.id), name, role)
-    except DomainError as error:
-        raise _fail(error) from None
+    uow = tenant_uow(tenant)
+    with refusals():
+        _key, plain = tenants.create_key(uow, name, role)
     typer.echo(plain)
+
+
+@key_app.command("list")
+def key_list(
+    tenant: TenantOpt,
+    cursor: CursorOpt = None,
+    limit: LimitOpt = 100,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """The tenant's keys (never their values): name, role, when made and revoked."""
+    run(lambda: keys.list_keys(tenant_uow(tenant), cursor, limit), fmt)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[uuid.UUID, typer.Argument(metavar="ID")],
+    tenant: TenantOpt,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Revoke a key: it stops working at once."""
+    run(lambda: keys.revoke_key(key_id, tenant_uow(tenant)), fmt)
 
 
 class ExportFormat(StrEnum):
@@ -131,11 +198,7 @@ def edrs_export(
     """Stream a tenant's EDRs as CSV or JSON lines, in id order, in constant memory."""
     from datetime import UTC
 
-    container = build()
-    try:
-        found = tenants.find_tenant(container.directory(), tenant)
-    except DomainError as error:
-        raise _fail(error) from None
+    container, tenant_id = open_tenant(tenant)
     f = EdrFilter(
         operation=operation,
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
@@ -146,7 +209,7 @@ def edrs_export(
         writer = csv.writer(stream) if export_format is ExportFormat.CSV else None
         if writer:
             writer.writerow(EDR_COLUMNS)
-        for edr in export_edrs(container.uow(found.id), f):
+        for edr in export_edrs(container.uow(tenant_id), f):
             row = {k: _jsonable(v) for k, v in asdict(edr).items()}
             if writer:
                 row["details"] = json.dumps(row["details"], sort_keys=True)
@@ -168,7 +231,7 @@ def consume(
 
     from tessera.entrypoints.consumer import EventConsumer
 
-    container = build()
+    container = open_store()
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -184,30 +247,30 @@ def consume(
 
 
 @app.command()
-def expire() -> None:
+def expire(fmt: FormatOpt = Format.TABLE) -> None:
     """Expire vouchers still unused after expiry + grace (recognizing their revenue) and
     release lapsed reservations, for every tenant. ``serve`` also does this periodically."""
     from tessera.services.expiry import expire_all
 
-    container = build()
+    container = open_store()
     report = expire_all(container.directory(), container.uow)
     err.print(f"expired {report.expired} vouchers, released {report.released} lapsed holds")
-    typer.echo(json.dumps({"expired": report.expired, "released": report.released}))
+    show({"expired": report.expired, "released": report.released}, fmt)
 
 
 @app.command()
-def purge() -> None:
+def purge(fmt: FormatOpt = Format.TABLE) -> None:
     """Delete finished vouchers older than their lifecycle's retention (their EDRs stay),
     and idempotency keys older than TESSERA_IDEMPOTENCY_RETENTION_HOURS."""
     from datetime import timedelta
 
     from tessera.services.expiry import purge_all
 
-    container = build()
+    container = open_store()
     retention = timedelta(hours=container.settings.idempotency_retention_hours)
     report = purge_all(container.directory(), container.uow, retention)
     err.print(f"purged {report.vouchers} vouchers and {report.idempotency_keys} idempotency keys")
-    typer.echo(json.dumps(asdict(report)))
+    show(asdict(report), fmt)
 
 
 @app.command()
@@ -228,7 +291,8 @@ def serve(
     (TESSERA_DISPATCHER_ENABLED=false: not)."""
     from tessera.entrypoints.http import server
 
-    container = build()
+    # Not the demo's files: the workers read their secrets from the environment, set below.
+    container = open_store(create=True, demo_files=False)
     settings = container.settings
     if settings.code_secret is None or not settings.code_secret.get_secret_value():
         if not demo:
@@ -256,14 +320,6 @@ def serve(
     )
 
 
-def _demo_secret_path(settings: Settings) -> Path:
-    """Next to the SQLite database (the demo's data lives together), else here."""
-    url = make_url(settings.database_url)
-    if settings.is_sqlite and url.database and url.database != ":memory:":
-        return Path(url.database).resolve().parent / DEMO_SECRET_FILE
-    return Path.cwd() / DEMO_SECRET_FILE
-
-
 def _demo_code_secret(settings: Settings) -> str:
     return _demo_secret(settings, DEMO_SECRET_FILE, "the code secret", "TESSERA_CODE_SECRET",
                         lambda: secrets.token_hex(32))  # fmt: skip
@@ -283,7 +339,7 @@ def _demo_secret(
     settings: Settings, name: str, what: str, variable: str, make: Callable[[], str]
 ) -> str:
     """A secret the demo keeps in a 0600 file next to its database, made on first use."""
-    path = _demo_secret_path(settings).with_name(name)
+    path = demo_secret_path(settings, name)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -299,7 +355,7 @@ def _demo_secret(
 def _ensure_demo_tenant() -> None:
     """Creates the demo tenant on first run; on later runs mints a fresh demo key, since a
     key's plain value is never stored and so cannot be shown again."""
-    container = build()
+    container = open_store(create=True)
     try:
         tenant = tenants.find_tenant(container.directory(), DEMO_TENANT)
     except DomainError:
@@ -324,45 +380,16 @@ def _tenant_container(tenant: str) -> tuple[Container, uuid.UUID]:
     """The container and the tenant's id; first fails batches whose generator died."""
     from tessera.entrypoints.http.app import recover
 
-    container = build()
-    try:
-        found = tenants.find_tenant(container.directory(), tenant)
-    except DomainError as error:
-        raise _fail(error) from None
+    container, tenant_id = open_tenant(tenant)
     recover(container)
-    return container, found.id
+    return container, tenant_id
 
 
 def _code_secret(container: Container) -> bytes:
     try:
         return container.code_secret
-    except MissingCodeSecret:
-        demo = _demo_secret_path(container.settings)
-        if demo.exists():
-            err.print(f"[yellow]warning[/yellow] using the demo code secret in {demo}")
-            return demo.read_text().strip().encode()
-        err.print("[red]error[/red] TESSERA_CODE_SECRET is not set: codes cannot be hashed")
-        raise typer.Exit(code=2) from None
-
-
-def _print_batch(view: batches.BatchView) -> None:
-    b = view.batch
-    typer.echo(
-        json.dumps(
-            {
-                "id": str(b.id),
-                "state": b.state.value,
-                "requested": b.requested,
-                "generated": b.generated,
-                "serial_first": b.serials.first,
-                "serial_last": b.serials.last,
-                "print_file_sha256": b.print_file_sha256,
-                "error": b.error,
-                "voucher_counts": view.voucher_counts,
-            },
-            sort_keys=True,
-        )
-    )
+    except MissingCodeSecret as missing:
+        refuse("no_code_secret", f"{missing}")
 
 
 @batch_app.command("create")
@@ -376,6 +403,7 @@ def batch_create(
     prefix: Annotated[str, typer.Option(help="Fixed start of every code")] = "",
     check_character: Annotated[bool, typer.Option(help="Append a check character")] = True,
     include_cost: Annotated[bool, typer.Option(help="Add cost to the print file")] = False,
+    answer_format: FormatOpt = Format.TABLE,
 ) -> None:
     """Generate a batch, writing its print file to PATH (the only copy of the codes)."""
     container, tenant_id = _tenant_container(tenant)
@@ -402,21 +430,28 @@ def batch_create(
                 hand_over=True,
                 chunk_size=container.settings.batch_chunk_size,
             )
-        _print_batch(batches.get_batch(container.uow(tenant_id), batch.id))
     except DomainError as error:
         raise _fail(error) from None
+    run(lambda: batch_routes.get_batch(batch.id, container.uow(tenant_id)), answer_format)
+
+
+@batch_app.command("list")
+def batch_list(
+    tenant: TenantOpt,
+    cursor: CursorOpt = None,
+    limit: LimitOpt = 100,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """The tenant's batches, newest first: state, progress, serials."""
+    columns = ("id", "state", "requested", "generated", "serial_first", "serial_last", "created_at")
+    run(lambda: batch_routes.list_batches(tenant_uow(tenant), cursor, limit), fmt, columns)
 
 
 @batch_app.command("show")
-def batch_show(
-    batch_id: uuid.UUID, tenant: Annotated[str, typer.Option(help="Tenant name")]
-) -> None:
-    """State, progress and voucher counts by status, as JSON."""
+def batch_show(batch_id: uuid.UUID, tenant: TenantOpt, fmt: FormatOpt = Format.TABLE) -> None:
+    """State, progress and voucher counts by status."""
     container, tenant_id = _tenant_container(tenant)
-    try:
-        _print_batch(batches.get_batch(container.uow(tenant_id), batch_id))
-    except DomainError as error:
-        raise _fail(error) from None
+    run(lambda: batch_routes.get_batch(batch_id, container.uow(tenant_id)), fmt)
 
 
 @batch_app.command("recover")
@@ -424,7 +459,7 @@ def batch_recover() -> None:
     """Fail batches whose generating process is gone (also done by every batch command)."""
     from tessera.entrypoints.http.app import recover
 
-    recover(build())
+    recover(open_store())
 
 
 def _batch_operation(operation: BatchOperation) -> None:
@@ -433,6 +468,7 @@ def _batch_operation(operation: BatchOperation) -> None:
         tenant: Annotated[str, typer.Option(help="Tenant name")],
         serial_from: Annotated[int | None, typer.Option("--from", help="First serial")] = None,
         serial_to: Annotated[int | None, typer.Option("--to", help="Last serial")] = None,
+        fmt: FormatOpt = Format.TABLE,
     ) -> None:
         container, tenant_id = _tenant_container(tenant)
         try:
@@ -441,10 +477,12 @@ def _batch_operation(operation: BatchOperation) -> None:
             )
         except DomainError as error:
             raise _fail(error) from None
-        err.print(
-            f"{operation.value}: {change.count} vouchers changed in serials "
-            f"{change.serials.first}-{change.serials.last}; batch is {change.batch.state.value}"
-        )
+        summary = {
+            "operation": operation.value, "changed": change.count,
+            "serial_first": change.serials.first, "serial_last": change.serials.last,
+            "batch_state": change.batch.state.value,
+        }  # fmt: skip
+        show(summary, fmt)
 
     command.__doc__ = f"{operation.value.capitalize()} a batch, or a serial range with --from/--to."
     batch_app.command(operation.value)(command)
@@ -454,5 +492,15 @@ for _operation in BatchOperation:
     _batch_operation(_operation)
 
 
+@voucher_app.command("show")
+def voucher_show(
+    serial: Annotated[int, typer.Argument(min=1, help="The serial printed on the card")],
+    tenant: TenantOpt,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """A voucher by serial: status, type, subscriber, lifecycle dates (never its code)."""
+    run(lambda: voucher_routes.get_voucher(serial, tenant_uow(tenant)), fmt)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
-from tessera.bootstrap import Container, build
 from tessera.domain.errors import DomainError
 from tessera.domain.lists import ListSpec, VoucherList
-from tessera.services import lists, tenants
+from tessera.entrypoints.cli_common import (
+    Format,
+    FormatOpt,
+    err,
+    fail,
+    open_store,
+    open_tenant,
+    show,
+)
+from tessera.entrypoints.cli_common import TenantOpt as CommonTenantOpt
+from tessera.services import lists
 from tessera.services.dispatch import dispatch_once
 from tessera.services.list_upload import upload_codes
 
 list_app = typer.Typer(help="Partner voucher lists.", no_args_is_help=True)
-err = Console(stderr=True)
-TenantOpt = Annotated[str, typer.Option(help="Tenant name")]
 
 
-def _fail(error: DomainError) -> typer.Exit:
-    err.print(f"[red]error[/red] {escape(f'[{error.code}] {error.message}')}")
-    return typer.Exit(code=2)
-
-
-def _open(tenant: str) -> tuple[Container, uuid.UUID]:
-    container = build()
-    try:
-        found = tenants.find_tenant(container.directory(), tenant)
-    except DomainError as error:
-        raise _fail(error) from None
-    return container, found.id
+_fail = fail
+_open = open_tenant
+TenantOpt = CommonTenantOpt
 
 
 def _summary(vl: VoucherList) -> dict[str, object]:
@@ -63,8 +58,9 @@ def list_create(
     description: str = "",
     low_stock_percent: Annotated[int, typer.Option(help="Alert at issued/uploaded ≥")] = 80,
     ends_at: Annotated[datetime | None, typer.Option(help="ISO time, UTC if no offset")] = None,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """Create a voucher list and print it as JSON."""
+    """Create a voucher list."""
     container, tenant_id = _open(tenant)
     if ends_at is not None and ends_at.tzinfo is None:
         ends_at = ends_at.replace(tzinfo=UTC)
@@ -73,20 +69,22 @@ def list_create(
         vl = lists.create_list(container.uow(tenant_id), spec)
     except DomainError as error:
         raise _fail(error) from None
-    typer.echo(json.dumps(_summary(vl)))
+    show(_summary(vl), fmt)
 
 
 @list_app.command("show")
 def list_show(
-    ref: Annotated[str, typer.Argument(help="List id or name")], tenant: TenantOpt
+    ref: Annotated[str, typer.Argument(help="List id or name")],
+    tenant: TenantOpt,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
-    """A list's status and utilization, as JSON."""
+    """A list's status and utilization."""
     container, tenant_id = _open(tenant)
     try:
         vl = lists.find_list(container.uow(tenant_id), ref)
     except DomainError as error:
         raise _fail(error) from None
-    typer.echo(json.dumps(_summary(vl)))
+    show(_summary(vl), fmt)
 
 
 @list_app.command("upload")
@@ -97,6 +95,7 @@ def list_upload(
     ],
     tenant: TenantOpt,
     report: Annotated[Path | None, typer.Option(help="Write the refused rows here (CSV)")] = None,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Upload or top up codes from a CSV file (streamed, with a progress bar)."""
     container, tenant_id = _open(tenant)
@@ -136,20 +135,17 @@ def list_upload(
                 reason = problem.reason.replace('"', '""')
                 out.write(f'{problem.line},{problem.kind},"{reason}"\n')
     assert result.utilization is not None
-    typer.echo(
-        json.dumps(
-            {
-                "upload_id": str(result.upload_id),
-                "rows": result.rows,
-                "accepted": result.accepted,
-                "duplicates_in_file": result.duplicates_in_file,
-                "duplicates_in_list": result.duplicates_in_list,
-                "invalid": result.invalid,
-                "uploaded": result.utilization.uploaded,
-                "remaining": result.utilization.remaining,
-            }
-        )
-    )
+    summary = {
+        "upload_id": str(result.upload_id),
+        "rows": result.rows,
+        "accepted": result.accepted,
+        "duplicates_in_file": result.duplicates_in_file,
+        "duplicates_in_list": result.duplicates_in_list,
+        "invalid": result.invalid,
+        "uploaded": result.utilization.uploaded,
+        "remaining": result.utilization.remaining,
+    }
+    show(summary, fmt)
 
 
 @list_app.command("redeem")
@@ -159,6 +155,7 @@ def list_redeem(
         Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a code column")
     ],
     tenant: TenantOpt,
+    fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Record codes the partner reports as redeemed on its side."""
     container, tenant_id = _open(tenant)
@@ -175,31 +172,24 @@ def list_redeem(
         raise _fail(error) from None
     for problem in result.problems[:20]:
         err.print(f"  line {problem.line}: {problem.kind}: {escape(problem.reason)}")
-    typer.echo(
-        json.dumps(
-            {
-                "received": result.received,
-                "redeemed": result.redeemed,
-                "already_redeemed": result.already_redeemed,
-                "refused": result.refused,
-            }
-        )
-    )
+    summary = {
+        "received": result.received,
+        "redeemed": result.redeemed,
+        "already_redeemed": result.already_redeemed,
+        "refused": result.refused,
+    }
+    show(summary, fmt)
 
 
 def register_dispatch(app: typer.Typer) -> None:
     @app.command()
-    def dispatch() -> None:
+    def dispatch(fmt: FormatOpt = Format.TABLE) -> None:
         """Deliver every webhook notification that is due now, once, then exit."""
-        container = build()
+        container = open_store()
         try:
             result = dispatch_once(container)
         except DomainError as error:
             raise _fail(error) from None
         finally:
             container.close()
-        typer.echo(
-            json.dumps(
-                {"delivered": result.delivered, "retrying": result.retrying, "dead": result.dead}
-            )
-        )
+        show({"delivered": result.delivered, "retrying": result.retrying, "dead": result.dead}, fmt)
