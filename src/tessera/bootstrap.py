@@ -20,6 +20,7 @@ from tessera.adapters.webhooks import WebhookTargets
 from tessera.config import Settings
 from tessera.domain.clock import Clock, system_clock
 from tessera.domain.vouchers import BarPolicy
+from tessera.services.purge import Retention
 from tessera.services.rewards_engine import RewardsEngine
 
 
@@ -73,6 +74,20 @@ class Container:
             threshold=s.bar_threshold,
             window=timedelta(seconds=s.bar_window_seconds),
             period=timedelta(seconds=s.bar_period_seconds),
+        )
+
+    @cached_property
+    def retention(self) -> Retention:
+        """How long the purge keeps each kind of row (settings ``*_retention_*``)."""
+        s = self.settings
+        return Retention(
+            events=timedelta(days=s.event_retention_days),
+            aggregate_windows=timedelta(days=s.aggregate_retention_days),
+            notifications=timedelta(days=s.notification_retention_days),
+            idempotency_keys=timedelta(hours=s.idempotency_retention_hours),
+            failed_attempts=timedelta(hours=s.failed_attempt_retention_hours),
+            buckets=timedelta(days=s.bucket_retention_days),
+            bar_window=timedelta(seconds=s.bar_window_seconds),
         )
 
     def directory(self) -> DirectoryUnitOfWork:

@@ -64,7 +64,8 @@ class Settings(BaseSettings):
         " print(base64.b64encode(os.urandom(32)).decode())'`). Required for lists and webhooks.",
     )
     dispatcher_enabled: bool = Field(
-        default=True, description="Run the webhook dispatcher inside `tessera serve`."
+        default=True,
+        description="Deliver webhooks from `tessera worker` (and, on SQLite, inside `serve`).",
     )
     dispatch_interval_seconds: float = Field(
         default=1.0, description="How often the dispatcher looks for due notifications."
@@ -99,10 +100,61 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: int = Field(
         default=60,
         ge=0,
-        description="How often `serve` expires vouchers and releases lapsed holds (0: never).",
+        description="How often the worker expires vouchers and releases lapsed holds (0: never).",
+    )
+    # Background work (`tessera worker`; on SQLite also inside `serve`)
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="A worker holds each background job this long, renewing every third of it;"
+        " another worker takes the job over once a dead holder's lease lapses.",
+    )
+    batch_recovery_interval_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="How often the worker fails batches whose generating process died (0: never).",
+    )
+    purge_interval_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How often the worker purges what is past retention (0: never).",
+    )
+    purge_batch: int = Field(
+        default=5000, ge=1, le=100_000, description="Rows the purge deletes per statement."
     )
     idempotency_retention_hours: int = Field(
-        default=48, ge=1, description="How long `tessera purge` keeps idempotency keys."
+        default=48, ge=1, description="How long idempotency keys (stored answers) are kept."
+    )
+    event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long events are kept (a resent event id older than this counts again;"
+        " a campaign simulation sees only events this recent).",
+    )
+    aggregate_retention_days: int = Field(
+        default=400,
+        ge=367,
+        description="How long day and month aggregate windows are kept (at least 367: the"
+        " longest rolling window is 366 days).",
+    )
+    notification_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="How long delivered notifications and their attempts are kept.",
+    )
+    failed_attempt_retention_hours: int = Field(
+        default=24,
+        ge=0,
+        description="How long a wrong-code count is kept once its window and bar are over.",
+    )
+    bucket_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long wallet buckets spent to zero (since made) or expired (since expiry)"
+        " are kept; a redemption whose credit is gone can no longer be reversed.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="Port where `tessera worker` serves /metrics (none: not served)."
     )
     key_cache_seconds: float = Field(
         default=0.0,

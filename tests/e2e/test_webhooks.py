@@ -199,12 +199,14 @@ def test_notifications_are_written_only_if_the_change_commits(api, tenant, conta
 
 
 def test_the_background_dispatcher_delivers_without_being_asked(api, tenant, container, reward):
-    from tessera.services.dispatch import start_dispatcher
+    from prometheus_client import CollectorRegistry
+
+    from tessera.entrypoints.worker import start_in_process
 
     container.settings.dispatch_interval_seconds = 0.05
     with Receiver() as receiver:
         subscribe(api, tenant[1], receiver.url)
-        stop = start_dispatcher(container)
+        stop = start_in_process(container, CollectorRegistry())  # what `tessera worker` runs
         try:
             reward()
             deadline = time.monotonic() + 10

@@ -249,7 +249,8 @@ def consume(
 @app.command()
 def expire(fmt: FormatOpt = Format.TABLE) -> None:
     """Expire vouchers still unused after expiry + grace (recognizing their revenue) and
-    release lapsed reservations, for every tenant. ``serve`` also does this periodically."""
+    release lapsed reservations, for every tenant, once (`tessera worker` does it
+    periodically)."""
     from tessera.services.expiry import expire_all
 
     container = open_store()
@@ -260,17 +261,65 @@ def expire(fmt: FormatOpt = Format.TABLE) -> None:
 
 @app.command()
 def purge(fmt: FormatOpt = Format.TABLE) -> None:
-    """Delete finished vouchers older than their lifecycle's retention (their EDRs stay),
-    and idempotency keys older than TESSERA_IDEMPOTENCY_RETENTION_HOURS."""
-    from datetime import timedelta
-
-    from tessera.services.expiry import purge_all
+    """Delete, once, everything past its retention: finished vouchers (their lifecycle's
+    retention; their EDRs stay), events, aggregate windows, delivered notifications,
+    idempotency keys, wrong-code counts, spent or expired buckets (TESSERA_*_RETENTION_*).
+    `tessera worker` does this every TESSERA_PURGE_INTERVAL_SECONDS."""
+    from tessera.services.purge import purge_all
 
     container = open_store()
-    retention = timedelta(hours=container.settings.idempotency_retention_hours)
-    report = purge_all(container.directory(), container.uow, retention)
-    err.print(f"purged {report.vouchers} vouchers and {report.idempotency_keys} idempotency keys")
-    show(asdict(report), fmt)
+    report = purge_all(
+        container.directory(), container.uow, container.retention, container.settings.purge_batch
+    )
+    err.print(", ".join(f"{rows} {table}" for table, rows in report.rows.items()) + " purged")
+    show(report.rows, fmt)
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option(help="Run each job once (where this worker gets its lease), then exit")
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /metrics on this port (default: TESSERA_WORKER_METRICS_PORT)"),
+    ] = None,
+    fmt: FormatOpt = Format.TABLE,
+) -> None:
+    """Run the background jobs until SIGTERM or SIGINT: expire vouchers, release lapsed
+    holds, deliver webhooks, fail batches whose generation died, purge what is past
+    retention. Safe to run several (on several hosts): a lease in the database lets one
+    worker run each job at a time. On SQLite, `serve` runs these jobs itself."""
+    import signal
+    import threading
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from tessera.entrypoints.worker import Worker, WorkerMetrics, jobs_for
+
+    container = open_store(create=True)
+    if container.settings.is_sqlite:
+        container.migrate()
+    metrics = WorkerMetrics(CollectorRegistry())
+    background = Worker(container, jobs_for(container, metrics), metrics)
+    try:
+        if once:
+            outcomes = background.run_once()
+            show(outcomes, fmt)
+            if "failed" in outcomes.values():
+                raise typer.Exit(code=FAILED)
+            return
+        port = metrics_port or container.settings.worker_metrics_port
+        if port:
+            start_http_server(port, addr=container.settings.host, registry=metrics.registry)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        err.print(f"worker {background.holder}: {', '.join(job.name for job in background.jobs)}")
+        background.run(stop)
+    finally:
+        background.close()
+        container.close()
 
 
 @app.command()
@@ -287,8 +336,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API with gunicorn and uvicorn workers. The embedded SQLite default is
-    migrated first. Each worker runs the expiry sweeper and the webhook dispatcher
-    (TESSERA_DISPATCHER_ENABLED=false: not)."""
+    migrated first, and the background jobs of `tessera worker` run inside; on PostgreSQL
+    run `tessera worker` beside it."""
     from tessera.entrypoints.http import server
 
     # Not the demo's files: the workers read their secrets from the environment, set below.

@@ -3,14 +3,12 @@
 A round claims due notifications (hidden from other dispatchers for a lease), posts each
 one signed, logs the attempt, and settles it: delivered, retried later with exponential
 backoff, or dead after the last attempt, where it waits for an operator's retry.
-Runs as a background thread inside ``tessera serve`` and once with ``tessera dispatch``.
+Runs as the ``dispatch`` job of ``tessera worker`` and once with ``tessera dispatch``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -167,29 +165,3 @@ def dispatch_once(container: Container) -> RoundResult:
         return dispatcher.run_until_idle()
     finally:
         dispatcher.close()
-
-
-def start_dispatcher(container: Container) -> Callable[[], None]:
-    """Run rounds in a background thread every ``dispatch_interval_seconds``; returns stop."""
-    dispatcher = Dispatcher(container)
-    stopping = threading.Event()
-
-    def loop() -> None:
-        while not stopping.is_set():
-            try:
-                result = dispatcher.run_round()
-            except Exception:  # a database hiccup must not kill the thread
-                log.exception("dispatcher round failed")
-                result = RoundResult()
-            if result.claimed < container.settings.dispatch_batch:
-                stopping.wait(container.settings.dispatch_interval_seconds)
-
-    thread = threading.Thread(target=loop, name="tessera-dispatcher", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        stopping.set()
-        thread.join(timeout=container.settings.webhook_timeout_seconds + 5)
-        dispatcher.close()
-
-    return stop

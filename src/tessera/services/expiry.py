@@ -1,10 +1,10 @@
-"""The expiry sweeper and purge.
+"""The expiry sweeper and the purge of finished vouchers.
 
 Expiry is not stored on vouchers: it follows from each voucher's lifecycle as the lifecycle
 is now. So both walk one lifecycle at a time, turn its rules into a cut-off on one column
 (issue time, activation time or status change), and let the domain confirm each voucher.
 Every change is a compare-and-set, so a sweep racing a redemption never expires a used
-voucher, and two sweepers (several ``serve`` workers) never expire one twice.
+voucher, and two sweepers never expire one twice.
 """
 
 from __future__ import annotations
@@ -38,12 +38,6 @@ class SweepReport:
         return self
 
 
-@dataclass
-class PurgeReport:
-    vouchers: int = 0
-    idempotency_keys: int = 0
-
-
 def _lifecycles(uow: UnitOfWork) -> Iterator[Lifecycle]:
     cursor: str | None = None
     while True:
@@ -69,7 +63,15 @@ def _expiry_cutoff(lifecycle: Lifecycle, now: datetime) -> tuple[str, datetime] 
 def expire_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
     """Expire this tenant's vouchers still unused after expiry + grace, recognizing their
     revenue, then release lapsed reservations."""
-    report = SweepReport()
+    return SweepReport(
+        expired=expire_vouchers(uow, chunk), released=release_lapsed_holds(uow, chunk)
+    )
+
+
+def expire_vouchers(uow: UnitOfWork, chunk: int = CHUNK) -> int:
+    """Expire this tenant's vouchers still unused after expiry + grace, recognizing their
+    revenue; returns how many."""
+    expired = 0
     with uow:
         lifecycles = list(_lifecycles(uow))
     types: dict[uuid.UUID, VoucherType] = {}
@@ -100,9 +102,16 @@ def expire_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
                         )
                 uow.edrs.append_many(drafts, now)
                 uow.commit()
-                report.expired += len(drafts)
+                expired += len(drafts)
                 if len(due) < chunk:
                     break
+    return expired
+
+
+def release_lapsed_holds(uow: UnitOfWork, chunk: int = CHUNK) -> int:
+    """Put this tenant's reserved vouchers whose hold has lapsed back to available, on the
+    record; returns how many."""
+    released = 0
     while True:
         with uow:
             now = uow.clock()
@@ -124,10 +133,10 @@ def expire_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
             ]
             uow.edrs.append_many(drafts, now)
             uow.commit()
-            report.released += len(drafts)
+            released += len(drafts)
             if len(lapsed) < chunk:
                 break
-    return report
+    return released
 
 
 def _expire_edr(
@@ -191,7 +200,7 @@ def purge_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> int:
     return purged
 
 
-def _tenant_ids(directory: DirectoryUnitOfWork) -> list[uuid.UUID]:
+def tenant_ids(directory: DirectoryUnitOfWork) -> list[uuid.UUID]:
     with directory:
         return [tenant.id for tenant in directory.tenants.all()]
 
@@ -200,23 +209,6 @@ def expire_all(
     directory: DirectoryUnitOfWork, uow_for: Callable[[uuid.UUID], UnitOfWork]
 ) -> SweepReport:
     report = SweepReport()
-    for tenant_id in _tenant_ids(directory):
+    for tenant_id in tenant_ids(directory):
         report += expire_tenant(uow_for(tenant_id))
-    return report
-
-
-def purge_all(
-    directory: DirectoryUnitOfWork,
-    uow_for: Callable[[uuid.UUID], UnitOfWork],
-    idempotency_retention: timedelta,
-) -> PurgeReport:
-    report = PurgeReport()
-    for tenant_id in _tenant_ids(directory):
-        uow = uow_for(tenant_id)
-        report.vouchers += purge_tenant(uow)
-        with uow:
-            report.idempotency_keys += uow.idempotency.forget_before(
-                uow.clock() - idempotency_retention
-            )
-            uow.commit()
     return report

@@ -160,8 +160,8 @@ batches = sa.Table(
     sa.Column("print_file_fetched_at", UTCDateTime, nullable=True),
     sa.Column("include_cost", sa.Boolean, nullable=False),
     sa.Column("error", sa.String(500), nullable=True),
-    # Who generates it: a batch stuck in "generating" whose worker is gone is failed on
-    # the next start (same host: the pid is checked; any host: updated_at is a heartbeat).
+    # Who generates it: a batch stuck in "generating" whose process is gone is failed by the
+    # worker's batch recovery (same host: the pid is checked; any host: updated_at is a heartbeat).
     sa.Column("worker_pid", sa.Integer, nullable=True),
     sa.Column("worker_host", sa.String(255), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -509,4 +509,16 @@ rewards = sa.Table(
     sa.Column("reversed_at", UTCDateTime, nullable=True),
     sa.Index(None, "tenant_id", "funding_partner", "rewarded_at"),
     sa.Index(None, "tenant_id", "event_id"),
+)
+
+# --- Background work (issue 12) -----------------------------------------------------------
+# One row per background job (expire, dispatch, purge, ...): the worker process that may run
+# it until ``expires_at``. Taken and renewed by one conditional upsert, so two workers never
+# hold one job; a holder that dies stops renewing and its lease lapses to the next taker.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
 )

@@ -28,6 +28,7 @@ from tessera.adapters.db.repositories.catalog import LifecycleRepository, Vouche
 from tessera.adapters.db.repositories.edrs import EdrRepository
 from tessera.adapters.db.repositories.fulfilment import FulfilmentRequestRepository
 from tessera.adapters.db.repositories.idempotency import IdempotencyRepository
+from tessera.adapters.db.repositories.leases import Leases
 from tessera.adapters.db.repositories.lists import (
     ListCodeRepository,
     ListUploadRepository,
@@ -39,6 +40,7 @@ from tessera.adapters.db.repositories.notifications import (
     OutboxQueue,
     WebhookEndpointRepository,
 )
+from tessera.adapters.db.repositories.purge import PurgeRepository
 from tessera.adapters.db.repositories.rewards import (
     AggregateRepository,
     CampaignRepository,
@@ -149,16 +151,18 @@ class UnitOfWork(_Transaction):
         self.idempotency = IdempotencyRepository(conn, tenant)
         self.attempts = FailedAttemptRepository(conn, tenant)
         self.fulfilment = FulfilmentRequestRepository(conn, tenant)
+        self.purge = PurgeRepository(conn, tenant)
         return self
 
 
 class DirectoryUnitOfWork(_Transaction):
-    """Above tenancy: creating tenants and resolving keys."""
+    """Above tenancy: creating tenants and resolving keys, the background jobs' leases."""
 
     def __enter__(self) -> DirectoryUnitOfWork:
         self._open()
         self.tenants = TenantDirectory(self.conn)
         self.generating_batches = GeneratingBatches(self.conn)
+        self.leases = Leases(self.conn)
         return self
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 
-import structlog
 from fastapi import FastAPI
 
 from tessera import __version__
@@ -57,79 +55,45 @@ ROUTERS = (
     campaigns,
 )
 
-log = structlog.get_logger(__name__)
-
 
 def recover(container: Container) -> None:
-    """Fails batches whose generating process died (run at start, by the API and the CLI)."""
+    """Fails batches whose generating process died (run by the batch commands of the CLI)."""
     timeout = timedelta(seconds=container.settings.batch_heartbeat_timeout_seconds)
     fail_abandoned_batches(container.directory(), container.uow, timeout)
 
 
-def _lifespan(sweeper: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """At start: fail batches whose generation died; while serving: background batch
-    generation and, with ``sweeper`` (``serve`` does; tests don't), the expiry sweeper and
-    the webhook dispatcher (in every worker: both are safe to run several times over)."""
+def _lifespan(background: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """While serving: batch generation started by requests and, with ``background``
+    (``serve`` does; tests mostly don't) on the embedded SQLite default only, the background
+    jobs of ``tessera worker`` in a thread (the leases let one HTTP worker run each). On
+    PostgreSQL ``tessera worker`` runs them in processes of their own."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container: Container = app.state.container
-        recover(container)
         await container.open_quick_uses()
         # Everything loaded so far (modules, routes, models) lives as long as the process:
         # moved out of the collector's reach, a full collection no longer walks it (it took
         # ~110 ms on a worker, the whole p99 budget of an event batch; now ~10 ms).
         gc.freeze()
         app.state.background = BackgroundWork()
-        stop = threading.Event()
-        interval = container.settings.sweeper_interval_seconds
-        thread = None
-        if sweeper and interval > 0:
-            thread = threading.Thread(
-                target=_sweep_forever, args=(container, interval, stop), daemon=True
-            )
-            thread.start()
-        stop_dispatcher = _start_dispatcher(container) if sweeper else None
+        stop_worker = None
+        if background and container.settings.is_sqlite:
+            from tessera.entrypoints.worker import start_in_process
+
+            stop_worker = start_in_process(container, app.state.metrics.registry)
         try:
             yield
         finally:
-            if stop_dispatcher is not None:
-                stop_dispatcher()
-            stop.set()
-            if thread is not None:
-                thread.join(timeout=5)
+            if stop_worker is not None:
+                stop_worker()
             app.state.background.shutdown()  # let running generations finish
             await container.close_quick_uses()
 
     return lifespan
 
 
-def _start_dispatcher(container: Container) -> Callable[[], None] | None:
-    from tessera.services.dispatch import start_dispatcher
-
-    if not container.settings.dispatcher_enabled:
-        return None
-    if container.sealer is None:
-        log.warning("TESSERA_LIST_KEY is not set: webhooks will not be delivered")
-        return None
-    return start_dispatcher(container)
-
-
-def _sweep_forever(container: Container, interval: float, stop: threading.Event) -> None:
-    """Expires vouchers and releases lapsed holds every ``interval`` seconds. With several
-    workers each sweeps; the sweeps are compare-and-set, so none expires a voucher twice."""
-    from tessera.services.expiry import expire_all
-
-    while not stop.wait(interval):
-        try:
-            report = expire_all(container.directory(), container.uow)
-            if report.expired or report.released:
-                log.info("swept", expired=report.expired, released=report.released)
-        except Exception as exc:  # keep sweeping; the next round retries
-            log.exception("sweep failed", error=repr(exc))
-
-
-def create_app(container: Container | None = None, *, sweeper: bool = False) -> FastAPI:
+def create_app(container: Container | None = None, *, background: bool = False) -> FastAPI:
     container = container or build()
     app = FastAPI(
         title="Tessera",
@@ -138,7 +102,7 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
         docs_url=None,  # served from the package by docs.install, not from a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
-        lifespan=_lifespan(sweeper),
+        lifespan=_lifespan(background),
         # Observability here is Prometheus (/metrics) and structured logs. FastAPI's own
         # OpenTelemetry hooks would look up tracer and meter providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -158,4 +122,4 @@ def create_app(container: Container | None = None, *, sweeper: bool = False) -> 
 
 def create_app_from_env() -> FastAPI:
     """Entry for ``uvicorn --factory``: settings from the environment."""
-    return create_app(sweeper=True)
+    return create_app(background=True)

@@ -2,7 +2,7 @@
 
 A small pool of threads in the server process: the request answers 202 at once, the work
 reports progress to the database, and shutdown waits for what is running. Work cut short
-by a crash is found and failed at the next start (``services.batches``).
+by a crash is found and failed by the worker's batch recovery (``services.batches``).
 """
 
 from __future__ import annotations
