@@ -128,6 +128,17 @@ def test_a_replaced_worker_keeps_its_counts_in_the_scrape(server):
     assert _counted(base) >= before  # the stopped worker's requests are still counted
 
 
+def test_on_sqlite_the_workers_run_the_background_jobs_and_one_scrape_counts_them(server):
+    _process, base = server
+    deadline, text = time.monotonic() + 60, ""
+    while 'tessera_worker_job_runs_total{job="purge",outcome="ok"}' not in text:
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+        text = httpx.get(f"{base}/metrics").text
+    for job in ("expire", "release-holds", "batch-recovery"):
+        assert f'tessera_worker_job_runs_total{{job="{job}",outcome="ok"}}' in text
+
+
 def test_sigterm_stops_the_arbiter_and_its_workers(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TESSERA_", "PROMETHEUS_"))}

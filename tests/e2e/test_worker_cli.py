@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -24,17 +27,23 @@ from vouchering import issue, make_type
 JOBS = {"expire", "release-holds", "dispatch", "batch-recovery", "purge"}
 
 
-def worker_once(database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env |= {
+WORKER = [sys.executable, "-m", "tessera.entrypoints.cli", "worker"]
+
+
+def worker_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TESSERA_", "PROMETHEUS_"))}
+    return env | {
         "TESSERA_DATABASE_URL": database_url,
         "TESSERA_CODE_SECRET": "cli-test-secret",
         "TESSERA_LIST_KEY": TEST_LIST_KEY,
         "TESSERA_WEBHOOK_TIMEOUT_SECONDS": "2",
     }
+
+
+def worker_once(database_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tessera.entrypoints.cli", "worker", "--once", "--format", "json"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [*WORKER, "--once", "--format", "json"],
+        env=worker_env(database_url), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
@@ -120,3 +129,47 @@ def test_serve_runs_the_background_jobs_itself_only_on_sqlite(container, tenant,
             assert status() is VoucherStatus.AVAILABLE
             assert not in_process
     assert not any(thread.name == "tessera-worker" for thread in threading.enumerate())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def holders(container) -> dict[str, str]:
+    c = t.leases.c
+    with container.engine.connect() as conn:
+        return {row.name: row.holder for row in conn.execute(sa.select(c.name, c.holder))}
+
+
+def test_a_running_worker_serves_its_metrics_and_hands_its_leases_back_on_sigterm(
+    container, database_url
+):
+    port = _free_port()
+    process = subprocess.Popen(
+        [*WORKER, "--metrics-port", str(port)], env=worker_env(database_url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, text = time.monotonic() + 60, ""
+        while 'tessera_worker_job_runs_total{job="purge",outcome="ok"} 1.0' not in text:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, text
+            time.sleep(0.2)
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            except httpx.TransportError:
+                continue
+        assert 'tessera_worker_job_runs_total{job="expire",outcome="ok"}' in text
+        assert "tessera_purged_rows_total" in text
+        held = holders(container)
+        assert set(held) >= JOBS
+        assert all(f":{process.pid}:" in held[job] for job in JOBS)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not JOBS & set(holders(container))
