@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     aggregate_retention_days: int = Field(
         default=400,
         ge=367,
-        description="How long day and month aggregate windows are kept (at least 367: the"
-        " longest rolling window is 366 days).",
+        description="How long day and month windows of aggregates and of per-subscriber caps"
+        " are kept (at least 367: the longest rolling window is 366 days).",
     )
     notification_retention_days: int = Field(
         default=30,

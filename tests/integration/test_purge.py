@@ -108,6 +108,44 @@ def test_purge_deletes_aggregate_windows_past_retention_and_keeps_newer_ones(con
     assert left == {b for b, kept in buckets.items() if kept}
 
 
+def test_purge_deletes_cap_windows_past_retention_and_keeps_campaign_long_counts(
+    api, container, tenant, clock
+):
+    tid, key = tenant
+    body = {
+        "name": "Data lover", "trigger_types": ["usage.data"], "condition": "true",
+        "rewards": [{"kind": "credit_bucket", "balance_type": "data_mb", "amount": 5}],
+        "status": "active", "currency": "EUR", "cost_per_reward_minor": 1,
+    }  # fmt: skip
+    answer = api.post("/v1/campaigns", json=body, headers=auth(key))
+    assert answer.status_code == 201, answer.json()
+    campaign_id = uuid.UUID(answer.json()["id"])
+    edge = (clock.now - timedelta(days=container.settings.aggregate_retention_days)).date()
+    periods = {
+        (edge - timedelta(days=1)).isoformat(): False,
+        edge.isoformat(): True,
+        (edge.replace(day=1) - timedelta(days=1)).isoformat()[:7]: False,
+        edge.isoformat()[:7]: True,
+        clock.now.date().isoformat(): True,
+        "all": True,
+    }
+    with container.engine.begin() as conn:
+        conn.execute(
+            sa.insert(t.campaign_subscriber_counts),
+            [
+                {"campaign_id": campaign_id, "subscriber": "s1", "period": p, "tenant_id": tid,
+                 "count": 1}
+                for p in periods
+            ],
+        )  # fmt: skip
+    metrics = purge(container)
+    with container.engine.connect() as conn:
+        c = t.campaign_subscriber_counts.c
+        left = set(conn.execute(sa.select(c.period).where(c.tenant_id == tid)).scalars())
+    assert left == {p for p, kept in periods.items() if kept}
+    assert purged(metrics, "campaign_subscriber_counts") >= 2
+
+
 @pytest.fixture
 def endpoint_id(api, tenant):
     answer = api.post(

@@ -2,8 +2,9 @@
 retention, tenant by tenant, in bounded batches (one short transaction each).
 
 What goes, and after how long (settings ``TESSERA_*_RETENTION_*``; vouchers: their lifecycle):
-finished vouchers (used, expired, canceled, closed; each purge writes an EDR), events and
-day/month aggregate windows, delivered notifications with their attempts, idempotency keys,
+finished vouchers (used, expired, canceled, closed; each purge writes an EDR), events, day
+and month windows of aggregates and of per-subscriber caps (both after the aggregate
+retention), delivered notifications with their attempts, idempotency keys,
 wrong-code counts whose window and bar are over, wallet buckets spent to zero or expired.
 EDRs are never deleted, and nothing else points at a voucher by a foreign key but the
 voucher that replaced it (that link is cleared; the reissue EDR keeps both serials).
@@ -71,6 +72,12 @@ def purge_tenant_data(
             uow,
             lambda u: u.purge.aggregate_windows(windows_before, windows_before[:7], batch),
             batch,
+        ),
+    )
+    report.add(
+        "campaign_subscriber_counts",
+        _until_done(
+            uow, lambda u: u.purge.cap_windows(windows_before, windows_before[:7], batch), batch
         ),
     )
     delivered_before = now - retention.notifications

@@ -39,11 +39,17 @@ class PurgeRepository(TenantScoped):
     def aggregate_windows(self, day: str, month: str, limit: int) -> int:
         """Day buckets before ``day`` (YYYY-MM-DD) and month buckets before ``month`` (YYYY-MM)."""
         c = t.aggregate_values.c
-        old = sa.or_(
-            sa.and_(sa.func.length(c.bucket) == len(day), c.bucket < day),
-            sa.and_(sa.func.length(c.bucket) == len(month), c.bucket < month),
-        )
+        old = _windows_before(c.bucket, day, month)
         return self._delete_some(t.aggregate_values, [c.subscriber, c.name, c.bucket], limit, old)
+
+    def cap_windows(self, day: str, month: str, limit: int) -> int:
+        """Per-subscriber cap counts of days before ``day`` and months before ``month``
+        (a campaign-long count, period ``all``, stays)."""
+        c = t.campaign_subscriber_counts.c
+        old = _windows_before(c.period, day, month)
+        return self._delete_some(
+            t.campaign_subscriber_counts, [c.campaign_id, c.subscriber, c.period], limit, old
+        )
 
     def delivered_notifications(self, cutoff: datetime, limit: int) -> tuple[int, int]:
         """Notifications delivered before ``cutoff``, with their attempts: (notifications,
@@ -89,3 +95,11 @@ class PurgeRepository(TenantScoped):
             sa.and_(c.expires_at.is_not(None), c.expires_at < cutoff),
         )
         return self._delete_some(t.buckets, [c.id], limit, finished)
+
+
+def _windows_before(key: sa.Column[Any], day: str, month: str) -> sa.ColumnElement[bool]:
+    """A window key (YYYY-MM-DD or YYYY-MM, which compare as text) before the given ones."""
+    return sa.or_(
+        sa.and_(sa.func.length(key) == len(day), key < day),
+        sa.and_(sa.func.length(key) == len(month), key < month),
+    )
