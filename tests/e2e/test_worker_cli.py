@@ -173,3 +173,22 @@ def test_a_running_worker_serves_its_metrics_and_hands_its_leases_back_on_sigter
             process.kill()
             process.wait()
     assert not JOBS & set(holders(container))
+
+
+def test_purge_once_from_the_cli_says_what_went_from_each_table(container, database_url, tenant):
+    with container.engine.begin() as conn:
+        conn.execute(
+            sa.insert(t.idempotency_keys).values(
+                tenant_id=tenant[0], key="stale", request_fingerprint="f" * 64, status_code=200,
+                response={}, created_at=datetime.now(UTC) - timedelta(days=30),
+            )
+        )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tessera.entrypoints.cli", "purge", "--format", "json"],
+        env=worker_env(database_url), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert rows["idempotency_keys"] >= 1
+    assert {"vouchers", "events", "buckets", "notifications"} <= set(rows)
+    assert keys_of(container, tenant[0]) == []
