@@ -54,7 +54,7 @@ def test_swagger_ui_renders_the_api_from_this_server_alone(offline_page, base_ur
     page, elsewhere = offline_page
     elsewhere.clear()
     page.goto(f"{base_url}/docs")
-    page.wait_for_selector(".opblock-tag", timeout=15_000)  # the operations, grouped by tag
+    page.wait_for_selector(".opblock-tag", timeout=60_000)  # the operations, grouped by tag
     assert page.locator(".opblock").count() > 20
     assert "/v1/vouchers" in page.content()
     assert elsewhere == []
@@ -64,7 +64,7 @@ def test_redoc_renders_the_api_from_this_server_alone(offline_page, base_url):
     page, elsewhere = offline_page
     elsewhere.clear()
     page.goto(f"{base_url}/redoc")
-    page.wait_for_selector("[data-section-id]", timeout=15_000)  # the reference's sections
+    page.wait_for_selector("[data-section-id]", timeout=60_000)  # the reference's sections
     assert page.locator("[data-section-id]").count() > 20
     assert elsewhere == []
 

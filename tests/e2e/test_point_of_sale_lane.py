@@ -34,6 +34,51 @@ def test_quick_redemptions_are_counted_under_their_route(api, container, till):
     assert f"tessera_http_requests_total{{{route}}} 2.0" in metrics
 
 
+def _paths(api) -> dict[tuple[str, str], float]:
+    found = {}
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith("tessera_redemption_path_total{"):
+            labels, value = line[len("tessera_redemption_path_total{") :].split("} ")
+            pairs = dict(part.split("=") for part in labels.split(","))
+            found[(pairs["path"].strip('"'), pairs["reason"].strip('"'))] = float(value)
+    return found
+
+
+def test_every_use_by_code_is_counted_by_the_path_that_wrote_it(api, container, till, store):
+    tid, pos, auditor, type_id = till
+
+    def redeem(key, **headers):
+        _v, code = issue(container, tid, type_id)
+        body = {"code": code, "subscriber": "2547"}
+        return api.post("/v1/vouchers/redeem", json=body, headers={**auth(key), **headers})
+
+    for _ in range(2):
+        assert redeem(pos).status_code == 200
+    assert redeem(pos, **{"Idempotency-Key": "k-1"}).status_code == 200
+    assert redeem(auditor).status_code == 403
+    paths = _paths(api)
+    if store == "sqlite":  # no batched ledger: the unit of work writes every use
+        assert paths == {("transactional", "no_quick_store"): 4.0}
+        return
+    # The first teaches this worker the tenant's code format; the second goes quick.
+    assert paths[("quick", "")] == 1.0
+    assert paths[("transactional", "format_unknown")] == 1.0
+    assert paths[("transactional", "idempotency_key")] == 1.0
+    assert paths[("transactional", "role")] == 1.0
+    api.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hooks", "event_types": ["voucher.redeemed"]},
+        headers=auth(_admin_of(container, tid)),
+    )
+    assert redeem(pos).status_code == 200  # the outbox row is written by the unit of work
+    assert _paths(api)[("transactional", "webhooks")] == 1.0
+
+
+def _admin_of(container, tid):
+    _k, admin = create_key(container.uow(tid), "admin", Role.ADMIN)
+    return admin
+
+
 def test_refusals_are_answered_by_the_api_as_before(api, container, till):
     tid, pos, auditor, type_id = till
     _v, code = issue(container, tid, type_id)

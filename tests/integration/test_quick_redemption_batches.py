@@ -15,7 +15,7 @@ from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.quick_use import QuickUses
 from tessera.domain.statuses import Operation
 from tessera.services import redemption, wallets
-from tessera.services.redemption import Outcome, use_quickly
+from tessera.services.redemption import Decline, Outcome, use_quickly
 from vouchering import POLICY, by_code, make_type, prepare
 
 
@@ -27,12 +27,12 @@ def store(request: pytest.FixtureRequest) -> str:
 
 def _redeem_together(
     container: Any, uses: list[tuple[Any, str, str]], spy: Callable[[QuickUses], None]
-) -> list[Outcome | None]:
+) -> list[Outcome | Decline]:
     """``uses``: (tenant id, code, subscriber), all sent at once on one event loop."""
     for tenant, code, _subscriber in uses:  # the quick path knows a format once it was seen
         redemption.validate(container.uow(tenant), container.code_secret, by_code(code), POLICY)
 
-    async def run() -> list[Outcome | None]:
+    async def run() -> list[Outcome | Decline]:
         quick = QuickUses(container.settings.database_url)
         await quick.open()
         spy(quick)
@@ -76,7 +76,7 @@ def test_redemptions_sent_together_each_move_their_own_voucher(container, make_t
         uses += [(tenant, code, f"2547{n:04d}") for n, code in enumerate(codes)]
     sizes: list[int] = []
     outcomes = _redeem_together(container, uses, _statement_sizes(sizes))
-    assert all(o is not None and o.voucher.status.value == "used" for o in outcomes)
+    assert all(isinstance(o, Outcome) and o.voucher.status.value == "used" for o in outcomes)
     assert sum(sizes) == 40 and max(sizes) > 1  # they did share statements
     for tenant in tenants:
         for n in range(20):
@@ -94,7 +94,8 @@ def test_a_new_subscriber_twice_in_one_statement_is_created_once(container, tena
     assert sizes == [2]
     # The second creation conflicts with the first, so its voucher stays put and the
     # transactional path (which finds the subscriber) redeems it.
-    assert [o is not None for o in outcomes] == [True, False]
+    assert [isinstance(o, Outcome) for o in outcomes] == [True, False]
+    assert outcomes[1] is Decline.LOST_RACE
     with container.engine.connect() as conn:
         subscribers = conn.execute(
             sa.select(sa.func.count())
@@ -117,7 +118,9 @@ def test_one_code_twice_in_one_statement_moves_once(container, tenant):
         container, [(tid, code, "254701"), (tid, code, "254702")], _statement_sizes(sizes)
     )
     assert sizes == [2]
-    assert sum(o is not None for o in outcomes) == 1  # the other goes the transactional way
+    assert (
+        sum(isinstance(o, Outcome) for o in outcomes) == 1
+    )  # the other goes the transactional way
     with container.engine.connect() as conn:
         credited = conn.execute(
             sa.select(sa.func.count()).select_from(t.buckets).where(t.buckets.c.tenant_id == tid)
@@ -135,7 +138,7 @@ def test_a_refused_statement_writes_none_of_its_redemptions(container, tenant):
         async def broken(items: list[Any]) -> list[Any]:
             # The last redemption's bucket id collides with the first's: the insert fails.
             last = items[-1]
-            first_id = items[0].buckets[0].id
+            first_id = items[0].buckets[0].bucket_id
             items[-1] = type(last)(
                 **{
                     **_fields(last),
@@ -149,7 +152,7 @@ def test_a_refused_statement_writes_none_of_its_redemptions(container, tenant):
     outcomes = _redeem_together(
         container, [(tid, code, f"25470{n}") for n, code in enumerate(codes)], refuse_last
     )
-    assert outcomes == [None, None, None]  # all three are left to the transactional path
+    assert outcomes == [Decline.WRITE_REFUSED] * 3  # all three left to the transactional path
     with container.engine.connect() as conn:
         statuses = (
             conn.execute(sa.select(t.vouchers.c.status).where(t.vouchers.c.tenant_id == tid))
@@ -171,12 +174,12 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_statement(con
     codes = prepare(container, tid, make_type(container, tid), 2)
     redemption.validate(container.uow(tid), container.code_secret, by_code(codes[0]), POLICY)
 
-    async def run() -> list[Outcome | None]:
+    async def run() -> list[Outcome | Decline]:
         quick = QuickUses(container.settings.database_url)
         await quick.open()
         try:
 
-            def redeem(code: str) -> Awaitable[Outcome | None]:
+            def redeem(code: str) -> Awaitable[Outcome | Decline]:
                 request = by_code(code, "254701")
                 uow = container.uow(tid)
                 return use_quickly(quick, uow, container.code_secret, request, Operation.REDEEM)
@@ -192,4 +195,4 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_statement(con
             await quick.close()
 
     outcomes = asyncio.run(run())
-    assert all(o is not None and o.voucher.status.value == "used" for o in outcomes)
+    assert all(isinstance(o, Outcome) and o.voucher.status.value == "used" for o in outcomes)

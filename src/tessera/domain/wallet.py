@@ -44,6 +44,16 @@ class Bucket:
 
 
 @dataclass(frozen=True, slots=True)
+class BucketGrant:
+    """A bucket a redemption credits, with the id drawn for it before it is written."""
+
+    bucket_id: int
+    balance_type: str
+    amount: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Wallet:
     subscriber: Subscriber
     buckets: list[Bucket] = field(default_factory=list)

@@ -114,7 +114,7 @@ def create_app(container: Container | None = None, *, background: bool = False) 
         app.include_router(module.router)
     problems.install(app)
     docs.install(app)
-    app.add_middleware(PointOfSale, container=container)
+    app.add_middleware(PointOfSale, container=container, metrics=app.state.metrics)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContext)  # the outer one: request ids, unexpected errors
     return app

@@ -26,6 +26,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.redemption_path = Counter(
+            "tessera_redemption_path_total",
+            "Point-of-sale uses by code by the path that wrote them: quick (the batched "
+            "statement) or transactional, with the reason the quick path declined.",
+            ["path", "reason"],
+            registry=self.registry,
+        )
         self.condition_failures = Counter(
             "tessera_condition_failures_total",
             "Campaign conditions that failed while running (each counted as not matched).",

@@ -11,7 +11,8 @@ Anything else (no quick store, another content type, a body the model refuses, a
 unknown or revoked key, a role that may not, any refusal or case the quick path leaves) goes
 on to FastAPI with the body already read, and FastAPI answers it as it answers every call,
 with the same models and the same errors. Only a success, or a write whose outcome is
-unknown, is answered here.
+unknown, is answered here. Each call of these paths is counted in
+``tessera_redemption_path_total``: ``quick``, or ``transactional`` with the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tessera.domain.statuses import Operation
 from tessera.entrypoints.http import vouchers
 from tessera.entrypoints.http.deps import caller_of
 from tessera.entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
+from tessera.entrypoints.http.metrics import Metrics
 from tessera.entrypoints.http.problems import domain_problem
 from tessera.entrypoints.http.vouchers import ByCodeIn, OutcomeOut, by_code_request
 from tessera.services import redemption
@@ -41,9 +43,10 @@ _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower().encode()
 
 
 class PointOfSale:
-    def __init__(self, app: ASGIApp, container: Container) -> None:
+    def __init__(self, app: ASGIApp, container: Container, metrics: Metrics) -> None:
         self.app = app
         self.container = container
+        self.paths = metrics.redemption_path
         # The routes these paths belong to, so that metrics label the calls as FastAPI would.
         self.routes = {
             route.path: route
@@ -54,16 +57,30 @@ class PointOfSale:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = OPERATIONS.get(scope.get("path", "")) if scope["type"] == "http" else None
         quick = self.container.quick_uses
-        if operation is None or scope["method"] != "POST" or quick is None:
+        if operation is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if quick is None:  # SQLite: every use goes through the unit of work
+            self.paths.labels("transactional", "no_quick_store").inc()
             await self.app(scope, receive, send)
             return
         token, typed_json, idempotent = _headers(scope["headers"])
-        if token is None or not typed_json or idempotent:
+        declined = _header_decline(token, typed_json, idempotent)
+        if declined is not None:
+            self.paths.labels("transactional", declined).inc()
             await self.app(scope, receive, send)
             return
+        assert token is not None
         body, complete = await _read(receive)
-        if complete and await self._answered(quick, operation, token, body, scope, send):
+        answered = (
+            await self._answered(quick, operation, token, body, scope, send)
+            if complete
+            else "body_incomplete"
+        )
+        if answered is None:
+            self.paths.labels("quick", "").inc()
             return
+        self.paths.labels("transactional", answered).inc()
         await self.app(scope, _replay(body, complete, receive), send)
 
     async def _answered(
@@ -74,15 +91,18 @@ class PointOfSale:
         body: bytes,
         scope: Scope,
         send: Send,
-    ) -> bool:
-        """True when the redemption was answered here; False leaves it all to FastAPI."""
+    ) -> str | None:
+        """None when the redemption was answered here; else why it is left to FastAPI."""
         try:
             fields = ByCodeIn.model_validate_json(body)
+        except ValidationError:
+            return "body_invalid"
+        try:
             caller = await caller_of(self.container, token)
-        except (ValidationError, DomainError):
-            return False
+        except DomainError:
+            return "key_refused"
         if not allows(caller.role, Permission.POINT_OF_SALE):
-            return False
+            return "role"
         scope["route"] = self.routes.get(scope["path"])
         uow = self.container.uow(caller.tenant_id, caller.key_id)
         try:
@@ -95,11 +115,11 @@ class PointOfSale:
             )
         except Unavailable as unknown:  # the write's outcome is unknown: never tried again here
             await domain_problem(unknown)(scope, _no_receive, send)
-            return True
+            return None
         except DomainError:  # refused before writing: FastAPI's path refuses it too, in full
-            return False
-        if outcome is None:
-            return False
+            return str(redemption.Decline.REFUSED)
+        if isinstance(outcome, redemption.Decline):
+            return str(outcome)
         content = OutcomeOut.of(outcome).model_dump_json().encode()
         await send(
             {
@@ -112,7 +132,17 @@ class PointOfSale:
             }
         )
         await send({"type": "http.response.body", "body": content})
-        return True
+        return None
+
+
+def _header_decline(token: str | None, typed_json: bool, idempotent: bool) -> str | None:
+    if token is None:
+        return "no_key"
+    if not typed_json:
+        return "not_json"
+    if idempotent:  # a retry key is settled by the idempotency layer, in a transaction
+        return "idempotency_key"
+    return None
 
 
 def _headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bool, bool]:

@@ -48,7 +48,7 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Unavailable
 from tessera.domain.statuses import VoucherStatus
 from tessera.domain.vouchers import Voucher
-from tessera.domain.wallet import Subscriber
+from tessera.domain.wallet import BucketGrant, Subscriber
 
 fa = t.failed_attempts
 log = structlog.get_logger(__name__)
@@ -71,14 +71,6 @@ class QuickView:
     view: VoucherView
     bucket_ids: list[int]  # one per bucket template of the type, in order
     webhooks: int  # active endpoints of the tenant that want voucher.redeemed
-
-
-@dataclass(frozen=True, slots=True)
-class NewBucket:
-    id: int
-    balance_type: str
-    amount: int
-    expires_at: datetime | None
 
 
 @functools.cache
@@ -249,7 +241,7 @@ class _Write:
     now: datetime
     subscriber: Subscriber
     new_subscriber: bool
-    buckets: Sequence[NewBucket]
+    buckets: Sequence[BucketGrant]
     edrs: Sequence[EdrDraft]
     actor_key_id: uuid.UUID | None
 
@@ -275,7 +267,7 @@ class _Write:
             "actor": str(self.actor_key_id) if self.actor_key_id else None,
             "buckets": [
                 {
-                    "id": b.id,
+                    "id": b.bucket_id,
                     "balance_type": b.balance_type,
                     "amount": b.amount,
                     "expires_at": b.expires_at.isoformat() if b.expires_at else None,
@@ -287,6 +279,13 @@ class _Write:
 
 
 _UNKNOWN = object()  # a write whose connection broke after it was sent
+
+
+class WriteRefused:
+    """The statement was refused as a whole (rolled back): nothing of it was written."""
+
+
+WRITE_REFUSED = WriteRefused()
 
 
 Item = TypeVar("Item")
@@ -394,14 +393,14 @@ class QuickUses:
         now: datetime,
         subscriber: Subscriber,
         new_subscriber: bool,
-        buckets: Sequence[NewBucket],
+        buckets: Sequence[BucketGrant],
         edrs: Sequence[EdrDraft],
         actor_key_id: uuid.UUID | None,
-    ) -> Voucher | None:
+    ) -> Voucher | WriteRefused | None:
         """The compare-and-set, the buckets and the EDRs (and ``subscriber`` when new) in one
-        statement; None when the voucher is no longer ``expected``, a new subscriber was
-        created by another call meanwhile, or the statement was refused (then nothing of
-        this redemption was written)."""
+        statement; None when the voucher is no longer ``expected`` or a new subscriber was
+        created by another call meanwhile, ``WRITE_REFUSED`` when the statement was refused
+        (either way nothing of this redemption was written)."""
         write = _Write(
             tenant_id,
             voucher,
@@ -444,7 +443,7 @@ class QuickUses:
             rows = await self.writers.fetch(_WRITE.sql, *_WRITE.args(params))
         except asyncpg.PostgresError as exc:  # refused and rolled back as a whole
             log.warning("quick write refused", error=repr(exc), redemptions=len(writes))
-            return [None] * len(writes)
+            return [WRITE_REFUSED] * len(writes)
         except (asyncpg.InterfaceError, OSError) as exc:  # sent, but did it commit?
             log.warning("quick write unconfirmed", error=repr(exc), redemptions=len(writes))
             return [_UNKNOWN] * len(writes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
 from tessera.domain.ids import new_id
 from tessera.domain.paging import Page
-from tessera.domain.wallet import Bucket, ServiceState, Subscriber
+from tessera.domain.wallet import Bucket, BucketGrant, ServiceState, Subscriber
 
 
 def _subscriber(row: sa.RowMapping) -> Subscriber:
@@ -239,6 +240,45 @@ class BucketRepository(TenantScoped):
             for subscriber_id, balance_type, amount, expires_at in rows
         ]
         return [int(i) for i in self.conn.execute(stmt, params).scalars()]
+
+    def allocate_ids(self, count: int) -> list[int]:
+        """Ids for ``count`` new buckets, drawn before they are written (a decided use names
+        them in its EDRs). PostgreSQL draws from the sequence; SQLite, whose writers take
+        turns (BEGIN IMMEDIATE), continues after the largest id."""
+        if count == 0:
+            return []
+        if self.conn.dialect.name == "postgresql":
+            drawn = self.conn.execute(
+                sa.text(
+                    "SELECT nextval(pg_get_serial_sequence('buckets', 'id')) "
+                    "FROM generate_series(1, :count)"
+                ),
+                {"count": count},
+            )
+            return [int(i) for i in drawn.scalars()]
+        largest = self.conn.execute(sa.select(sa.func.max(self.table.c.id))).scalar()
+        start = int(largest or 0) + 1
+        return list(range(start, start + count))
+
+    def add_granted(
+        self, subscriber_id: uuid.UUID, grants: Sequence[BucketGrant], now: datetime
+    ) -> None:
+        """The buckets a decided use credits, with the ids it drew."""
+        if not grants:
+            return
+        rows = [
+            {
+                "id": g.bucket_id,
+                "tenant_id": self.tenant_id,
+                "subscriber_id": subscriber_id,
+                "balance_type": g.balance_type,
+                "amount": g.amount,
+                "expires_at": g.expires_at,
+                "created_at": now,
+            }
+            for g in grants
+        ]
+        self.conn.execute(sa.insert(self.table), rows)
 
     def take(self, bucket_id: int, amount: int) -> bool:
         """Take ``amount`` from one bucket only if it holds that much (compare-and-set)."""

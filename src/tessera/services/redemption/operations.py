@@ -1,26 +1,22 @@
-"""Point-of-sale and operator operations on one voucher: validate, reserve, confirm, release,
-redeem, reverse, reissue, cancel, close.
-
-Each runs in one transaction: find the voucher (by code hash or serial) with its type and
-lifecycle, ask the domain whether the operation may happen, apply it with a compare-and-set
-on the status, move the wallet, append the EDRs, commit. A lost race surfaces as the
-transition table's 409 with the status the winner left.
-"""
+"""The operations through the unit of work (both stores): each runs in one transaction —
+find the voucher (by code hash or serial) with its type and lifecycle, ask the domain whether
+the operation may happen, apply it with a compare-and-set on the status, move the wallet,
+append the EDRs, commit. A lost race surfaces as the transition table's 409 with the status
+the winner left. A use (redeem, confirm) is decided by ``decision.decide_use``."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from tessera.adapters.db.repositories.quick_use import NewBucket, QuickUses
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.code_hash import code_hash
 from tessera.domain.codes import CodeFormat, is_well_formed
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, DomainError, Invalid
+from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.ids import new_id
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import (
@@ -41,12 +37,15 @@ from tessera.domain.vouchers import (
 from tessera.domain.wallet import Subscriber, validate_external_id
 from tessera.services import voucher_events
 from tessera.services.issuing import DEFAULT_FORMAT, issue_voucher
+from tessera.services.notifications import enqueue
+from tessera.services.redemption.decision import (
+    UseDecision,
+    decide_use,
+    release_lapsed_hold,
+    voucher_edr,
+)
 from tessera.services.wallets import (
-    credit,
-    credit_edr,
     ensure_subscriber,
-    new_subscriber,
-    subscriber_created_edr,
 )
 
 S = VoucherStatus
@@ -133,7 +132,7 @@ def _locate(
 _known_formats: dict[uuid.UUID, frozenset[CodeFormat]] = {}
 
 
-def _known_format(tenant_id: uuid.UUID, raw_code: str) -> bool:
+def known_format(tenant_id: uuid.UUID, raw_code: str) -> bool:
     """Plausible and passing a format already known, with no query."""
     known = _known_formats.get(tenant_id, frozenset())
     return is_plausible_code(raw_code) and any(is_well_formed(fmt, raw_code) for fmt in known)
@@ -144,7 +143,7 @@ def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
     in: a typing error is refused without looking a voucher up."""
     if not is_plausible_code(raw_code):
         return False
-    if _known_format(uow.tenant_id, raw_code):
+    if known_format(uow.tenant_id, raw_code):
         return True
     known = _known_formats.get(uow.tenant_id, frozenset())
     with uow:
@@ -185,36 +184,6 @@ def _lost_race(uow: UnitOfWork, voucher: Voucher, operation: Operation) -> Confl
     if current is None:
         return Conflict("the voucher was removed meanwhile", code="concurrent_change")
     return IllegalTransition(current.effective_status(now), operation)
-
-
-def _voucher_edr(
-    operation: Operation,
-    view: VoucherView,
-    before: VoucherStatus,
-    after: VoucherStatus,
-    *,
-    amount: bool = False,
-    **details: Any,
-) -> EdrDraft:
-    spec = view.voucher_type.spec
-    return EdrDraft(
-        f"voucher.{operation.value}",
-        "voucher",
-        str(view.voucher.serial),
-        status_before=before.value,
-        status_after=after.value,
-        amount_minor=spec.cost_minor if amount else None,
-        currency=spec.currency if amount else None,
-        details={"voucher_type": spec.name, "voucher_type_id": str(view.voucher.voucher_type_id)}
-        | {k: v for k, v in details.items() if v is not None},
-    )
-
-
-def _release_lapsed_hold(view: VoucherView, before: VoucherStatus, now: datetime) -> list[EdrDraft]:
-    """A lapsed hold that is used is released first, on the record, as the sweeper would."""
-    if view.voucher.status is S.RESERVED and before is S.AVAILABLE:
-        return [_voucher_edr(Operation.RELEASE, view, S.RESERVED, S.AVAILABLE, cause="hold_lapsed")]
-    return []
 
 
 # --- validate ---------------------------------------------------------------------------
@@ -263,34 +232,6 @@ def confirm(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
     return _use(uow, secret, request, policy, Operation.CONFIRM, external_id)
 
 
-def _use_edr(
-    operation: Operation,
-    view: VoucherView,
-    before: VoucherStatus,
-    after: VoucherStatus,
-    subscriber: Subscriber,
-    activity: datetime,
-    credits: list[Credit],
-    request_id: str | None,
-) -> EdrDraft:
-    """The use itself, with the revenue it recognizes and what it credited."""
-    return _voucher_edr(
-        operation,
-        view,
-        before,
-        after,
-        amount=True,
-        subscriber=subscriber.external_id,
-        activity_at=activity.isoformat(),
-        revenue="recognized",
-        buckets=[
-            {"bucket_id": c.bucket_id, "balance_type": c.balance_type, "amount": c.amount}
-            for c in credits
-        ],
-        fulfilment_request_id=request_id,
-    )
-
-
 def _use(
     uow: UnitOfWork,
     secret: bytes,
@@ -303,110 +244,72 @@ def _use(
         now = uow.clock()
         activity = check_activity_time(request.activity_at, now)
         view = _locate(uow, secret, request.target, external_id, policy)
-        rules = view.lifecycle.rules
-        before, after = plan(view.voucher, operation, rules, activity, now)
+        plan(view.voucher, operation, view.lifecycle.rules, activity, now)  # refuse before writing
         subscriber = _redeemer(uow, view, external_id, now)
-        moved = uow.vouchers.transition(
-            view.voucher, before, after, now, subscriber_id=subscriber.id, reserved_until=None
+        offer = view.voucher_type.spec.fulfilment_offer
+        decision = decide_use(
+            view,
+            operation,
+            subscriber,
+            new_subscriber=False,  # _redeemer found or created them, with their EDR
+            activity=activity,
+            now=now,
+            bucket_ids=[]
+            if offer
+            else uow.buckets.allocate_ids(len(view.voucher_type.spec.buckets)),
+            request_id=new_id() if offer else None,
         )
+        moved = apply_use(uow, decision)
         if moved is None:
             raise _lost_race(uow, view.voucher, operation)
-        drafts = _release_lapsed_hold(view, before, now)
-        credits, request_id = _grant(uow, view, subscriber, now, drafts)
-        drafts.append(
-            _use_edr(operation, view, before, after, subscriber, activity, credits, request_id)
-        )
-        uow.edrs.append_many(drafts, now)
-        voucher_events.voucher_redeemed(
-            uow, moved, view.voucher_type, subscriber.external_id, activity
-        )
         uow.commit()
-    return Outcome(
-        voucher=moved,
-        status_before=before,
-        expires_at=expiry_of(moved, rules),
-        subscriber=subscriber.external_id,
-        credits=credits,
-        fulfilment_request_id=request_id,
-    )
+    return outcome_of(decision, moved)
 
 
-QUICK_OPERATIONS = frozenset({Operation.REDEEM, Operation.CONFIRM})
-
-
-async def use_quickly(
-    quick: QuickUses,
-    uow: UnitOfWork,
-    secret: bytes,
-    request: Request,
-    operation: Operation,
-) -> Outcome | None:
-    """Redeem or confirm by code in two awaited statements (``quick_use.py``): the common
-    case of a well-formed code of a voucher the rules let be used, for a named subscriber
-    (created if new), of a type that credits buckets, with no webhook to notify. Anything
-    else returns None before writing, and the caller takes the transactional path, which
-    decides again and gives every refusal its answer. ``uow`` is not entered: it lends its
-    tenant, actor and clock."""
-    code, external_id = request.target.code, request.subscriber
-    if operation not in QUICK_OPERATIONS or code is None or external_id is None:
-        return None
-    external_id = validate_external_id(external_id)
-    if not _known_format(uow.tenant_id, code):
-        return None
-    now = uow.clock()
-    activity = check_activity_time(request.activity_at, now)
-    scopes = bar_scopes(uow.actor_key_id, external_id)
-    found = await quick.view(uow.tenant_id, code_hash(secret, code), scopes, external_id)
-    if found is None or found.webhooks:
-        return None
-    view = found.view
-    spec = view.voucher_type.spec
-    barred = view.barred_until is not None and view.barred_until > now
-    if barred or spec.fulfilment_offer is not None:
-        return None
-    try:
-        before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
-    except DomainError:
-        return None
-    subscriber = view.subscriber or new_subscriber(external_id, now)
-    buckets = [
-        NewBucket(bucket_id, b.balance_type, b.amount, _bucket_expiry(now, b.validity_days))
-        for bucket_id, b in zip(found.bucket_ids, spec.buckets, strict=True)
-    ]
-    credits = [Credit(b.id, b.balance_type, b.amount, b.expires_at) for b in buckets]
-    source = {"voucher_serial": view.voucher.serial}
-    drafts = [] if view.subscriber else [subscriber_created_edr(subscriber)]
-    drafts += _release_lapsed_hold(view, before, now)
-    drafts += [
-        credit_edr(subscriber, b.id, b.balance_type, b.amount, b.expires_at, source)
-        for b in buckets
-    ]
-    drafts.append(_use_edr(operation, view, before, after, subscriber, activity, credits, None))
-    moved = await quick.use(
-        uow.tenant_id,
+def apply_use(uow: UnitOfWork, decision: UseDecision) -> Voucher | None:
+    """The unit of work's ledger: writes a decided use inside the caller's transaction;
+    None (nothing written) when the voucher is no longer what the decision expected."""
+    view, now = decision.view, decision.now
+    if decision.new_subscriber:
+        s = decision.subscriber
+        _created, fresh = uow.subscribers.upsert(s.external_id, None, None, now, s.id)
+        if not fresh:  # created by another call meanwhile: decide again with them
+            return None
+    moved = uow.vouchers.transition(
         view.voucher,
-        before,
-        after,
+        decision.expected,
+        decision.new_status,
         now,
-        subscriber,
-        view.subscriber is None,
-        buckets,
-        drafts,
-        uow.actor_key_id,
+        subscriber_id=decision.subscriber.id,
+        reserved_until=None,
     )
     if moved is None:
-        return None  # lost a race: the transactional path answers with the winner's status
+        return None
+    uow.buckets.add_granted(decision.subscriber.id, decision.grants, now)
+    if decision.fulfilment is not None:
+        f = decision.fulfilment
+        uow.fulfilment.add(
+            f.id, moved.id, moved.serial, decision.subscriber.id, f.offer, f.action, now
+        )
+    uow.edrs.append_many(list(decision.edrs), now)
+    for notice in decision.notices:
+        enqueue(uow, notice.event_type, notice.details)
+    return moved
+
+
+def outcome_of(decision: UseDecision, moved: Voucher) -> Outcome:
+    """The answer to a use, whichever ledger wrote it."""
+    fulfilment = decision.fulfilment
     return Outcome(
         voucher=moved,
-        status_before=before,
-        expires_at=expiry_of(moved, view.lifecycle.rules),
-        subscriber=subscriber.external_id,
-        credits=credits,
+        status_before=decision.expected,
+        expires_at=decision.expires_at(moved),
+        subscriber=decision.subscriber.external_id,
+        credits=[
+            Credit(g.bucket_id, g.balance_type, g.amount, g.expires_at) for g in decision.grants
+        ],
+        fulfilment_request_id=str(fulfilment.id) if fulfilment else None,
     )
-
-
-def _bucket_expiry(now: datetime, validity_days: int | None) -> datetime | None:
-    return now + timedelta(days=validity_days) if validity_days else None
 
 
 def _redeemer(
@@ -423,48 +326,6 @@ def _redeemer(
         if found is not None:
             return found
     raise Invalid("subscriber", "is required: the reservation did not name a subscriber")
-
-
-def _grant(
-    uow: UnitOfWork,
-    view: VoucherView,
-    subscriber: Subscriber,
-    now: datetime,
-    drafts: list[EdrDraft],
-) -> tuple[list[Credit], str | None]:
-    """What the type grants as it is now (types are not versioned): its buckets, or, for a
-    type with a fulfilment offer, a request to the tenant's order system instead."""
-    spec = view.voucher_type.spec
-    voucher = view.voucher
-    if spec.fulfilment_offer is not None:
-        request_id = new_id()
-        uow.fulfilment.add(
-            request_id,
-            voucher.id,
-            voucher.serial,
-            subscriber.id,
-            spec.fulfilment_offer,
-            "activate",
-            now,
-        )
-        voucher_events.fulfilment_requested(
-            uow, voucher, view.voucher_type, subscriber.external_id, "activate", now
-        )
-        return [], str(request_id)
-    credits = []
-    for template in spec.buckets:
-        expires_at = _bucket_expiry(now, template.validity_days)
-        bucket_id = credit(
-            uow,
-            subscriber,
-            template.balance_type,
-            template.amount,
-            expires_at,
-            {"voucher_serial": voucher.serial},
-            edrs=drafts,
-        )
-        credits.append(Credit(bucket_id, template.balance_type, template.amount, expires_at))
-    return credits, None
 
 
 def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
@@ -487,9 +348,9 @@ def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
         moved = uow.vouchers.transition(view.voucher, before, after, now, **values)
         if moved is None:
             raise _lost_race(uow, view.voucher, Operation.RESERVE)
-        drafts = _release_lapsed_hold(view, before, now)
+        drafts = release_lapsed_hold(view, before)
         drafts.append(
-            _voucher_edr(
+            voucher_edr(
                 Operation.RESERVE,
                 view,
                 before,
@@ -537,8 +398,8 @@ def _simple(
         moved = uow.vouchers.transition(view.voucher, before, after, now, **values)
         if moved is None:
             raise _lost_race(uow, view.voucher, operation)
-        drafts = [] if operation is Operation.RELEASE else _release_lapsed_hold(view, before, now)
-        drafts.append(_voucher_edr(operation, view, before, after, reason=request.reason))
+        drafts = [] if operation is Operation.RELEASE else release_lapsed_hold(view, before)
+        drafts.append(voucher_edr(operation, view, before, after, reason=request.reason))
         uow.edrs.append_many(drafts, now)
         uow.commit()
     return Outcome(moved, before, expiry_of(moved, rules))
@@ -557,9 +418,9 @@ def reissue(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
             raise _lost_race(uow, view.voucher, Operation.REISSUE)
         old = view.voucher
         new, code = issue_voucher(uow, old.voucher_type_id, secret, status=before, replaces=old)
-        drafts = _release_lapsed_hold(view, before, now)
+        drafts = release_lapsed_hold(view, before)
         drafts.append(
-            _voucher_edr(
+            voucher_edr(
                 Operation.REISSUE,
                 view,
                 before,
@@ -626,7 +487,7 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 now,
             )
         drafts.append(
-            _voucher_edr(
+            voucher_edr(
                 Operation.REVERSE,
                 view,
                 before,

@@ -1,0 +1,194 @@
+"""The one rule of a use (redeem or confirm), decided once, written by either ledger.
+
+``decide_use`` is pure: from the voucher's view, the operation, the subscriber, the times and
+the ids drawn for the new rows, it returns every change a use makes — the compare-and-set
+expectation, the subscriber when new, the buckets, the fulfilment request, the EDRs and the
+notifications — or raises the domain's refusal. The unit of work (``operations.py``) and the
+batched PostgreSQL write (``quick_use.py``) each apply a decision; neither decides.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tessera.adapters.db.repositories.vouchers import VoucherView
+from tessera.domain.edr import EdrDraft
+from tessera.domain.statuses import Operation, VoucherStatus
+from tessera.domain.vouchers import Voucher, expiry_of, plan
+from tessera.domain.wallet import BucketGrant, Subscriber
+from tessera.services.voucher_events import FULFILMENT_REQUESTED, VOUCHER_REDEEMED
+from tessera.services.wallets import credit_edr, subscriber_created_edr
+
+S = VoucherStatus
+
+
+@dataclass(frozen=True, slots=True)
+class FulfilmentDraft:
+    """A request to the tenant's order system, instead of buckets (a type with an offer)."""
+
+    id: uuid.UUID
+    offer: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notification the use queues (``voucher.redeemed``, ``fulfilment.requested``)."""
+
+    event_type: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UseDecision:
+    operation: Operation
+    view: VoucherView
+    expected: VoucherStatus  # the compare-and-set: the status the voucher must still have
+    new_status: VoucherStatus
+    subscriber: Subscriber
+    new_subscriber: bool  # to be created with the use (the batched ledger's case)
+    grants: tuple[BucketGrant, ...]
+    fulfilment: FulfilmentDraft | None
+    edrs: tuple[EdrDraft, ...]
+    notices: tuple[Notice, ...]
+    activity: datetime
+    now: datetime
+
+    @property
+    def voucher(self) -> Voucher:
+        return self.view.voucher
+
+    @property
+    def lapsed_hold(self) -> bool:
+        """A reservation whose hold has passed is used as available (the sweeper's work)."""
+        return self.voucher.status is S.RESERVED and self.expected is S.AVAILABLE
+
+    def expires_at(self, moved: Voucher) -> datetime | None:
+        return expiry_of(moved, self.view.lifecycle.rules)
+
+
+def decide_use(
+    view: VoucherView,
+    operation: Operation,
+    subscriber: Subscriber,
+    *,
+    new_subscriber: bool,
+    activity: datetime,
+    now: datetime,
+    bucket_ids: Sequence[int],
+    request_id: uuid.UUID | None,
+) -> UseDecision:
+    """What redeeming (or confirming) the voucher of ``view`` for ``subscriber`` changes.
+
+    ``bucket_ids``: one per bucket template of the type, drawn by the ledger; ``request_id``:
+    the fulfilment request's id when the type has an offer. Raises the transition table's
+    refusal (``IllegalTransition``, expired, not yet valid) before anything is written."""
+    before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
+    spec = view.voucher_type.spec
+    serial = view.voucher.serial
+    drafts = [subscriber_created_edr(subscriber)] if new_subscriber else []
+    drafts += release_lapsed_hold(view, before)
+    grants: tuple[BucketGrant, ...] = ()
+    fulfilment = None
+    notices: list[Notice] = []
+    if spec.fulfilment_offer is not None:
+        if request_id is None:
+            raise ValueError("a type with a fulfilment offer needs a request id")
+        fulfilment = FulfilmentDraft(request_id, spec.fulfilment_offer, "activate")
+        notices.append(
+            Notice(
+                FULFILMENT_REQUESTED,
+                {
+                    "serial": serial,
+                    "voucher_type": spec.name,
+                    "offer": spec.fulfilment_offer,
+                    "action": "activate",
+                    "subscriber": subscriber.external_id,
+                    "redeemed_at": now,
+                },
+            )
+        )
+    else:
+        grants = tuple(
+            BucketGrant(bucket_id, b.balance_type, b.amount, bucket_expiry(now, b.validity_days))
+            for bucket_id, b in zip(bucket_ids, spec.buckets, strict=True)
+        )
+        source = {"voucher_serial": serial}
+        drafts += [
+            credit_edr(subscriber, g.bucket_id, g.balance_type, g.amount, g.expires_at, source)
+            for g in grants
+        ]
+    drafts.append(
+        voucher_edr(
+            operation,
+            view,
+            before,
+            after,
+            amount=True,
+            subscriber=subscriber.external_id,
+            activity_at=activity.isoformat(),
+            revenue="recognized",
+            buckets=[
+                {"bucket_id": g.bucket_id, "balance_type": g.balance_type, "amount": g.amount}
+                for g in grants
+            ],
+            fulfilment_request_id=str(request_id) if fulfilment else None,
+        )
+    )
+    notices.append(
+        Notice(
+            VOUCHER_REDEEMED,
+            {
+                "serial": serial,
+                "code_last4": view.voucher.code_last4,
+                "voucher_type": spec.name,
+                "subscriber": subscriber.external_id,
+                "redeemed_at": activity,
+                "amount_minor": spec.cost_minor,
+                "currency": spec.currency,
+            },
+        )
+    )
+    return UseDecision(
+        operation, view, before, after, subscriber, new_subscriber, grants, fulfilment,
+        tuple(drafts), tuple(notices), activity, now,
+    )  # fmt: skip
+
+
+def bucket_expiry(now: datetime, validity_days: int | None) -> datetime | None:
+    return now + timedelta(days=validity_days) if validity_days else None
+
+
+def voucher_edr(
+    operation: Operation,
+    view: VoucherView,
+    before: VoucherStatus,
+    after: VoucherStatus,
+    *,
+    amount: bool = False,
+    **details: Any,
+) -> EdrDraft:
+    """The record of one operation on a voucher (with its cost when it moves revenue)."""
+    spec = view.voucher_type.spec
+    return EdrDraft(
+        f"voucher.{operation.value}",
+        "voucher",
+        str(view.voucher.serial),
+        status_before=before.value,
+        status_after=after.value,
+        amount_minor=spec.cost_minor if amount else None,
+        currency=spec.currency if amount else None,
+        details={"voucher_type": spec.name, "voucher_type_id": str(view.voucher.voucher_type_id)}
+        | {k: v for k, v in details.items() if v is not None},
+    )
+
+
+def release_lapsed_hold(view: VoucherView, before: VoucherStatus) -> list[EdrDraft]:
+    """A lapsed hold that is used is released first, on the record, as the sweeper would."""
+    if view.voucher.status is S.RESERVED and before is S.AVAILABLE:
+        return [voucher_edr(Operation.RELEASE, view, S.RESERVED, S.AVAILABLE, cause="hold_lapsed")]
+    return []

@@ -1,0 +1,99 @@
+"""The one rule of a use, decided without a store: what redeeming a voucher changes, in the
+order both ledgers write it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tessera.adapters.db.repositories.vouchers import VoucherView
+from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
+from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
+from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
+from tessera.domain.vouchers import Voucher
+from tessera.domain.wallet import BucketGrant
+from tessera.services.redemption.decision import decide_use
+from tessera.services.wallets import new_subscriber
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+S = VoucherStatus
+
+
+def view(status=S.AVAILABLE, *, offer=None, reserved_until=None) -> VoucherView:
+    lifecycle = Lifecycle(
+        uuid.uuid4(), "30 days", LifecycleRules(ValidityKind.FROM_ISSUE, validity_days=30),
+        NOW, NOW,
+    )  # fmt: skip
+    spec = VoucherTypeSpec(
+        "1 GB", 500, "EUR", lifecycle.id,
+        () if offer else (BucketTemplate("data_mb", 1024, 7), BucketTemplate("sms", 10)),
+        fulfilment_offer=offer,
+    )  # fmt: skip
+    voucher_type = VoucherType(uuid.uuid4(), spec, NOW, NOW)
+    voucher = Voucher(
+        7, 1007, "4321", voucher_type.id, lifecycle.id, None, status,
+        NOW - timedelta(days=1), None, reserved_until, NOW - timedelta(days=1), None, None,
+    )  # fmt: skip
+    return VoucherView(voucher, voucher_type, lifecycle)
+
+
+def decide(found: VoucherView, *, new: bool = False, request_id=None, operation=Operation.REDEEM):
+    return decide_use(
+        found, operation, new_subscriber("254700", NOW), new_subscriber=new,
+        activity=NOW, now=NOW, bucket_ids=[11, 12], request_id=request_id,
+    )  # fmt: skip
+
+
+def test_a_redemption_credits_each_bucket_template_with_the_ids_drawn():
+    decision = decide(view())
+    assert (decision.expected, decision.new_status) == (S.AVAILABLE, S.USED)
+    assert decision.grants == (
+        BucketGrant(11, "data_mb", 1024, NOW + timedelta(days=7)),
+        BucketGrant(12, "sms", 10, None),
+    )
+    assert [e.operation for e in decision.edrs] == [
+        "wallet.credit", "wallet.credit", "voucher.redeem",
+    ]  # fmt: skip
+    use = decision.edrs[-1]
+    assert (use.amount_minor, use.currency, use.details["revenue"]) == (500, "EUR", "recognized")
+    assert [b["bucket_id"] for b in use.details["buckets"]] == [11, 12]
+    assert [n.event_type for n in decision.notices] == ["voucher.redeemed"]
+    assert decision.fulfilment is None
+
+
+def test_a_new_subscriber_is_recorded_first():
+    decision = decide(view(), new=True)
+    assert decision.new_subscriber
+    assert decision.edrs[0].operation == "subscriber.create"
+
+
+def test_a_lapsed_hold_is_released_on_the_record_before_it_is_used():
+    lapsed = view(S.RESERVED, reserved_until=NOW - timedelta(minutes=1))
+    decision = decide(lapsed)
+    assert decision.expected is S.AVAILABLE and decision.lapsed_hold
+    assert decision.edrs[0].operation == "voucher.release"
+    assert decision.edrs[0].details["cause"] == "hold_lapsed"
+
+
+def test_a_type_with_an_offer_asks_for_fulfilment_instead_of_buckets():
+    request_id = uuid.uuid4()
+    decision = decide(view(offer="BUNDLE-5GB"), request_id=request_id)
+    assert decision.grants == ()
+    assert decision.fulfilment is not None and decision.fulfilment.id == request_id
+    assert decision.fulfilment.action == "activate"
+    assert [n.event_type for n in decision.notices] == ["fulfilment.requested", "voucher.redeemed"]
+    assert decision.edrs[-1].details["fulfilment_request_id"] == str(request_id)
+
+
+def test_a_used_voucher_is_refused_before_anything_is_decided():
+    with pytest.raises(IllegalTransition):
+        decide(view(S.USED))
+
+
+def test_confirm_uses_a_reservation():
+    held = view(S.RESERVED, reserved_until=NOW + timedelta(minutes=5))
+    decision = decide(held, operation=Operation.CONFIRM)
+    assert (decision.expected, decision.new_status) == (S.RESERVED, S.USED)
+    assert decision.edrs[-1].operation == "voucher.confirm"
