@@ -385,3 +385,17 @@ def test_a_condition_failing_at_run_time_is_that_campaigns_alone(api, admin):
     assert counted["condition_failures"]["count"] == 4  # added to, not overwritten
     metrics = api.get("/metrics").text
     assert "tessera_condition_failures_total 12.0" in metrics
+
+
+def test_simulating_a_campaign_that_does_not_exist_is_404(api, admin, make_tenant):
+    unknown = "00000000-0000-7000-8000-000000000000"
+    one = {"id": "e1", "subscriber": "s1", "type": "usage.data", "occurred_at": T}
+    sample = {"events": [{**one, "attributes": {"mb": 500}}]}
+    for body in (sample, {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}):
+        answer = api.post(f"/v1/campaigns/{unknown}/simulate", json=body, headers=admin)
+        assert answer.status_code == 404
+        assert answer.json()["code"] == "campaign_not_found"
+    theirs = api.post("/v1/campaigns", json=campaign(), headers=admin).json()["id"]
+    other = auth(make_tenant()[1])
+    answer = api.post(f"/v1/campaigns/{theirs}/simulate", json=sample, headers=other)
+    assert answer.status_code == 404

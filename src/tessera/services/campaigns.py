@@ -150,7 +150,10 @@ def simulate(
     until: datetime | None = None,
 ) -> list[EventOutcome]:
     """Runs one campaign (draft or active) through the real engine in a transaction that is
-    rolled back: the answer is what would happen, and no table changes."""
+    rolled back: the answer is what would happen, and no table changes. A campaign that
+    does not exist (or is another tenant's) is 404, not a simulation that rewards nothing."""
+    with uow:
+        get_in(uow, campaign_id)
     if sample is None:
         if since is None or until is None:
             raise Invalid("since", "give sample events, or a time range (since and until)")
