@@ -39,7 +39,10 @@ class Container:
     quick_uses: QuickUses | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.rewards = RewardsEngine(lambda: self.code_secret)
+        self.rewards = RewardsEngine(
+            lambda: self.code_secret,
+            pause_after_failures=self.settings.campaign_pause_after_failures,
+        )
 
     async def open_quick_uses(self) -> None:
         if self.engine.dialect.name == "postgresql" and self.quick_uses is None:

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         " reach although they are not public, plain http included; by default only public"
         " addresses over https.",
     )
+    campaign_pause_after_failures: int = Field(
+        default=100,
+        ge=0,
+        description="A campaign whose condition fails this many times in a row while running "
+        "(no successful evaluation between) pauses itself and notifies the tenant "
+        "(`campaign.paused`); 0: never.",
+    )
     # Redemption (issue 4)
     bar_threshold: int = Field(
         default=5, ge=1, description="Wrong codes from one subscriber or key before a bar."

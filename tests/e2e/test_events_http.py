@@ -373,7 +373,7 @@ def test_a_condition_failing_at_run_time_is_that_campaigns_alone(api, admin):
         failures = shown["condition_failures"]
         assert listed[cid]["condition_failures"] == failures
         if name == "Data lover":
-            assert failures == {"count": 0, "last_message": None, "last_at": None}
+            assert failures == {"count": 0, "last_message": None, "last_at": None, "in_a_row": 0}
             continue
         assert failures["count"] == 3, name
         assert failures["last_message"] and failures["last_at"], name

@@ -191,6 +191,19 @@ class ConditionFailures:
     count: int
     last_message: str
     last_at: datetime
+    in_a_row: int = 0  # since the last successful evaluation; the limit pauses the campaign
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCount:
+    """What one batch did to a campaign's failures: how many failed, the last reason, and
+    its streak: ``in_a_row`` failures after the batch's last successful evaluation of the
+    campaign if it had one (``reset``: the streak becomes that), else all of them (added)."""
+
+    failures: int
+    last_message: str
+    in_a_row: int
+    reset: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,10 @@ EVENT_DETAILS: dict[str, frozenset[str]] = {
     "fulfilment.requested": frozenset(
         {"serial", "voucher_type", "offer", "action", "subscriber", "redeemed_at"}
     ),
+    # a campaign whose condition failed TESSERA_CAMPAIGN_PAUSE_AFTER_FAILURES times in a row
+    "campaign.paused": frozenset(
+        {"campaign_id", "campaign", "failures", "last_message", "paused_at"}
+    ),
 }
 
 EVENT_TYPES = frozenset(EVENT_DETAILS)

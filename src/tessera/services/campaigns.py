@@ -76,6 +76,7 @@ def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, 
                 "the campaign was changed meanwhile; read it again and retry",
                 code="concurrent_change",
             )
+        uow.campaigns.reset_streak(campaign_id)  # failures in a row count from the edit on
         uow.edrs.append(
             EdrDraft(
                 "campaign.update",

@@ -31,7 +31,7 @@ from tessera.adapters.expressions import (
     merge_uses,
 )
 from tessera.domain.aggregates import AggregateDefinition
-from tessera.domain.campaigns import Campaign, RewardKind, RewardSpec
+from tessera.domain.campaigns import Campaign, CampaignStatus, FailureCount, RewardKind, RewardSpec
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, Unavailable
 from tessera.domain.events import MAX_BATCH, Event
@@ -39,6 +39,7 @@ from tessera.domain.ids import new_id
 from tessera.domain.wallet import Subscriber
 from tessera.services.distribution import give_code
 from tessera.services.issuing import issue_voucher
+from tessera.services.notifications import enqueue
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +112,7 @@ class _Unsettled:
     the profiles and stored aggregates are read, for these events only."""
 
     event: Event
+    position: int  # in the batch's fresh events
     live: list[tuple[Campaign, Any]]
     context: EvaluationContext
 
@@ -189,7 +191,7 @@ def _screened(
         contributing[d.event_type].append(d)
     added: dict[tuple[str, str, str], float] = {}
     unsettled: list[_Unsettled] = []
-    for event in fresh:
+    for position, event in enumerate(fresh):
         for d in contributing.get(event.type, ()):
             _fold(d, added, event)
         plan = plans.get(event.type)
@@ -218,17 +220,71 @@ def _screened(
             continue
         for _d, keys in _read_keys(plan.agg, event):
             so_far.update((k, added[k]) for k in keys if k in added)
-        unsettled.append(_Unsettled(event, live, context))
+        unsettled.append(_Unsettled(event, position, live, context))
     return added, unsettled
+
+
+@dataclass(frozen=True, slots=True)
+class _Evaluated:
+    """What a batch's evaluation left for the failure counts: the fresh events, the plans,
+    and each failure (campaign, reason) with the position of its event."""
+
+    fresh: list[Event]
+    plans: dict[str, _Plan]
+    only_campaign: uuid.UUID | None
+    failed: list[tuple[Campaign, str]]
+    failed_at: list[int]
+
+    def changes(
+        self, streaking: set[str]
+    ) -> tuple[dict[uuid.UUID, FailureCount], dict[uuid.UUID, Campaign]]:
+        """Per campaign that failed in the batch or has a streak (``streaking``), what the
+        batch does to its count and streak; campaigns with a streak and no success here are
+        left as they are. Runs only in a batch with a failure or a streak."""
+        by_id = {c.id: c for plan in self.plans.values() for c, _p in plan.campaigns}
+        watch = {c.id for c, _r in self.failed}
+        watch.update(cid for cid in by_id if str(cid) in streaking)
+        if not watch:
+            return {}, by_id
+        watched = {
+            kind: [c for c, _p in plan.campaigns if c.id in watch]
+            for kind, plan in self.plans.items()
+        }
+        failed_at = set(zip((c.id for c, _r in self.failed), self.failed_at, strict=True))
+        last_success: dict[uuid.UUID, int] = {}
+        for position in range(len(self.fresh) - 1, -1, -1):  # the last success of each
+            event = self.fresh[position]
+            for c in watched.get(event.type, ()):
+                if c.id in last_success or (c.id, position) in failed_at:
+                    continue
+                if self.only_campaign or c.spec.is_live(event.occurred_at):
+                    last_success[c.id] = position
+            if len(last_success) == len(watch):
+                break
+        counted: dict[uuid.UUID, tuple[int, str, int]] = {}
+        for (campaign, reason), position in zip(self.failed, self.failed_at, strict=True):
+            failures, _message, after = counted.get(campaign.id, (0, "", 0))
+            later = position > last_success.get(campaign.id, -1)
+            counted[campaign.id] = (failures + 1, reason, after + later)
+        changes = {}
+        for campaign_id in watch:
+            failures, message, after = counted.get(campaign_id, (0, "", 0))
+            reset = campaign_id in last_success
+            if failures or reset:
+                changes[campaign_id] = FailureCount(failures, message, after, reset)
+        return changes, by_id
 
 
 class RewardsEngine:
     """Process-wide state: compiled programs, cached per campaign version, and where the
     code secret comes from (issued vouchers store only their code's keyed hash)."""
 
-    def __init__(self, code_secret: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self, code_secret: Callable[[], bytes] | None = None, pause_after_failures: int = 0
+    ) -> None:
         self.programs = ProgramCache()
         self._code_secret = code_secret
+        self.pause_after_failures = pause_after_failures  # 0: never
         self._campaign_cache: dict[str, Campaign] = {}
         self._plan_cache: dict[object, dict[str, _Plan]] = {}
         # Told how many conditions failed in a batch (the HTTP app counts them in Prometheus).
@@ -258,9 +314,8 @@ class RewardsEngine:
         with uow:
             now = uow.clock()
             unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first of each id
-            new_ids, definitions, versions = uow.ingest.start(
-                None if stored else sorted(unique, key=lambda e: e.id), now
-            )
+            start = uow.ingest.start(None if stored else sorted(unique, key=lambda e: e.id), now)
+            new_ids, definitions, versions = start.new_ids, start.definitions, start.versions
             if new_ids is None:  # a replay: every event is evaluated again
                 new_ids = {e.id for e in unique}
             outcomes, fresh = _dedupe(events, new_ids)
@@ -282,9 +337,13 @@ class RewardsEngine:
             )
             matches: list[tuple[Campaign, Event]] = []
             failed: list[tuple[Campaign, str]] = []
+            failed_at: list[int] = []  # the position of the event of each failure
             for u in unsettled:
+                before = len(failed)
                 for campaign in u.context.matching(u.live, failed=failed):
                     matches.append((campaign, u.event))
+                if len(failed) != before:
+                    failed_at.extend([u.position] * (len(failed) - before))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
             for event_id, reward in self._write(uow, grants, now):
@@ -292,8 +351,10 @@ class RewardsEngine:
             if not stored:
                 function_of = {d.name: d.function for d in definitions}
                 uow.aggregates.apply({k: (function_of[k[1]], v) for k, v in added.items()})
-            if failed and not dry_run:
-                self._count_failures(uow, failed, now)
+            reached: list[tuple[Campaign, int, str]] = []
+            if (failed or start.streaking) and not dry_run:
+                evaluated = _Evaluated(fresh, plans, only_campaign, failed, failed_at)
+                reached = self._count_failures(uow, evaluated, start.streaking, now)
             if dry_run:  # what would happen, never a real code (nothing is given)
                 uow.rollback()
                 for answer in outcomes:
@@ -301,26 +362,95 @@ class RewardsEngine:
                         given.details.pop("code", None)
             else:
                 uow.commit()
+        if reached:
+            self._pause(uow, reached)
         return outcomes
 
     def _count_failures(
-        self, uow: UnitOfWork, failed: list[tuple[Campaign, str]], now: datetime
-    ) -> None:
-        """Each failed condition counted on its campaign (the last write of the batch: its
-        rows are locked after every other), in the metric, and logged once per campaign."""
-        per_campaign: dict[uuid.UUID, tuple[int, str]] = {}
-        for campaign, reason in failed:
-            count, _last = per_campaign.get(campaign.id, (0, ""))
-            per_campaign[campaign.id] = (count + 1, reason)
-        uow.campaigns.count_failures(per_campaign, now)
-        self.condition_failed(len(failed))
-        for campaign_id, (count, reason) in per_campaign.items():
-            log.warning(
-                "condition failed at run time",
-                campaign_id=str(campaign_id),
-                failures=count,
-                error=reason,
-            )
+        self, uow: UnitOfWork, evaluated: _Evaluated, streaking: set[str], now: datetime
+    ) -> list[tuple[Campaign, int, str]]:
+        """Each failed condition counted on its campaign, and the streaks moved (the last
+        write of the batch: its rows are locked after every other), in the metric, logged
+        once per campaign. Returns the campaigns whose streak reached the limit, with it and
+        the last reason.
+
+        "N failures in a row" means: N failures of the campaign's condition with no
+        successful evaluation of it (a true or false, the screen's false on the event alone
+        included) between them, in event order within a batch and in commit order between
+        batches. A batch writes for a success only when the campaign's streak was non-zero
+        as the batch began (read with the active campaigns, so a success costs no write in
+        the usual case of no streak). So, with several processes, failures that another
+        batch commits while a batch with successes runs still count in a row; the next
+        batch that begins after them and evaluates the campaign well resets the streak."""
+        changes, by_id = evaluated.changes(streaking)
+        if not changes:
+            return []
+        streaks = uow.campaigns.count_failures(changes, now)
+        if evaluated.failed:
+            self.condition_failed(len(evaluated.failed))
+        for campaign_id, change in changes.items():
+            if change.failures:
+                log.warning(
+                    "condition failed at run time",
+                    campaign_id=str(campaign_id),
+                    failures=change.failures,
+                    in_a_row=streaks.get(campaign_id),
+                    error=change.last_message,
+                )
+        limit = self.pause_after_failures
+        return [
+            (by_id[campaign_id], streak, changes[campaign_id].last_message)
+            for campaign_id, streak in sorted(streaks.items())
+            if limit and streak >= limit and changes[campaign_id].failures
+        ]
+
+    def _pause(self, uow: UnitOfWork, reached: list[tuple[Campaign, int, str]]) -> None:
+        """Pauses each campaign whose condition failed ``pause_after_failures`` times in a
+        row, with an EDR and a ``campaign.paused`` notification, in a transaction of its own
+        after the batch committed: it locks the campaign row before its failures row, as a
+        batch does (in the batch's own transaction, it would take them in the other order).
+        The pause is conditional (still active, at the version that failed): of two processes
+        that see the limit reached, one pauses it. Should this fail, the batch still stands
+        and the streak stays at the limit, so the campaign's next failure pauses it."""
+        try:
+            with uow:
+                now = uow.clock()
+                for campaign, streak, message in reached:
+                    if not uow.campaigns.pause_failing(campaign.id, campaign.version, now):
+                        continue  # paused meanwhile, by another process or the tenant, or edited
+                    details = {
+                        "campaign_id": str(campaign.id),
+                        "campaign": campaign.spec.name,
+                        "failures": streak,
+                        "last_message": message,
+                        "paused_at": now,
+                    }
+                    uow.edrs.append(
+                        EdrDraft(
+                            "campaign.pause",
+                            "campaign",
+                            str(campaign.id),
+                            status_before=CampaignStatus.ACTIVE.value,
+                            status_after=CampaignStatus.PAUSED.value,
+                            details={
+                                "reason": "condition_failures",
+                                "failures": streak,
+                                "last_message": message,
+                                "version": campaign.version + 1,
+                            },
+                        ),
+                        now,
+                    )
+                    enqueue(uow, "campaign.paused", details)
+                    log.warning(
+                        "campaign paused: its condition failed in a row",
+                        campaign_id=str(campaign.id),
+                        failures=streak,
+                        error=message,
+                    )
+                uow.commit()
+        except Exception:  # the batch has committed: its answer must still be given
+            log.exception("pausing a failing campaign failed; its next failure tries again")
 
     def _campaigns(
         self, uow: UnitOfWork, only: uuid.UUID | None, versions: list[tuple[str, int]]

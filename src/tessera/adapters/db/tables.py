@@ -470,7 +470,7 @@ campaigns = sa.Table(
 # Conditions that failed while running (a missing key, a wrong type, a division by zero),
 # per campaign: kept apart from ``campaigns`` so that counting a failure never waits on the
 # cap counters' row lock, and written last in a batch (in campaign order), after every other
-# lock the batch takes.
+# lock the batch takes. A campaign paused for failing locks its campaign row, then this one.
 campaign_condition_failures = sa.Table(
     "campaign_condition_failures",
     metadata,
@@ -479,6 +479,15 @@ campaign_condition_failures = sa.Table(
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("last_message", sa.String(200), nullable=False),
     sa.Column("last_at", UTCDateTime, nullable=False),
+    # Failures since the last successful evaluation (see services/rewards_engine.py): read
+    # with every batch through the partial index, which holds only the campaigns failing now.
+    sa.Column("streak", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Index(
+        None,
+        "tenant_id",
+        sqlite_where=sa.text("streak > 0"),
+        postgresql_where=sa.text("streak > 0"),
+    ),
 )
 
 campaign_subscriber_counts = sa.Table(

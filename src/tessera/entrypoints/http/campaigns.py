@@ -94,6 +94,11 @@ class ConditionFailuresOut(BaseModel):
     count: int = Field(0, description="Events for which the condition failed while running")
     last_message: str | None = Field(None, examples=["no such key: tier"])
     last_at: datetime | None = None
+    in_a_row: int = Field(
+        0,
+        description="Failures since the last successful evaluation; at "
+        "TESSERA_CAMPAIGN_PAUSE_AFTER_FAILURES the campaign pauses itself (`campaign.paused`)",
+    )
 
 
 class CampaignOut(CampaignIn):
@@ -140,6 +145,7 @@ class CampaignOut(CampaignIn):
                 count=figures.failures.count,
                 last_message=figures.failures.last_message,
                 last_at=figures.failures.last_at,
+                in_a_row=figures.failures.in_a_row,
             ),
             created_at=c.created_at,
             updated_at=c.updated_at,

@@ -29,6 +29,7 @@ from tessera.domain.campaigns import (
     CapPeriod,
     Caps,
     ConditionFailures,
+    FailureCount,
     RewardSpec,
 )
 from tessera.domain.events import Event
@@ -71,13 +72,16 @@ ON CONFLICT (tenant_id, subscriber, name, bucket) DO UPDATE SET value = CASE
     ELSE aggregate_values.value + excluded.value END
 """
 # What a batch needs before it can evaluate, in one round trip: the new event ids (the
-# insert), the aggregate definitions and the active campaigns' (id, version).
+# insert), the aggregate definitions, the active campaigns' (id, version) and the campaigns
+# whose condition failed in a row (a partial index holds only those: usually none).
 _CONTEXT_COLUMNS = """
     (SELECT coalesce(json_agg(json_build_array(d.name, d.event_type, d.function, d."window",
                                                d.attribute, d.days) ORDER BY d.name), '[]')
      FROM aggregate_definitions d WHERE d.tenant_id = %(tenant_id)s),
     (SELECT coalesce(json_agg(json_build_array(c.id, c.version)), '[]')
-     FROM campaigns c WHERE c.tenant_id = %(tenant_id)s AND c.status = 'active')
+     FROM campaigns c WHERE c.tenant_id = %(tenant_id)s AND c.status = 'active'),
+    (SELECT coalesce(json_agg(f.campaign_id), '[]')
+     FROM campaign_condition_failures f WHERE f.tenant_id = %(tenant_id)s AND f.streak > 0)
 """
 _BATCH_CONTEXT = "SELECT " + _CONTEXT_COLUMNS
 _START_BATCH = (  # constant fragments of this module, never input
@@ -430,44 +434,93 @@ class CampaignRepository(TenantScoped):
             found[campaign_id] = CampaignFigures(int(issued), int(spent))
         f = t.campaign_condition_failures
         failed = self.conn.execute(
-            sa.select(f.c.campaign_id, f.c.count, f.c.last_message, f.c.last_at).where(
-                self._mine(f), self._in(f.c.campaign_id, ids)
+            sa.select(f.c.campaign_id, f.c.count, f.c.last_message, f.c.last_at, f.c.streak).where(
+                self._mine(f), self._in(f.c.campaign_id, ids), f.c.count > 0
             )
         )
-        for campaign_id, count, message, at in failed:
+        for campaign_id, count, message, at, streak in failed:
             found[campaign_id] = dataclasses.replace(
-                found[campaign_id], failures=ConditionFailures(int(count), message, at)
+                found[campaign_id],
+                failures=ConditionFailures(int(count), message, at, int(streak)),
             )
         return found
 
-    def count_failures(self, failures: dict[uuid.UUID, tuple[int, str]], at: datetime) -> None:
-        """Adds each campaign's condition failures to its count, keeping the last message, in
-        one statement (an upsert adding to the stored count, so concurrent batches never lose
-        one), in campaign order: batches lock these rows last and in one order."""
-        if not failures:
-            return
+    def streaking(self) -> set[str]:
+        """Ids of the campaigns whose condition failed in a row (a non-zero streak)."""
+        f = t.campaign_condition_failures
+        stmt = sa.select(f.c.campaign_id).where(self._mine(f), f.c.streak > 0)
+        return {str(campaign_id) for campaign_id in self.conn.execute(stmt).scalars()}
+
+    def count_failures(
+        self, changes: dict[uuid.UUID, FailureCount], at: datetime
+    ) -> dict[uuid.UUID, int]:
+        """Adds each campaign's condition failures to its count, keeping the last message, and
+        moves its streak (failures in a row): a batch that evaluated the campaign well at
+        least once sets it to the failures after that (``reset``), else adds its failures.
+        One statement (an upsert adding to the stored values, so concurrent batches never
+        lose one), in campaign order: batches lock these rows last and in one order. Returns
+        each campaign's streak as it now stands."""
+        if not changes:
+            return {}
         f = t.campaign_condition_failures
         stmt = _dialect(self.conn).insert(f)
+        failed = stmt.excluded.count > 0
         stmt = stmt.on_conflict_do_update(
             index_elements=["campaign_id"],
             set_={
                 "count": f.c.count + stmt.excluded.count,
-                "last_message": stmt.excluded.last_message,
-                "last_at": stmt.excluded.last_at,
+                "last_message": sa.case(
+                    (failed, stmt.excluded.last_message), else_=f.c.last_message
+                ),
+                "last_at": sa.case((failed, stmt.excluded.last_at), else_=f.c.last_at),
+                "streak": sa.case(
+                    (sa.bindparam("reset", type_=sa.Boolean), stmt.excluded.streak),
+                    else_=f.c.streak + stmt.excluded.streak,
+                ),
             },
-        )
-        self.conn.execute(
+        ).returning(f.c.campaign_id, f.c.streak)
+        rows = self.conn.execute(
             stmt,
             [
                 {
                     "campaign_id": campaign_id,
                     "tenant_id": self.tenant_id,
-                    "count": count,
-                    "last_message": message[:200],
+                    "count": change.failures,
+                    "last_message": change.last_message[:200],
                     "last_at": at,
+                    "streak": change.in_a_row,
+                    "reset": change.reset,
                 }
-                for campaign_id, (count, message) in sorted(failures.items())
+                for campaign_id, change in sorted(changes.items())
             ],
+        )
+        return {campaign_id: int(streak) for campaign_id, streak in rows}
+
+    def pause_failing(self, campaign_id: uuid.UUID, version: int, at: datetime) -> bool:
+        """Pauses the campaign, only if it is still active at ``version`` (a conditional
+        update: of two processes that see the streak reach the limit, one pauses it), and
+        clears its streak, so that a campaign set active again starts a new one."""
+        c = self.table.c
+        paused = self.conn.execute(
+            self._update(
+                c.id == campaign_id,
+                c.status == CampaignStatus.ACTIVE.value,
+                c.version == version,
+            ).values(status=CampaignStatus.PAUSED.value, version=c.version + 1, updated_at=at)
+        )
+        if paused.rowcount != 1:
+            return False
+        self.reset_streak(campaign_id)
+        return True
+
+    def reset_streak(self, campaign_id: uuid.UUID) -> None:
+        """An edited or paused campaign starts counting failures in a row again; its
+        campaign row is locked first (as in a batch)."""
+        f = t.campaign_condition_failures
+        self.conn.execute(
+            sa.update(f)
+            .where(self._mine(f), f.c.campaign_id == campaign_id, f.c.streak != 0)
+            .values(streak=0)
         )
 
     def claim_total(self, campaign_id: uuid.UUID, caps: Caps, cost: int) -> bool:
@@ -605,6 +658,14 @@ class RewardRepository(TenantScoped):
         return [totals[k] for k in sorted(totals)]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchStart:
+    new_ids: set[str] | None
+    definitions: builtins.list[AggregateDefinition]
+    versions: builtins.list[tuple[str, int]]
+    streaking: set[str]  # campaign ids (text) whose condition failed in a row
+
+
 class IngestRepository(TenantScoped):
     """The reads and the insert an event batch starts with, in as few round trips as the
     store allows: on PostgreSQL two statements (each ~0.5 ms of latency, which matters for
@@ -612,11 +673,10 @@ class IngestRepository(TenantScoped):
 
     table = t.events
 
-    def start(
-        self, events: builtins.list[Event] | None, received_at: datetime
-    ) -> tuple[set[str] | None, builtins.list[AggregateDefinition], builtins.list[tuple[str, int]]]:
+    def start(self, events: builtins.list[Event] | None, received_at: datetime) -> BatchStart:
         """Stores the events whose id is new (``None``: store nothing) and returns those
-        ids, the aggregate definitions and the active campaigns' (id, version)."""
+        ids, the aggregate definitions, the active campaigns' (id, version) and the ids of
+        the campaigns with failures in a row."""
         new_ids: set[str] | None
         if self.conn.dialect.name != "postgresql":
             new_ids = (
@@ -624,18 +684,20 @@ class IngestRepository(TenantScoped):
                 if events is None
                 else EventRepository(self.conn, self.tenant_id).insert_new(events, received_at)
             )
-            return (
+            campaigns = CampaignRepository(self.conn, self.tenant_id)
+            return BatchStart(
                 new_ids,
                 AggregateRepository(self.conn, self.tenant_id).definitions(),
-                CampaignRepository(self.conn, self.tenant_id).active_versions(),
+                campaigns.active_versions(),
+                campaigns.streaking(),
             )
         if events is None or not events:
-            definitions, versions = self.conn.exec_driver_sql(
+            definitions, versions, streaking = self.conn.exec_driver_sql(
                 _BATCH_CONTEXT, {"tenant_id": self.tenant_id}
             ).one()
             new_ids = None if events is None else set()
         else:
-            ids, definitions, versions = self.conn.exec_driver_sql(
+            ids, definitions, versions, streaking = self.conn.exec_driver_sql(
                 _START_BATCH,
                 {
                     "tenant_id": self.tenant_id,
@@ -644,13 +706,14 @@ class IngestRepository(TenantScoped):
                 },
             ).one()
             new_ids = set(ids)
-        return (
+        return BatchStart(
             new_ids,
             [
                 AggregateDefinition(name, kind, Function(function), Window(window), attr, days)
                 for name, kind, function, window, attr, days in definitions
             ],
             [(cid, version) for cid, version in versions],
+            set(streaking),
         )
 
     def lookups(
