@@ -1,17 +1,27 @@
 """Message templates: Jinja2 in its sandboxed environment, so a tenant's template can read the
-event's details and nothing else (no attribute walks into Python internals)."""
+event's details and nothing else (no attribute walks into Python internals).
+
+Names are checked strictly when a template is saved; when it renders, a detail the event does
+not carry (a bucket credit has no ``code``) or carries as null renders as empty, and so does
+anything taken from it (``expiry[:10]``), never as ``None``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from tessera.domain.errors import Invalid
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, auto_reload=False)
+_render_env = SandboxedEnvironment(
+    undefined=ChainableUndefined,
+    autoescape=False,
+    auto_reload=False,
+    finalize=lambda value: "" if value is None else value,
+)
 
 
 def check_template(body: str, allowed: Iterable[str]) -> None:
@@ -47,8 +57,10 @@ def check_template(body: str, allowed: Iterable[str]) -> None:
 
 
 def render(body: str, details: Mapping[str, Any]) -> str:
-    """Render with the event's details; raises ``ValueError`` with the reason if it fails."""
+    """Render with the event's details (a missing or null one is empty); raises
+    ``ValueError`` with the reason if it fails."""
+    present = {name: value for name, value in details.items() if value is not None}
     try:
-        return _env.from_string(body).render(**details)
+        return _render_env.from_string(body).render(**present)
     except TemplateError as exc:
         raise ValueError(f"{type(exc).__name__}: {exc}") from None

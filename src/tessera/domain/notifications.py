@@ -19,9 +19,32 @@ from typing import Any
 from tessera.domain.errors import Invalid
 
 EVENT_DETAILS: dict[str, frozenset[str]] = {
-    # a partner code given to a subscriber (by an operator, or by a campaign's reward)
+    # A subscriber rewarded: a partner code given by an operator, or any reward of a campaign.
+    # ``kind`` says which (list_code, issue_voucher, credit_bucket) and so which details it
+    # carries; a template renders the others as empty.
     "voucher.rewarded": frozenset(
-        {"list_id", "list", "partner", "code", "description", "expiry", "subscriber", "campaign"}
+        {
+            "kind",
+            "subscriber",
+            "campaign",  # its name
+            "campaign_id",
+            "reward_id",
+            "event_id",
+            "expiry",
+            # list_code
+            "list_id",
+            "list",
+            "partner",
+            "code",  # list_code and issue_voucher: in the webhook only, never in an API answer
+            "description",
+            # issue_voucher
+            "serial",
+            "voucher_type",
+            "voucher_type_id",
+            # credit_bucket
+            "balance_type",
+            "amount",
+        }
     ),
     "voucher_list.low_stock": frozenset(
         {

@@ -62,9 +62,12 @@ def give_code(
     list_ids: Sequence[uuid.UUID],
     subscriber: Subscriber,
     campaign: str | None = None,
+    *,
+    notify: bool = True,
 ) -> Distribution | None:
     """Inside the caller's unit of work: take a code, record it (EDR), queue
-    ``voucher.rewarded`` and, when this issue crosses the threshold, ``voucher_list.low_stock``.
+    ``voucher.rewarded`` (unless ``notify`` is false: a campaign's reward queues its own,
+    naming the reward) and, when this issue crosses the threshold, ``voucher_list.low_stock``.
 
     Returns None when no listed list has a code to give. Every list id must be the tenant's.
     """
@@ -113,22 +116,23 @@ def give_code(
         ),
         now,
     )
-    language = subscriber.attributes.get("language")
-    enqueue(
-        uow,
-        "voucher.rewarded",
-        {
-            "list_id": list_id,
-            "list": given.list_name,
-            "partner": given.partner,
-            "code": given.code,
-            "description": given.description,
-            "expiry": given.expires_at,
-            "subscriber": subscriber.external_id,
-            "campaign": campaign,
-        },
-        language=language if isinstance(language, str) else None,
-    )
+    if notify:
+        enqueue(
+            uow,
+            "voucher.rewarded",
+            {
+                "kind": "list_code",
+                "list_id": list_id,
+                "list": given.list_name,
+                "partner": given.partner,
+                "code": given.code,
+                "description": given.description,
+                "expiry": given.expires_at,
+                "subscriber": subscriber.external_id,
+                "campaign": campaign,
+            },
+            language=language_of(subscriber),
+        )
     # last: the list row is the one lock every distribution from this list shares
     counters = uow.lists.count(list_id, issued=1)
     if counters.low_stock_armed and is_low(
@@ -136,6 +140,12 @@ def give_code(
     ):
         _raise_low_stock(uow, voucher_list, counters.uploaded, counters.issued, now)
     return given
+
+
+def language_of(subscriber: Subscriber) -> str | None:
+    """The language a subscriber's messages are written in (profile attribute ``language``)."""
+    language = subscriber.attributes.get("language")
+    return language if isinstance(language, str) else None
 
 
 def _raise_low_stock(

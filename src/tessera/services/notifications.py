@@ -13,6 +13,7 @@ import dataclasses
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,32 +64,55 @@ def enqueue(
     tenant's template for the event (in ``language`` when there is one) is rendered from them
     now, and the message travels in the payload. Returns how many deliveries were queued.
     """
+    return enqueue_many(uow, event_type, [(details, language)])
+
+
+def enqueue_many(
+    uow: UnitOfWork,
+    event_type: str,
+    messages: Sequence[tuple[dict[str, Any], str | None]],
+    endpoints: list[uuid.UUID] | None = None,
+) -> int:
+    """``enqueue`` for several messages (details, language) of one event type: one lookup of
+    the endpoints (or ``endpoints``, when the caller looked them up) and of each language's
+    template, one insert."""
     validate_event_type(event_type)
-    endpoints = uow.webhooks.subscribed(event_type)
+    if not messages:
+        return 0
+    if endpoints is None:
+        endpoints = uow.webhooks.subscribed(event_type)
     if not endpoints:
         return 0
     now = uow.clock()
-    details = json.loads(json.dumps(details, default=_json_default))
-    message, message_error = None, None
-    template = uow.templates.pick(event_type, language)
-    if template is not None:
-        try:
-            message = render(template.body, details)
-        except ValueError as exc:  # the change still happens; the receiver sees why
-            message_error = str(exc)
-    body = {
-        "type": event_type,
-        "occurred_at": now.isoformat(),
-        "data": details,
-        "message": message,
-        "language": template.language if template else None,
-    }
-    if message_error:
-        body["message_error"] = message_error
-    sealed = uow.sealer.seal(json.dumps(body).encode(), payload_context(uow.tenant_id))
-    for endpoint_id in endpoints:
-        uow.notifications.add(endpoint_id, event_type, sealed, now)
-    return len(endpoints)
+    templates: dict[str | None, MessageTemplate | None] = {}
+    sealed_all = []
+    for given, language in messages:
+        details = json.loads(json.dumps(given, default=_json_default))
+        if language not in templates:
+            templates[language] = uow.templates.pick(event_type, language)
+        template = templates[language]
+        message, message_error = None, None
+        if template is not None:
+            try:
+                message = render(template.body, details)
+            except ValueError as exc:  # the change still happens; the receiver sees why
+                message_error = str(exc)
+        body = {
+            "type": event_type,
+            "occurred_at": now.isoformat(),
+            "data": details,
+            "message": message,
+            "language": template.language if template else None,
+        }
+        if message_error:
+            body["message_error"] = message_error
+        sealed_all.append(
+            uow.sealer.seal(json.dumps(body).encode(), payload_context(uow.tenant_id))
+        )
+    uow.notifications.add_many(
+        event_type, [(e, sealed) for sealed in sealed_all for e in endpoints], now
+    )
+    return len(endpoints) * len(sealed_all)
 
 
 # --- Webhook endpoints --------------------------------------------------------------------

@@ -32,14 +32,19 @@ from tessera.adapters.expressions import (
 )
 from tessera.domain.aggregates import AggregateDefinition
 from tessera.domain.campaigns import Campaign, CampaignStatus, FailureCount, RewardKind, RewardSpec
+from tessera.domain.catalog import VoucherType
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, Unavailable
 from tessera.domain.events import MAX_BATCH, Event
 from tessera.domain.ids import new_id
+from tessera.domain.lifecycle import LifecycleRules
+from tessera.domain.vouchers import expiry_of
 from tessera.domain.wallet import Subscriber
-from tessera.services.distribution import give_code
+from tessera.services.distribution import give_code, language_of
 from tessera.services.issuing import issue_voucher
-from tessera.services.notifications import enqueue
+from tessera.services.notifications import enqueue, enqueue_many
+
+VOUCHER_REWARDED = "voucher.rewarded"
 
 log = structlog.get_logger(__name__)
 
@@ -158,6 +163,30 @@ def _dedupe(events: list[Event], new_ids: set[str]) -> tuple[list[EventOutcome],
         if is_new:
             fresh.append(e)
     return outcomes, fresh
+
+
+def _notice(g: _Grant, reward_id: uuid.UUID) -> dict[str, Any]:
+    """What ``voucher.rewarded`` says of one reward: the campaign, the reward, the event, and
+    what was given, by kind (a code travels only in the sealed payload, to the webhook)."""
+    details = g.details
+    notice: dict[str, Any] = {
+        "kind": g.reward.kind.value,
+        "subscriber": g.event.subscriber,
+        "campaign": g.campaign.spec.name,
+        "campaign_id": g.campaign.id,
+        "reward_id": reward_id,
+        "event_id": g.event.id,
+        "expiry": details.get("expires_at"),
+    }
+    keys: tuple[str, ...]
+    if g.reward.kind is RewardKind.LIST_CODE:
+        keys = ("list_id", "list", "partner", "code", "description")
+    elif g.reward.kind is RewardKind.ISSUE_VOUCHER:
+        keys = ("serial", "voucher_type", "voucher_type_id", "code")
+    else:
+        keys = ("balance_type", "amount")
+    notice.update((key, details.get(key)) for key in keys)
+    return notice
 
 
 def _gives_codes(campaign: Campaign) -> bool:
@@ -346,7 +375,7 @@ class RewardsEngine:
                     failed_at.extend([u.position] * (len(failed) - before))
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
-            for event_id, reward in self._write(uow, grants, now):
+            for event_id, reward in self._write(uow, grants, now, notify=not dry_run):
                 by_id[event_id].rewards.append(reward)
             if not stored:
                 function_of = {d.name: d.function for d in definitions}
@@ -566,7 +595,9 @@ class RewardsEngine:
         for index, reward in enumerate(campaign.spec.rewards):
             if reward.kind is not RewardKind.LIST_CODE:
                 continue
-            given = give_code(uow, reward.list_ids, subscriber, campaign=campaign.spec.name)
+            given = give_code(
+                uow, reward.list_ids, subscriber, campaign=campaign.spec.name, notify=False
+            )
             if given is None:
                 return None
             taken[index] = {
@@ -590,15 +621,27 @@ class RewardsEngine:
         _ids, created = uow.subscribers.ensure_many(wanted, now)
         self._subscriber_edrs(uow, created, now)
         owners = {s.external_id: s for s in uow.subscribers.many(wanted)}
+        types: dict[uuid.UUID, VoucherType | None] = {}
+        rules: dict[uuid.UUID, LifecycleRules | None] = {}
         for g in grants:
-            assert g.reward.voucher_type_id is not None
+            type_id = g.reward.voucher_type_id
+            assert type_id is not None
             voucher, code = issue_voucher(
-                uow, g.reward.voucher_type_id, secret, subscriber=owners[g.event.subscriber]
+                uow, type_id, secret, subscriber=owners[g.event.subscriber]
             )
+            if type_id not in types:
+                types[type_id] = uow.voucher_types.get(type_id)
+            if voucher.lifecycle_id not in rules:
+                lifecycle = uow.lifecycles.get(voucher.lifecycle_id)
+                rules[voucher.lifecycle_id] = lifecycle.rules if lifecycle else None
+            voucher_type, lifecycle_rules = types[type_id], rules[voucher.lifecycle_id]
+            expires = expiry_of(voucher, lifecycle_rules) if lifecycle_rules else None
             g.details = {
                 "code": code,
                 "serial": voucher.serial,
                 "voucher_type_id": str(voucher.voucher_type_id),
+                "voucher_type": voucher_type.spec.name if voucher_type else None,
+                "expires_at": expires.isoformat() if expires else None,
             }
 
     def _subscriber_edrs(self, uow: UnitOfWork, created: set[str], now: datetime) -> None:
@@ -611,9 +654,10 @@ class RewardsEngine:
         )
 
     def _write(
-        self, uow: UnitOfWork, grants: list[_Grant], now: datetime
+        self, uow: UnitOfWork, grants: list[_Grant], now: datetime, *, notify: bool
     ) -> list[tuple[str, RewardOutcome]]:
-        """Grants, reward rows and EDRs for the claimed rewards, each kind in one statement."""
+        """Grants, reward rows and EDRs for the claimed rewards, each kind in one statement,
+        and (``notify``) a ``voucher.rewarded`` notification for each."""
         if not grants:
             return []
         self._issue_vouchers(
@@ -642,9 +686,11 @@ class RewardsEngine:
         edrs: list[EdrDraft] = []
         reward_rows: list[dict[str, Any]] = []
         outcomes: list[tuple[str, RewardOutcome]] = []
+        given: list[tuple[_Grant, uuid.UUID]] = []
         for g in grants:
             spec = g.campaign.spec
             reward_id = new_id()
+            given.append((g, reward_id))
             details = {**g.details, "cap_period": g.period}
             stored = {k: v for k, v in details.items() if k != "code"}  # codes stay sealed
             reward_rows.append(
@@ -704,4 +750,20 @@ class RewardsEngine:
             outcomes.append((g.event.id, outcome))
         uow.rewards.add_many(reward_rows)
         uow.edrs.append_many(edrs, now)
+        if notify:
+            self._notify(uow, given)
         return outcomes
+
+    def _notify(self, uow: UnitOfWork, given: list[tuple[_Grant, uuid.UUID]]) -> None:
+        """A ``voucher.rewarded`` per reward, whatever it gave: one lookup of the endpoints
+        per batch; the subscribers' languages are read only when one listens."""
+        endpoints = uow.webhooks.subscribed(VOUCHER_REWARDED)
+        if not endpoints:
+            return
+        wanted = {g.event.subscriber for g, _id in given}
+        subscribers = {s.external_id: s for s in uow.subscribers.many(wanted)}
+        messages = []
+        for g, reward_id in given:
+            owner = subscribers.get(g.event.subscriber)
+            messages.append((_notice(g, reward_id), language_of(owner) if owner else None))
+        enqueue_many(uow, VOUCHER_REWARDED, messages, endpoints)

@@ -22,11 +22,16 @@ NotificationId = Annotated[int, Path(ge=1, le=MAX_AMOUNT)]
 
 
 def _without_code(payload: dict[str, Any]) -> dict[str, Any]:
-    """A partner code travels to the tenant's webhook only; this API shows the rest."""
+    """A code (a partner's, or an issued voucher's) travels to the tenant's webhook only; this
+    API shows the rest, and the rendered message with the code left out."""
     data = payload.get("data")
-    if isinstance(data, dict) and "code" in data:
-        return {**payload, "data": {**data, "code": None}}
-    return payload
+    if not isinstance(data, dict) or "code" not in data:
+        return payload
+    shown = {**payload, "data": {**data, "code": None}}
+    code, message = data["code"], payload.get("message")
+    if isinstance(code, str) and code and isinstance(message, str):
+        shown["message"] = message.replace(code, "[code]")
+    return shown
 
 
 class NotificationOut(BaseModel):

@@ -184,17 +184,25 @@ def _attempt(row: sa.RowMapping) -> Attempt:
 class NotificationRepository(TenantScoped):
     table = t.notifications
 
-    def add(self, endpoint_id: uuid.UUID, event_type: str, sealed: bytes, now: datetime) -> int:
-        stmt = self._insert(
-            endpoint_id=endpoint_id,
-            event_type=event_type,
-            payload_sealed=sealed,
-            status=NotificationStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        ).returning(self.table.c.id)
-        return int(self.conn.execute(stmt).scalar_one())
+    def add_many(self, event_type: str, rows: list[tuple[uuid.UUID, bytes]], now: datetime) -> None:
+        """Queues (endpoint id, sealed payload) pairs, due now, in one statement."""
+        if rows:
+            self.conn.execute(
+                sa.insert(self.table),
+                [
+                    {
+                        "tenant_id": self.tenant_id,
+                        "endpoint_id": endpoint_id,
+                        "event_type": event_type,
+                        "payload_sealed": sealed,
+                        "status": NotificationStatus.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for endpoint_id, sealed in rows
+                ],
+            )
 
     def get(self, notification_id: int) -> StoredNotification | None:
         stmt = self._select().where(self.table.c.id == notification_id)
