@@ -16,6 +16,10 @@ from tessera.domain.errors import Conflict, Invalid, NotFound
 from tessera.domain.events import Event
 from tessera.domain.ids import new_id
 from tessera.domain.paging import Page
+from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus, sources
+from tessera.domain.vouchers import BarPolicy
+from tessera.services import redemption
+from tessera.services.redemption import Request, Target
 from tessera.services.rewards_engine import EventOutcome, RewardsEngine
 
 
@@ -180,11 +184,74 @@ def settlement(
         return uow.rewards.settlement(partner, since, until, period)
 
 
-def reverse_reward(
-    uow: UnitOfWork, reward_id: uuid.UUID, reason: str | None = None
+def _redeemed(serial: int) -> Conflict:
+    return Conflict(
+        f"the voucher this reward issued (serial {serial}) has been redeemed;"
+        " ask to reverse its redemption too (reverse_redemption: true)",
+        code="voucher_redeemed",
+        serial=serial,
+    )
+
+
+def _withdraw_voucher(
+    uow: UnitOfWork,
+    serial: int,
+    reward_id: uuid.UUID,
+    reverse_redemption: bool,
+    secret: bytes,
+    policy: BarPolicy,
 ) -> dict[str, Any]:
-    """Undoes a reward: takes the credited bucket back (refused once spent), releases its
-    cap counters and so corrects the partner settlement; writes an EDR."""
+    """Inside the reversal's transaction: the voucher the reward issued (or, if it was
+    reissued, the one that replaced it) can no longer be used. Unused, it is closed; used,
+    the reversal is refused (``voucher_redeemed``) unless ``reverse_redemption``, when its
+    redemption is reversed (the buckets taken back, refused once spent) and it is closed.
+    Each change goes through the voucher operations, with their compare-and-set and EDRs;
+    a use that wins a race makes the close fail, and so the whole reversal."""
+    voucher = uow.vouchers.by_serial(serial)
+    for _ in range(100):  # a reissue chain is short; bounded all the same
+        if voucher is None or voucher.status is not VoucherStatus.REISSUED:
+            break
+        voucher = uow.vouchers.replacement_of(voucher.id)
+    if voucher is None:
+        return {"serial": serial, "status": None, "redemption_reversed": False}
+    now = uow.clock()
+    why = f"reward {reward_id} reversed"
+    target = Request(Target(serial=voucher.serial), reason=why)
+    status = voucher.effective_status(now)
+    redemption_reversed = False
+    if status is VoucherStatus.USED:
+        if not reverse_redemption:
+            raise _redeemed(voucher.serial)
+        redemption.reverse(uow, secret, target, policy)
+        redemption_reversed = True
+        status = VoucherStatus.AVAILABLE
+    if status in sources(Operation.CLOSE):
+        try:
+            status = redemption.close(uow, secret, target, policy).voucher.status
+        except IllegalTransition as lost:  # redeemed since it was read: the use won
+            if lost.current is VoucherStatus.USED:
+                raise _redeemed(voucher.serial) from None
+            raise
+    return {
+        "serial": voucher.serial,
+        "status": status.value,
+        "redemption_reversed": redemption_reversed,
+    }
+
+
+def reverse_reward(
+    uow: UnitOfWork,
+    reward_id: uuid.UUID,
+    reason: str | None = None,
+    *,
+    reverse_redemption: bool = False,
+    secret: bytes = b"",  # vouchers are found by serial here: no code is hashed
+    policy: BarPolicy = BarPolicy(),
+) -> dict[str, Any]:
+    """Undoes a reward, in one transaction: takes the credited bucket back (refused once
+    spent), gives a list code back (refused once the partner saw it redeemed), withdraws an
+    issued voucher (``_withdraw_voucher``), releases its cap counters and so corrects the
+    partner settlement; writes the EDRs."""
     with uow:
         row = uow.rewards.get(reward_id)
         if row is None:
@@ -207,6 +274,11 @@ def reverse_reward(
                     code="code_redeemed",
                 )
             uow.lists.count(uuid.UUID(details["list_id"]), issued=-1)
+        voucher = None
+        if row["kind"] == RewardKind.ISSUE_VOUCHER.value:
+            voucher = _withdraw_voucher(
+                uow, details["serial"], reward_id, reverse_redemption, secret, policy
+            )
         campaign = get_in(uow, row["campaign_id"])
         if campaign.spec.caps.limits_total:
             uow.campaigns.release_total(campaign.id, row["cost_minor"])
@@ -225,9 +297,10 @@ def reverse_reward(
                     "reason": reason,
                     "campaign_id": str(campaign.id),
                     "funding_partner": row["funding_partner"],
+                    **({"voucher": voucher} if voucher else {}),
                 },
             ),
             now,
         )
         uow.commit()
-    return {**dict(row), "status": "reversed", "reversed_at": now}
+    return {**dict(row), "status": "reversed", "reversed_at": now, "voucher": voucher}

@@ -268,14 +268,33 @@ def get_settlement(
 
 class ReverseIn(BaseModel):
     reason: str | None = Field(None, max_length=200)
+    reverse_redemption: bool = Field(
+        False,
+        description="For a reward that issued a voucher which has been redeemed: reverse that "
+        "redemption too (its buckets taken back) and close the voucher, in the same "
+        "transaction. Without it such a reversal is refused (409 voucher_redeemed).",
+    )
 
 
 @router.post("/v1/rewards/{reward_id}/reverse")
-def reverse_reward(reward_id: uuid.UUID, body: ReverseIn, uow: SubscriberManager) -> dict[str, Any]:
-    row = campaigns.reverse_reward(uow, reward_id, body.reason)
+def reverse_reward(
+    reward_id: uuid.UUID, body: ReverseIn, uow: SubscriberManager, container: ContainerDep
+) -> dict[str, Any]:
+    """Undoes a reward. An issued voucher is closed when unused; a redeemed one refuses the
+    reversal unless `reverse_redemption` (every role that may reverse rewards may also
+    operate vouchers)."""
+    row = campaigns.reverse_reward(
+        uow,
+        reward_id,
+        body.reason,
+        reverse_redemption=body.reverse_redemption,
+        secret=container.code_secret,
+        policy=container.bar_policy,
+    )
     return {
         "id": str(row["id"]),
         "status": row["status"],
         "reversed_at": row["reversed_at"],
         "campaign_id": str(row["campaign_id"]),
+        "voucher": row["voucher"],
     }

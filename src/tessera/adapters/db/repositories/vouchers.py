@@ -139,6 +139,12 @@ class VoucherRepository(TenantScoped):
         row = self.conn.execute(self._select().where(v.c.id == voucher_id)).mappings().first()
         return None if row is None else _voucher(row)
 
+    def replacement_of(self, voucher_id: int) -> Voucher | None:
+        """The voucher a reissue made in place of this one."""
+        row = self.conn.execute(self._select().where(v.c.replaces_id == voucher_id))
+        found = row.mappings().first()
+        return None if found is None else _voucher(found)
+
     def by_serial(self, serial: int) -> Voucher | None:
         row = self.conn.execute(self._select().where(v.c.serial == serial)).mappings().first()
         return None if row is None else _voucher(row)
