@@ -62,3 +62,11 @@ class Unavailable(DomainError):
     """Something the service needs is missing (a setting): not the caller's fault."""
 
     code = "unavailable"
+
+
+def refuse_nulls(changes: dict[str, Any], nullable: frozenset[str] = frozenset()) -> None:
+    """A partial update: null clears only the fields that may be empty; elsewhere it is a
+    mistake, refused naming the field (leaving the field out keeps its value)."""
+    for field, value in changes.items():
+        if value is None and field not in nullable:
+            raise Invalid(field, "must not be null (leave it out to keep the current value)")

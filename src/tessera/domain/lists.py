@@ -141,6 +141,8 @@ def parse_expiry(text: str, now: datetime) -> datetime | None:
             day = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"expiry '{text}' is not a date (YYYY-MM-DD)") from None
+        if day == date.max:  # its end is past what a datetime holds
+            raise ValueError(f"expiry '{text}' is past the last date that can be stored")
         moment = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     else:
         try:
@@ -149,7 +151,10 @@ def parse_expiry(text: str, now: datetime) -> datetime | None:
             raise ValueError(f"expiry '{text}' is not an ISO 8601 date or time") from None
         if moment.tzinfo is None:
             raise ValueError(f"expiry '{text}' has no time zone offset (add Z or +03:00)")
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"expiry '{text}' is outside what UTC can hold") from None
     if moment <= now:
         raise ValueError(f"expiry '{text}' has already passed")
     return moment
@@ -199,6 +204,8 @@ class RowParser:
             code = validate_code(fields[self.code_at] if self.code_at < width else "")
             if len(description) > DESCRIPTION_MAX:
                 raise ValueError(f"description is longer than {DESCRIPTION_MAX} characters")
+            if "\x00" in description:  # PostgreSQL cannot store it; SQLite would
+                raise ValueError("description contains a NUL character")
             expires_at = self._expiry(expiry)
         except ValueError as exc:
             return RowProblem(line, str(exc))

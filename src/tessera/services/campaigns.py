@@ -12,7 +12,7 @@ from tessera.adapters.expressions import check_condition
 from tessera.domain.aggregates import AggregateDefinition
 from tessera.domain.campaigns import Campaign, CampaignFigures, CampaignSpec, RewardKind
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid, NotFound
+from tessera.domain.errors import Conflict, Invalid, NotFound, refuse_nulls
 from tessera.domain.events import Event
 from tessera.domain.ids import new_id
 from tessera.domain.paging import Page
@@ -67,8 +67,13 @@ def create_campaign(uow: UnitOfWork, spec: CampaignSpec) -> Shown:
     return shown
 
 
+CLEARABLE = frozenset({"starts_at", "ends_at", "funding_partner"})
+
+
 def update_campaign(uow: UnitOfWork, campaign_id: uuid.UUID, changes: dict[str, Any]) -> Shown:
-    """Every edit bumps the version, so the compiled-program cache never serves a stale rule."""
+    """Every edit bumps the version, so the compiled-program cache never serves a stale rule.
+    Null clears only the start, the end and the funding partner."""
+    refuse_nulls(changes, CLEARABLE)
     with uow:
         current = get_in(uow, campaign_id)
         spec = _check(uow, dataclasses.replace(current.spec, **changes), except_id=campaign_id)

@@ -9,7 +9,7 @@ from typing import Any
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.catalog import VoucherType, VoucherTypeSpec
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid, NotFound
+from tessera.domain.errors import Conflict, Invalid, NotFound, refuse_nulls
 from tessera.domain.ids import new_id
 from tessera.domain.lifecycle import Lifecycle, LifecycleRules
 from tessera.domain.paging import Page
@@ -53,7 +53,7 @@ def update_lifecycle(
 ) -> Lifecycle:
     """Changes apply to every voucher of this lifecycle, past and future."""
     with uow:
-        _refuse_nulls(changes, nullable={"expires_at", "validity_days"})
+        refuse_nulls(changes, frozenset({"expires_at", "validity_days"}))
         current = _lifecycle_or_404(uow, lifecycle_id)
         name = validate_name(changes.pop("name", current.name))
         if uow.lifecycles.name_taken(name, except_id=lifecycle_id):
@@ -98,7 +98,7 @@ def update_voucher_type(
 ) -> VoucherType:
     """Types are not versioned: the new values are what every later redemption grants."""
     with uow:
-        _refuse_nulls(changes, nullable={"fulfilment_offer"})
+        refuse_nulls(changes, frozenset({"fulfilment_offer"}))
         current = _type_or_404(uow, type_id)
         spec = dataclasses.replace(current.spec, **changes)
         spec = dataclasses.replace(spec, name=validate_name(spec.name)).validated()
@@ -120,12 +120,6 @@ def list_voucher_types(
 ) -> Page[VoucherType]:
     with uow:
         return uow.voucher_types.list(cursor, limit, active)
-
-
-def _refuse_nulls(changes: dict[str, Any], nullable: set[str]) -> None:
-    for field, value in changes.items():
-        if value is None and field not in nullable:
-            raise Invalid(field, "must not be null (leave it out to keep the current value)")
 
 
 def _check_references(

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from tessera.adapters.db.repositories.lists import UploadRecord
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid, NotFound
+from tessera.domain.errors import Conflict, Invalid, NotFound, refuse_nulls
 from tessera.domain.ids import new_id
 from tessera.domain.lists import (
     CodeState,
@@ -59,9 +59,7 @@ def create_list(uow: UnitOfWork, spec: ListSpec) -> VoucherList:
 
 def update_list(uow: UnitOfWork, list_id: uuid.UUID, changes: dict[str, Any]) -> VoucherList:
     """Change the metadata or the status (active, paused, archived; archived is final)."""
-    for name, value in changes.items():
-        if value is None and name not in {"ends_at", "description"}:
-            raise Invalid(name, "must not be null (leave it out to keep the current value)")
+    refuse_nulls(changes, frozenset({"ends_at", "description"}))
     status = changes.pop("status", None)
     if changes.get("description", "") is None:
         changes["description"] = ""

@@ -22,7 +22,7 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.adapters.templating import check_template, render
 from tessera.adapters.webhooks import WebhookTargets
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid, NotFound
+from tessera.domain.errors import Conflict, Invalid, NotFound, refuse_nulls
 from tessera.domain.ids import new_id
 from tessera.domain.notifications import (
     EVENT_DETAILS,
@@ -159,9 +159,7 @@ def create_endpoint(
 def update_endpoint(
     uow: UnitOfWork, targets: WebhookTargets, endpoint_id: uuid.UUID, changes: dict[str, Any]
 ) -> WebhookEndpoint:
-    for field, value in changes.items():
-        if value is None:
-            raise Invalid(field, "must not be null (leave it out to keep the current value)")
+    refuse_nulls(changes)
     if "url" in changes:
         changes["url"] = targets.check(validate_webhook_url(changes["url"]))
     if "event_types" in changes:

@@ -31,6 +31,7 @@ from tessera.entrypoints.http import (
     webhooks,
 )
 from tessera.entrypoints.http.background import BackgroundWork
+from tessera.entrypoints.http.input_guard import RefuseNul
 from tessera.entrypoints.http.metrics import Metrics, MetricsMiddleware
 from tessera.entrypoints.http.point_of_sale import PointOfSale
 from tessera.entrypoints.http.request_context import RequestContext
@@ -115,6 +116,7 @@ def create_app(container: Container | None = None, *, background: bool = False) 
     problems.install(app)
     docs.install(app)
     app.add_middleware(PointOfSale, container=container, metrics=app.state.metrics)
+    app.add_middleware(RefuseNul)  # before anything reads a value
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContext)  # the outer one: request ids, unexpected errors
     return app

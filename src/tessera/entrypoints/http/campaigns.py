@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tessera.domain.aggregates import AggregateDefinition, Function, Window
 from tessera.domain.campaigns import (
@@ -22,6 +22,7 @@ from tessera.domain.campaigns import (
 )
 from tessera.entrypoints.http.deps import CatalogManager, ContainerDep, Reader, SubscriberManager
 from tessera.entrypoints.http.events import EventIn, EventResultOut, outcome_out
+from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import campaigns
 
@@ -59,8 +60,8 @@ class CampaignIn(BaseModel):
     rewards: list[RewardIO]
     status: CampaignStatus = CampaignStatus.DRAFT
     priority: int = 100
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     caps: CapsIO = Field(default_factory=CapsIO)
     currency: str = "XXX"
     funding_partner: str | None = Field(None, max_length=200)
@@ -83,10 +84,10 @@ class CampaignPatch(BaseModel):
     rewards: list[RewardIO] | None = None
     status: CampaignStatus | None = None
     priority: int | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment | None = Field(None, description="null clears it: active from now")
+    ends_at: Moment | None = Field(None, description="null clears it: no end")
     caps: CapsIO | None = None
-    funding_partner: str | None = None
+    funding_partner: str | None = Field(None, description="null clears it")
     cost_per_reward_minor: int | None = None
 
 
@@ -190,8 +191,8 @@ def campaigns_of_list(list_id: uuid.UUID, uow: Reader) -> list[CampaignOut]:
 
 class SimulationIn(BaseModel):
     events: list[EventIn] | None = Field(None, max_length=1000, description="Sample events")
-    since: AwareDatetime | None = Field(None, description="Or replay stored events from")
-    until: AwareDatetime | None = None
+    since: Moment | None = Field(None, description="Or replay stored events from")
+    until: Moment | None = None
 
 
 class SimulationOut(BaseModel):
@@ -254,8 +255,8 @@ class SettlementRow(BaseModel):
 @router.get("/v1/settlement")
 def get_settlement(
     uow: Reader,
-    since: AwareDatetime,
-    until: AwareDatetime,
+    since: Moment,
+    until: Moment,
     partner: str | None = None,
     period: Literal["day", "month"] = "day",
 ) -> list[SettlementRow]:

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from tessera.adapters.db.repositories.edrs import EdrFilter
 from tessera.domain.edr import Edr
 from tessera.entrypoints.http.deps import Reader
+from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services.edrs import list_edrs
 
@@ -54,8 +55,8 @@ def get_edrs(
     operation: str | None = None,
     subject_type: str | None = None,
     subject_id: str | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> PageOut[EdrOut]:

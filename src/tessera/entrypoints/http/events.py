@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
@@ -14,6 +14,7 @@ from tessera.domain.events import MAX_BATCH, Event
 from tessera.domain.roles import Permission
 from tessera.domain.tenants import Caller
 from tessera.entrypoints.http.deps import ContainerDep, require
+from tessera.entrypoints.http.moments import Moment
 from tessera.services.rewards_engine import EventOutcome
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -25,7 +26,7 @@ class EventIn(BaseModel):
     )
     subscriber: str = Field(min_length=1, max_length=64)
     type: str = Field(examples=["usage.data"])
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     def to_domain(self) -> Event:

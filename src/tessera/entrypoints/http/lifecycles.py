@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
 from tessera.entrypoints.http.deps import CatalogManager, Reader
+from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import catalog
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/lifecycles", tags=["lifecycles"])
 class LifecycleIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     validity_kind: ValidityKind
-    expires_at: AwareDatetime | None = Field(None, description="For fixed_date only")
+    expires_at: Moment | None = Field(None, description="For fixed_date only")
     validity_days: int | None = Field(None, gt=0, description="For from_activation / from_issue")
     grace_days: int = Field(0, ge=0)
     reservation_hold_seconds: int = Field(900, ge=0)
@@ -29,8 +30,10 @@ class LifecycleIn(BaseModel):
 class LifecyclePatch(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     validity_kind: ValidityKind | None = None
-    expires_at: AwareDatetime | None = None
-    validity_days: int | None = Field(None, gt=0)
+    expires_at: Moment | None = Field(None, description="For fixed_date only; null clears it")
+    validity_days: int | None = Field(
+        None, gt=0, description="For from_activation / from_issue; null clears it"
+    )
     grace_days: int | None = Field(None, ge=0)
     reservation_hold_seconds: int | None = Field(None, ge=0)
     retention_days: int | None = Field(None, ge=0)

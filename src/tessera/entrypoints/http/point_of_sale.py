@@ -27,6 +27,7 @@ from tessera.domain.errors import DomainError, Unavailable
 from tessera.domain.roles import Permission, allows
 from tessera.domain.statuses import Operation
 from tessera.entrypoints.http import vouchers
+from tessera.entrypoints.http.bodies import read_body, replay
 from tessera.entrypoints.http.deps import caller_of
 from tessera.entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tessera.entrypoints.http.metrics import Metrics
@@ -71,7 +72,7 @@ class PointOfSale:
             await self.app(scope, receive, send)
             return
         assert token is not None
-        body, complete = await _read(receive)
+        body, complete = await read_body(receive, LARGEST_BODY)
         answered = (
             await self._answered(quick, operation, token, body, scope, send)
             if complete
@@ -81,7 +82,7 @@ class PointOfSale:
             self.paths.labels("quick", "").inc()
             return
         self.paths.labels("transactional", answered).inc()
-        await self.app(scope, _replay(body, complete, receive), send)
+        await self.app(scope, replay(body, complete, receive), send)
 
     async def _answered(
         self,
@@ -158,38 +159,6 @@ def _headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bool, bool
         elif name == _IDEMPOTENCY:
             idempotent = True
     return token, typed_json, idempotent
-
-
-async def _read(receive: Receive) -> tuple[bytes, bool]:
-    """The body, and whether it is all there (False: too large, or the client left)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > LARGEST_BODY:
-            return b"".join(chunks), False
-
-
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """``receive`` for FastAPI: the part of the body read here first, then the rest as it
-    comes (a client that left is reported as gone)."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return replayed
 
 
 async def _no_receive() -> Message:

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tessera.domain.wallet import ServiceState, Subscriber, Wallet
 from tessera.entrypoints.http.deps import Reader, SubscriberManager
+from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import wallets
 
@@ -73,7 +74,7 @@ class WalletOut(BaseModel):
 class MovementIn(BaseModel):
     balance_type: str = Field(examples=["data_mb"])
     amount: int = Field(gt=0)
-    expires_at: AwareDatetime | None = Field(None, description="Credits only")
+    expires_at: Moment | None = Field(None, description="Credits only")
     reason: str | None = Field(None, max_length=200)
 
 

@@ -9,12 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tessera.adapters.db.repositories.lists import UploadRecord
 from tessera.domain.errors import Invalid
 from tessera.domain.lists import ListSpec, ListStatus, Utilization, VoucherList
 from tessera.entrypoints.http.deps import CatalogManager, PointOfSale, Reader
+from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import lists
 from tessera.services.list_upload import UploadReport, upload_codes
@@ -35,15 +36,15 @@ class ListIn(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["Free coffee, November"])
     description: str = Field("", max_length=500)
     low_stock_percent: int = Field(80, ge=1, le=100, description="Alert when issued/uploaded ≥")
-    ends_at: AwareDatetime | None = Field(None, description="The list expires by itself then")
+    ends_at: Moment | None = Field(None, description="The list expires by itself then")
 
 
 class ListPatch(BaseModel):
     partner: str | None = Field(None, min_length=1, max_length=200)
     name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=500, description="null clears it")
     low_stock_percent: int | None = Field(None, ge=1, le=100)
-    ends_at: AwareDatetime | None = None
+    ends_at: Moment | None = Field(None, description="null clears it: the list does not end")
     status: ListStatus | None = Field(None, description="active, paused or archived (final)")
 
 
@@ -157,7 +158,7 @@ class UploadOut(BaseModel):
 
 class RedemptionIn(BaseModel):
     codes: list[str] = Field(min_length=1, max_length=10_000)
-    redeemed_at: AwareDatetime | None = Field(None, description="When they were used (now)")
+    redeemed_at: Moment | None = Field(None, description="When they were used (now)")
 
 
 class RedemptionReportOut(BaseModel):
@@ -268,7 +269,7 @@ async def report_redemptions_csv(
     list_id: uuid.UUID,
     request: Request,
     uow: PointOfSale,
-    redeemed_at: AwareDatetime | None = Query(None, description="When they were used (now)"),
+    redeemed_at: Moment | None = Query(None, description="When they were used (now)"),
 ) -> RedemptionReportOut:
     """The same as a CSV file with a `code` column; problems are named by file line."""
     at = redeemed_at or uow.clock()

@@ -37,9 +37,13 @@ class VoucherTypePatch(BaseModel):
     cost_minor: int | None = None
     currency: str | None = None
     lifecycle_id: uuid.UUID | None = None
-    buckets: list[BucketTemplateIO] | None = None
+    buckets: list[BucketTemplateIO] | None = Field(
+        None, description="The bucket templates, all replaced; null or [] clears them"
+    )
     active: bool | None = None
-    fulfilment_offer: str | None = Field(None, max_length=200)
+    fulfilment_offer: str | None = Field(
+        None, max_length=200, description="Offer asked of the order system; null clears it"
+    )
 
 
 class VoucherTypeOut(VoucherTypeIn):

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
@@ -28,6 +28,7 @@ from tessera.entrypoints.http.deps import (
     VoucherOperator,
 )
 from tessera.entrypoints.http.idempotency import IdempotencyDep
+from tessera.entrypoints.http.moments import Moment
 from tessera.services import issuing, redemption
 from tessera.services.redemption import Outcome, Request, Target
 
@@ -42,7 +43,7 @@ class BySerialIn(BaseModel):
     subscriber: str | None = Field(
         None, max_length=64, description="The wallet to credit (MSISDN or customer id)"
     )
-    activity_at: AwareDatetime | None = Field(
+    activity_at: Moment | None = Field(
         None, description="When the use happened (expiry is judged on it); default: now"
     )
     reason: str | None = Field(None, max_length=200)
