@@ -3,8 +3,9 @@ and JSON bodies (a CSV's rows are judged one by one, by the upload's row parser)
 
 PostgreSQL cannot store ``\\u0000`` in text (it answers ``DataError``) and SQLite would keep
 it, so no store, route or filter should ever see one. A JSON body cannot hold a raw NUL, only
-the escape ``\\u0000``; the raw bytes are searched for that escape (memchr-fast), and only a
-body that has it is parsed to name the field. The body is read here once and handed on whole.
+the escape ``\\u0000``; the raw bytes are searched for that escape (after a memchr for its
+backslash), and only a body that has it is parsed to name the field. The body is read here
+once and handed on whole (``bench/input_guard.py``: a few µs per request).
 """
 
 from __future__ import annotations
@@ -34,13 +35,19 @@ class RefuseNul:
         field = _in_target(scope)
         if field is None and scope["method"] in _JSON_METHODS and _is_json(scope["headers"]):
             body, complete = await read_body(receive)
-            field = _in_json(body) if _ESCAPE in body else None
+            field = _in_json(body) if _may_hold_nul(body) else None
             receive = replay(body, complete, receive)
         if field is None:
             await self.app(scope, receive, send)
             return
         answer = problem(422, "invalid", f"{field}: {REASON}", field=field, reason=REASON)
         await answer(scope, receive, send)
+
+
+def _may_hold_nul(body: bytes) -> bool:
+    """Whether the body has the escape; most bodies have no backslash at all, and a search
+    for one byte is memchr (1.5 µs for 140 KB, against 300 µs for the six-byte escape)."""
+    return b"\\" in body and _ESCAPE in body
 
 
 def _in_target(scope: Scope) -> str | None:
