@@ -157,3 +157,14 @@ def test_a_replayed_issue_does_not_show_the_code_again_and_none_is_stored(api, c
             )
         )
     assert code not in stored
+
+
+def test_the_schema_says_a_replayed_issue_answers_its_code_as_null(api):
+    """The answer of a replay is what the schema declares: the code is shown once."""
+    operation = api.get("/openapi.json").json()["paths"]["/v1/vouchers"]["post"]
+    created = operation["responses"]["201"]
+    assert "Idempotent-Replayed" in created["headers"]
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["IssuedOut"]
+    code = schema["properties"]["code"]
+    assert {"type": "null"} in code["anyOf"]
+    assert "replay" in code["description"]

@@ -138,7 +138,11 @@ class IssueIn(BaseModel):
 
 
 class IssuedOut(VoucherOut):
-    code: str = Field(description="The voucher code: shown this once, never stored in plain")
+    code: str | None = Field(
+        description="The voucher code, shown this once and never stored in plain. null in a "
+        "replay of the same Idempotency-Key (its `Idempotent-Replayed: true` header says so): "
+        "the voucher was issued by the first call, whose answer alone showed the code"
+    )
 
 
 async def _policy(container: ContainerDep) -> BarPolicy:
@@ -168,7 +172,21 @@ def _request(body: BySerialIn, target: Target) -> Request:
 # --- issue and read ----------------------------------------------------------------------
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuedOut)
+REPLAY_HEADER = {
+    "Idempotent-Replayed": {
+        "description": "true when this is the stored answer of an earlier call with the same "
+        "Idempotency-Key (shown-once values such as codes are then null)",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedOut,
+    responses={201: {"headers": REPLAY_HEADER}},
+)
 def issue_voucher(
     body: IssueIn, uow: VoucherOperator, container: ContainerDep, idem: IdempotencyDep
 ) -> JSONResponse:
