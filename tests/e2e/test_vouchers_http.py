@@ -168,3 +168,40 @@ def test_the_schema_says_a_replayed_issue_answers_its_code_as_null(api):
     code = schema["properties"]["code"]
     assert {"type": "null"} in code["anyOf"]
     assert "replay" in code["description"]
+
+
+def _deadlock_once(monkeypatch):
+    """The first compare-and-set on a voucher fails as PostgreSQL's deadlock detector would
+    fail it (the transaction rolled back); later ones run."""
+    import psycopg
+    import sqlalchemy as sa
+
+    from tessera.adapters.db.repositories.vouchers import VoucherRepository
+
+    real = VoucherRepository.transition
+    failures = []
+
+    def transition(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise sa.exc.OperationalError("UPDATE vouchers", {}, psycopg.errors.DeadlockDetected())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(VoucherRepository, "transition", transition)
+    return failures
+
+
+@pytest.mark.parametrize("retry_key", [None, "deadlock-1"])
+def test_a_deadlocked_operation_is_run_again_never_a_500(api, setup, monkeypatch, retry_key):
+    _tid, admin, _pos, type_id = setup
+    v = issue(api, admin, type_id)
+    failures = _deadlock_once(monkeypatch)
+    headers = {**auth(admin), **({"Idempotency-Key": retry_key} if retry_key else {})}
+    body = {"subscriber": "2547"}
+    answer = api.post(f"/v1/vouchers/{v['serial']}/redeem", json=body, headers=headers)
+    assert failures == [1]  # the first attempt did deadlock
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["voucher"]["status"] == "used"
+    wallet = api.get("/v1/subscribers/2547/wallet", headers=auth(admin)).json()
+    assert wallet["totals"] == {"data_mb": 500}  # credited once, by the attempt that ran
+    assert "tessera_transactions_retried_total 1.0" in api.get("/metrics").text

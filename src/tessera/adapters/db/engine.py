@@ -14,6 +14,19 @@ from sqlalchemy.engine import Engine
 BUSY_TIMEOUT_SECONDS = 30.0
 
 
+# PostgreSQL's "deadlock detected" and "could not serialize": the transaction was rolled back
+# and nothing of it was written, so running it again is safe.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """An error the database asks to retry the transaction for."""
+    return (
+        isinstance(error, sa.exc.DBAPIError)
+        and getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+    )
+
+
 class DatabaseBusy(sa.exc.TimeoutError):
     """The other writers of this process held SQLite's write lock for the whole busy timeout.
 

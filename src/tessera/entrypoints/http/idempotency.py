@@ -20,15 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
+from tessera.adapters.db.engine import is_transient
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.errors import DomainError, Invalid
 from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, request_id, status_of
 
+log = structlog.get_logger(__name__)
 HEADER = "Idempotency-Key"
+ATTEMPTS = 3  # of a transaction the database rolled back for a deadlock
 REPLAYED = "Idempotent-Replayed"
 STORED_STATUSES = frozenset({200, 201, 404, 409})
 SHOWN_ONCE = frozenset({"code", "replacement_code"})
@@ -40,6 +45,7 @@ class Idempotency:
     method: str
     path: str
     secret: bytes
+    retried: Callable[[], None] = lambda: None  # counts a transaction run again
 
     def fingerprint(self, body: BaseModel | None) -> str:
         payload = body.model_dump(mode="json") if body is not None else None
@@ -53,7 +59,26 @@ class Idempotency:
         call: Callable[[], BaseModel],
         status_code: int = 200,
     ) -> JSONResponse:
-        """Run ``call`` (a use case on ``uow``) at most once per key."""
+        """Run ``call`` (a use case on ``uow``) at most once per key. A transaction the
+        database rolled back for a deadlock or a serialization failure is run again, from
+        its start, up to ``ATTEMPTS`` times: the caller never sees a 500 for it."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._run_once(uow, body, call, status_code)
+            except DBAPIError as error:
+                if not is_transient(error) or attempt == ATTEMPTS:
+                    raise
+                self.retried()
+                log.warning("transaction retried", attempt=attempt, sqlstate=_sqlstate(error))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _run_once(
+        self,
+        uow: UnitOfWork,
+        body: BaseModel | None,
+        call: Callable[[], BaseModel],
+        status_code: int,
+    ) -> JSONResponse:
         if self.key is None:
             return JSONResponse(call().model_dump(mode="json"), status_code=status_code)
         fingerprint = self.fingerprint(body)
@@ -110,7 +135,13 @@ async def get_idempotency(
     container = request.app.state.container
     secret = container.code_secret if key else b""
     path = request.scope["path"]  # request.url would build a whole URL on every call
-    return Idempotency(key=key or None, method=request.method, path=path, secret=secret)
+    retried = request.app.state.metrics.transactions_retried.inc
+    return Idempotency(key or None, request.method, path, secret, retried)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    state: str | None = getattr(error.orig, "sqlstate", None)
+    return state

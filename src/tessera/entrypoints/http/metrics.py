@@ -33,6 +33,12 @@ class Metrics:
             ["path", "reason"],
             registry=self.registry,
         )
+        self.transactions_retried = Counter(
+            "tessera_transactions_retried_total",
+            "Voucher operations run again because the database rolled their transaction back "
+            "for a deadlock or a serialization failure.",
+            registry=self.registry,
+        )
         self.condition_failures = Counter(
             "tessera_condition_failures_total",
             "Campaign conditions that failed while running (each counted as not matched).",
