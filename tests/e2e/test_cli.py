@@ -138,3 +138,33 @@ def test_serve_demo_on_a_fresh_machine_serves_health_docs_and_the_api(tmp_path: 
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_list_upload_reports_a_line_too_long_as_one_bad_row_and_stores_the_rest(
+    env, tmp_path: Path
+):
+    env = {**env, "TESSERA_LIST_KEY": "dGVzc2VyYS10ZXN0LWxpc3Qta2V5LTMyLWJ5dGVzLiE="}
+    run(env, "tenant", "create", "uploader")
+    run(env, "list", "create", "Coffee", "--tenant", "uploader", "--partner", "Java House")
+    file = tmp_path / "codes.csv"
+    file.write_text("code\nC1\n" + "X" * (10 * 1024 * 1024) + "\nC2\n", encoding="utf-8")
+    report = tmp_path / "refused.csv"
+    done = run(
+        env,
+        "list",
+        "upload",
+        "Coffee",
+        str(file),
+        "--tenant",
+        "uploader",
+        "--report",
+        str(report),
+        "--format",
+        "json",
+    )
+    counts = json.loads(done.stdout)
+    assert (counts["rows"], counts["accepted"], counts["invalid"]) == (3, 2, 1)
+    assert list(csv.reader(report.open(encoding="utf-8"))) == [
+        ["line", "kind", "reason"],
+        ["3", "invalid", "row is longer than 65536 characters"],
+    ]

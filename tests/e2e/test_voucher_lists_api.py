@@ -205,3 +205,33 @@ def test_a_good_template_is_saved_then_replaced(api, tenant):
         ).status_code
         == 422
     )
+
+
+def test_a_line_too_long_is_one_bad_row_and_the_good_rows_are_stored(api, tenant, coffee):
+    huge = "X" * (10 * 1024 * 1024)  # one line of 10 MiB, as a partner's broken export had
+    content = f'code,description\nGOOD-1,fine\n{huge},broken\nGOOD-2,"two\nlines"\n'.encode()
+    answer = api.post(
+        f"/v1/voucher-lists/{coffee['id']}/codes", content=content, headers=auth(tenant[1])
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    report = answer.json()
+    assert (report["rows"], report["accepted"], report["invalid"]) == (3, 2, 1)
+    assert report["problems"] == [
+        {"line": 3, "kind": "invalid", "reason": "row is longer than 65536 characters"}
+    ]
+    assert report["utilization"]["uploaded"] == 2
+    pos = key_with_role(api, tenant[1], "pos")
+    redeemed = api.post(
+        f"/v1/voucher-lists/{coffee['id']}/redemptions/csv",
+        content=f"code\n{huge}\nGOOD-1\n".encode(),
+        headers=auth(pos),
+    )
+    assert redeemed.status_code == 200, redeemed.text[:500]
+    assert redeemed.json()["problems"] == [
+        {"line": 2, "kind": "invalid", "reason": "row is longer than 65536 characters"},
+        {
+            "line": 3,
+            "kind": "not_issued",
+            "reason": "was never given to a subscriber: not redeemable",
+        },
+    ]

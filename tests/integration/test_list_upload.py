@@ -143,3 +143,20 @@ def test_a_file_refused_midway_leaves_nothing_behind(container, tenant, monkeypa
         count = sa.select(sa.func.count()).where(tables.list_codes.c.list_id == vl.id)
         assert conn.execute(count).scalar() == 0
     assert upload(container, tenant[0], vl.id, b"code\n" + good).accepted == 5000
+
+
+def test_a_line_too_long_is_one_bad_row_in_the_report(container, tenant, monkeypatch):
+    from tessera.services import list_upload
+
+    monkeypatch.setattr(list_upload, "CHUNK", 2)  # good rows on both sides of chunk edges
+    vl = make_list(container, tenant[0])
+    long = "L" * 200_000
+    text = f"code,description\nA1,\n{long},\nA2,\nA3,{long}\nA1,again\nA4,\n"
+    report = upload(container, tenant[0], vl.id, text)
+    assert (report.rows, report.accepted, report.invalid, report.duplicates_in_file) == (6, 3, 2, 1)
+    assert [(p.line, p.kind) for p in report.problems] == [
+        (3, "invalid"),
+        (5, "invalid"),
+        (6, "duplicate_in_file"),
+    ]
+    assert lists.get_list(container.uow(tenant[0]), vl.id).utilization.uploaded == 3

@@ -24,7 +24,7 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict
 from tessera.domain.ids import new_id
 from tessera.domain.lists import CodeRow, ListStatus, RowParser, Utilization, is_low
-from tessera.services.csv_files import PROBLEMS_SHOWN, read_csv
+from tessera.services.csv_files import PROBLEMS_SHOWN, TooLong, read_csv
 from tessera.services.lists import RowIssue, list_or_404
 
 CHUNK = 10_000
@@ -78,6 +78,9 @@ def upload_codes(
         try:
             for line, fields in records:
                 report.rows += 1
+                if isinstance(fields, TooLong):
+                    report.problem(line, "invalid", fields.reason)
+                    continue
                 row = parser.parse(line, fields)
                 if isinstance(row, CodeRow):
                     writer.add(row)

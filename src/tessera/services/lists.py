@@ -24,7 +24,7 @@ from tessera.domain.lists import (
     validate_code,
 )
 from tessera.domain.paging import Page
-from tessera.services.csv_files import PROBLEMS_SHOWN, read_csv
+from tessera.services.csv_files import PROBLEMS_SHOWN, TooLong, read_csv
 
 REDEEM_CHUNK = 1000  # codes checked per statement
 
@@ -166,7 +166,10 @@ class RedemptionReport:
 
 
 def report_redemptions(
-    uow: UnitOfWork, list_id: uuid.UUID, codes: Iterable[tuple[int, str]], redeemed_at: datetime
+    uow: UnitOfWork,
+    list_id: uuid.UUID,
+    codes: Iterable[tuple[int, str | TooLong]],
+    redeemed_at: datetime,
 ) -> RedemptionReport:
     """Codes the partner says were used on its side: issued codes become redeemed.
 
@@ -179,6 +182,9 @@ def report_redemptions(
         chunk: dict[bytes, int] = {}
         for line, raw in codes:
             report.received += 1
+            if isinstance(raw, TooLong):
+                report.refuse(line, "invalid", raw.reason)
+                continue
             try:
                 code = validate_code(raw)
             except ValueError as exc:
@@ -243,7 +249,7 @@ def _redeem_chunk(
             )
 
 
-def redemption_rows(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+def redemption_rows(stream: BinaryIO) -> Iterator[tuple[int, str | TooLong]]:
     """(line, code) from a CSV with a ``code`` column, for ``report_redemptions``."""
     header, records = read_csv(stream)
     names = [h.strip().lower() for h in header]
@@ -251,4 +257,7 @@ def redemption_rows(stream: BinaryIO) -> Iterator[tuple[int, str]]:
         raise Invalid("file", "the header has no 'code' column", code="csv_no_code_column")
     at = names.index("code")
     for line, fields in records:
-        yield line, fields[at] if at < len(fields) else ""
+        if isinstance(fields, TooLong):
+            yield line, fields
+        else:
+            yield line, fields[at] if at < len(fields) else ""
