@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
+from conftest import TEST_LIST_KEY
 from tessera.entrypoints.cli import app
 
 TESSERA = [sys.executable, "-m", "tessera.entrypoints.cli"]
@@ -23,6 +24,7 @@ def env(database_url):
         "TESSERA_DATABASE_URL": database_url,
         "TESSERA_CODE_SECRET": "cli-test-secret",
         "TESSERA_LOG_LEVEL": "warning",
+        "TESSERA_LIST_KEY": TEST_LIST_KEY,
     }
 
 
@@ -180,3 +182,21 @@ def test_every_command_that_shows_records_takes_format_table_or_json():
     for path in ("lifecycle list", "type show", "campaign simulate", "webhook list",
                  "notification retry", "key revoke", "voucher show", "aggregate list"):  # fmt: skip
         assert path in commands
+
+
+def test_the_upload_report_keeps_every_refused_row(env, tmp_path: Path):
+    """The API's answer names the first 1,000 problems; --report writes them all."""
+    tessera(env, "tenant", "create", "reporter")
+    t = ("--tenant", "reporter")
+    tessera(env, "list", "create", "Coffee", *t, "--partner", "Java")
+    rows = ["code,description,expiry", "GOOD-1,Coffee,2030-01-01"]
+    rows += [f"BAD-{n},Coffee,not-a-date" for n in range(3000)]
+    codes = tmp_path / "codes.csv"
+    codes.write_text("\n".join(rows) + "\n")
+    report = tmp_path / "refused.csv"
+    summary = answer(env, "list", "upload", "Coffee", str(codes), *t, "--report", str(report))
+    assert (summary["accepted"], summary["invalid"]) == (1, 3000)
+    lines = report.read_text().splitlines()
+    assert lines[0] == "line,kind,reason"
+    assert len(lines) == 1 + 3000
+    assert lines[1].startswith("3,invalid,") and lines[-1].startswith("3002,invalid,")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,7 @@ from tessera.entrypoints.cli_common import TenantOpt as CommonTenantOpt
 from tessera.services import lists
 from tessera.services.dispatch import dispatch_once
 from tessera.services.list_upload import upload_codes
+from tessera.services.lists import RowIssue
 
 list_app = typer.Typer(help="Partner voucher lists.", no_args_is_help=True)
 
@@ -107,6 +109,7 @@ def list_upload(
         TransferSpeedColumn(),
         TimeElapsedColumn(),
     )
+    kept: list[RowIssue] = []  # every refused row, for --report
     try:
         vl = lists.find_list(container.uow(tenant_id), ref)
         with file.open("rb") as stream, Progress(*columns, console=err) as progress:
@@ -115,7 +118,14 @@ def list_upload(
             def advance(rows: int) -> None:
                 progress.update(task, completed=stream.tell(), rows=rows)
 
-            result = upload_codes(container.uow(tenant_id), vl.id, stream, file.name, advance)
+            result = upload_codes(
+                container.uow(tenant_id),
+                vl.id,
+                stream,
+                file.name,
+                advance,
+                every_problem=kept.append if report is not None else None,
+            )
             progress.update(task, completed=size)
     except DomainError as error:
         raise _fail(error) from None
@@ -126,14 +136,16 @@ def list_upload(
     )
     for problem in result.problems[:20]:
         err.print(f"  line {problem.line}: {problem.kind}: {escape(problem.reason)}")
-    if len(result.problems) > 20 and report is None:
-        err.print(f"  ... {len(result.problems) - 20} more: add --report FILE to keep them all")
+    refused = result.invalid + result.duplicates_in_file + result.duplicates_in_list
+    if refused > 20 and report is None:
+        err.print(f"  ... {refused - 20:,} more: add --report FILE to keep them all")
     if report is not None:
-        with report.open("w", encoding="utf-8") as out:
-            out.write("line,kind,reason\n")
-            for problem in result.problems:
-                reason = problem.reason.replace('"', '""')
-                out.write(f'{problem.line},{problem.kind},"{reason}"\n')
+        with report.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "kind", "reason"])
+            for problem in sorted(kept, key=lambda p: p.line):
+                writer.writerow([problem.line, problem.kind, problem.reason])
+        err.print(f"  all {len(kept):,} refused rows are in {report}")
     assert result.utilization is not None
     summary = {
         "upload_id": str(result.upload_id),

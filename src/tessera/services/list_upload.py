@@ -43,6 +43,8 @@ class UploadReport:
     problems: list[RowIssue] = field(default_factory=list)
     problems_truncated: bool = False
     utilization: Utilization | None = None
+    # Told of every problem, past the first PROBLEMS_SHOWN too (the CLI's --report file).
+    every_problem: Callable[[RowIssue], None] | None = None
 
     def problem(self, line: int, kind: str, reason: str) -> None:
         if kind == "invalid":
@@ -51,8 +53,11 @@ class UploadReport:
             self.duplicates_in_file += 1
         else:
             self.duplicates_in_list += 1
+        issue = RowIssue(line, kind, reason)
+        if self.every_problem is not None:
+            self.every_problem(issue)
         if len(self.problems) < PROBLEMS_SHOWN:
-            self.problems.append(RowIssue(line, kind, reason))
+            self.problems.append(issue)
         else:
             self.problems_truncated = True
 
@@ -63,9 +68,11 @@ def upload_codes(
     stream: BinaryIO,
     filename: str | None = None,
     progress: Progress | None = None,
+    every_problem: Callable[[RowIssue], None] | None = None,
 ) -> UploadReport:
-    """Add the codes of a CSV file (header: code, description, expiry) to a list."""
-    report = UploadReport(upload_id=new_id(), list_id=list_id)
+    """Add the codes of a CSV file (header: code, description, expiry) to a list. The report
+    names the first PROBLEMS_SHOWN problems; ``every_problem`` hears of each one."""
+    report = UploadReport(upload_id=new_id(), list_id=list_id, every_problem=every_problem)
     with uow:
         now = uow.clock()
         voucher_list = list_or_404(uow, list_id)
