@@ -196,3 +196,28 @@ def test_a_connection_the_server_ended_is_replaced_before_the_next_statement(con
 
     outcomes = asyncio.run(run())
     assert all(isinstance(o, Outcome) and o.voucher.status.value == "used" for o in outcomes)
+
+
+def test_another_tenants_code_in_a_shared_statement_is_not_found(container, make_tenant):
+    """Two tenants' redemptions in one read and one write: a code of tenant A sent with
+    tenant B's key finds nothing, and A's voucher stays available."""
+    a, b = make_tenant()[0], make_tenant()[0]
+    a_codes = prepare(container, a, make_type(container, a), 2)
+    (b_code,) = prepare(container, b, make_type(container, b), 1)
+    sizes: list[int] = []
+    uses = [(a, a_codes[0], "254711"), (b, a_codes[1], "254712"), (b, b_code, "254713")]
+    outcomes = _redeem_together(container, uses, _statement_sizes(sizes))
+    assert isinstance(outcomes[0], Outcome) and isinstance(outcomes[2], Outcome)
+    assert outcomes[1] is Decline.NOT_FOUND
+    assert sizes == [2]  # A's and B's redemptions shared the write
+    with container.engine.connect() as conn:
+        by_tenant = conn.execute(
+            sa.select(t.vouchers.c.tenant_id, t.vouchers.c.status)
+            .order_by(t.vouchers.c.serial)
+            .where(t.vouchers.c.tenant_id.in_([a, b]))
+        ).all()
+    assert sorted((str(tid), status) for tid, status in by_tenant) == sorted(
+        [(str(a), "used"), (str(a), "available"), (str(b), "used")]
+    )
+    assert wallets.get_wallet(container.uow(a), "254711").totals(container.clock())
+    assert wallets.get_wallet(container.uow(b), "254713").totals(container.clock())
