@@ -235,3 +235,21 @@ def test_a_line_too_long_is_one_bad_row_and_the_good_rows_are_stored(api, tenant
             "reason": "was never given to a subscriber: not redeemable",
         },
     ]
+
+
+def test_a_retried_distribution_gives_the_same_code_and_takes_none(api, tenant, coffee):
+    key = tenant[1]
+    api.post(f"/v1/voucher-lists/{coffee['id']}/codes", content=b"code\nA\nB\n", headers=auth(key))
+    body = {"list_ids": [coffee["id"]], "subscriber": "254700000042"}  # never seen before
+    headers = {**auth(key), "Idempotency-Key": "give-once-1"}
+    first = api.post("/v1/distributions", json=body, headers=headers)
+    assert first.status_code == 201, first.text  # the subscriber is created, as at a till
+    again = api.post("/v1/distributions", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and again.json()["code"] == "A"
+    listed = api.get(f"/v1/voucher-lists/{coffee['id']}", headers=auth(key)).json()
+    assert listed["utilization"]["issued"] == 1
+    other = api.post("/v1/distributions", json={**body, "subscriber": "x"}, headers=headers)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert api.get("/v1/subscribers/254700000042", headers=auth(key)).status_code == 200

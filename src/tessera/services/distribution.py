@@ -19,7 +19,7 @@ from tessera.domain.errors import Conflict, Invalid, NotFound
 from tessera.domain.lists import ListStatus, VoucherList, is_low
 from tessera.domain.wallet import Subscriber
 from tessera.services.notifications import enqueue
-from tessera.services.wallets import subscriber_or_404
+from tessera.services.wallets import ensure_subscriber
 
 MAX_LISTS = 20
 
@@ -44,9 +44,10 @@ def distribute(
     subscriber_external_id: str,
     campaign: str | None = None,
 ) -> Distribution:
-    """Give one code to a subscriber; refused (``lists_exhausted``) if no list has one."""
+    """Give one code to a subscriber (created if this is the first we hear of them, as a
+    redemption or an event would); refused (``lists_exhausted``) if no list has one."""
     with uow:
-        subscriber = subscriber_or_404(uow, subscriber_external_id)
+        subscriber = ensure_subscriber(uow, subscriber_external_id)
         given = give_code(uow, list_ids, subscriber, campaign)
         if given is None:
             raise Conflict(
@@ -55,6 +56,16 @@ def distribute(
             )
         uow.commit()
     return given
+
+
+def code_again(uow: UnitOfWork, code_id: int) -> str | None:
+    """The plain value of a code already given (a replayed distribution shows it again)."""
+    with uow:
+        found = uow.list_codes.sealed(code_id)
+    if found is None:
+        return None
+    list_id, sealed = found
+    return uow.sealer.open(sealed, list_id.bytes).decode()
 
 
 def give_code(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tessera.entrypoints.http.deps import VoucherOperator
-from tessera.services.distribution import MAX_LISTS, Distribution, distribute
+from tessera.entrypoints.http.idempotency import IdempotencyDep
+from tessera.services.distribution import MAX_LISTS, Distribution, code_again, distribute
 
 router = APIRouter(prefix="/v1/distributions", tags=["voucher lists"])
 
@@ -50,8 +53,18 @@ class DistributionOut(BaseModel):
         )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create_distribution(body: DistributionIn, uow: VoucherOperator) -> DistributionOut:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DistributionOut)
+def create_distribution(
+    body: DistributionIn, uow: VoucherOperator, idem: IdempotencyDep
+) -> JSONResponse:
     """One code from the first listed list that is active and has one; each code goes to
-    exactly one subscriber. 409 `lists_exhausted` when none has a code left."""
-    return DistributionOut.of(distribute(uow, body.list_ids, body.subscriber, body.campaign))
+    exactly one subscriber (created if new). 409 `lists_exhausted` when none has a code left.
+    With an `Idempotency-Key`, a retry gets the first answer, the same code, and takes none."""
+
+    def call() -> DistributionOut:
+        return DistributionOut.of(distribute(uow, body.list_ids, body.subscriber, body.campaign))
+
+    def reveal(stored: dict[str, Any]) -> dict[str, Any]:
+        return {**stored, "code": code_again(uow, stored["code_id"])}
+
+    return idem.run(uow, body, call, status_code=status.HTTP_201_CREATED, reveal=reveal)

@@ -33,6 +33,7 @@ from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, reques
 
 log = structlog.get_logger(__name__)
 HEADER = "Idempotency-Key"
+Reveal = Callable[[dict[str, Any]], dict[str, Any]]
 ATTEMPTS = 3  # of a transaction the database rolled back for a deadlock
 REPLAYED = "Idempotent-Replayed"
 STORED_STATUSES = frozenset({200, 201, 404, 409})
@@ -58,13 +59,16 @@ class Idempotency:
         body: BaseModel | None,
         call: Callable[[], BaseModel],
         status_code: int = 200,
+        reveal: Reveal | None = None,
     ) -> JSONResponse:
-        """Run ``call`` (a use case on ``uow``) at most once per key. A transaction the
+        """Run ``call`` (a use case on ``uow``) at most once per key. ``reveal`` may put back,
+        in a replayed success, a shown-once value the store can open again (a partner code,
+        sealed; never a voucher code, which is only a hash). A transaction the
         database rolled back for a deadlock or a serialization failure is run again, from
         its start, up to ``ATTEMPTS`` times: the caller never sees a 500 for it."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._run_once(uow, body, call, status_code)
+                return self._run_once(uow, body, call, status_code, reveal)
             except DBAPIError as error:
                 if not is_transient(error) or attempt == ATTEMPTS:
                     raise
@@ -78,6 +82,7 @@ class Idempotency:
         body: BaseModel | None,
         call: Callable[[], BaseModel],
         status_code: int,
+        reveal: Reveal | None,
     ) -> JSONResponse:
         if self.key is None:
             return JSONResponse(call().model_dump(mode="json"), status_code=status_code)
@@ -91,7 +96,10 @@ class Idempotency:
                         "was already used with a different request",
                         code="idempotency_key_reused",
                     )
-                return _answer(stored.status_code, stored.response, replayed=True)
+                answer = stored.response
+                if reveal is not None and stored.status_code < 400:
+                    answer = reveal(answer)
+                return _answer(stored.status_code, answer, replayed=True)
             content: dict[str, Any]
             try:
                 content = call().model_dump(mode="json")

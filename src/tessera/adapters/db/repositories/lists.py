@@ -313,6 +313,14 @@ class ListCodeRepository(TenantScoped):
             return None
         return TakenCode(row.id, list_id, bytes(row.code_sealed), row.description, row.expires_at)
 
+    def sealed(self, code_id: int) -> tuple[uuid.UUID, bytes] | None:
+        """A given code's list and its sealed value (to show it again to its caller)."""
+        c = self.table.c
+        row = self.conn.execute(
+            self._select(c.list_id, c.code_sealed).where(c.id == code_id)
+        ).first()
+        return None if row is None else (row.list_id, bytes(row.code_sealed))
+
     def give_back(self, code_id: int) -> bool:
         """Return an issued code to its list (a reversed reward), as a compare-and-set: a code
         the partner has already seen redeemed stays redeemed."""
