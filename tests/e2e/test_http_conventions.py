@@ -89,3 +89,33 @@ def test_metrics_count_requests_by_route_template(api, tenant):
         'tessera_http_requests_total{method="GET",route="/v1/voucher-types",status="200"}' in text
     )
     assert "tessera_http_request_duration_seconds_bucket" in text
+
+
+def test_every_refusal_is_documented_as_the_problem_document_it_answers(api, tenant):
+    spec = api.get("/openapi.json").json()
+    problem = spec["components"]["schemas"]["Problem"]
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # never answered
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            for status in ("4XX", "5XX"):
+                content = responses[status]["content"]
+                assert list(content) == ["application/problem+json"], (method, path)
+    # What a refusal answers is what the schema says it answers.
+    answers = [
+        api.post("/v1/lifecycles", json={"name": 7}, headers=auth(tenant[1])),  # 422
+        api.get("/v1/lifecycles/00000000-0000-0000-0000-000000000000", headers=auth(tenant[1])),
+        api.get("/v1/lifecycles"),  # 401
+        api.put("/healthz"),  # 405
+    ]
+    assert [a.status_code for a in answers] == [422, 404, 401, 405]
+    types = {"string": str, "integer": int, "array": list}
+    for answer in answers:
+        assert answer.headers["content-type"] == "application/problem+json"
+        body = answer.json()
+        assert set(problem["required"]) <= set(body), body
+        for name, value in body.items():
+            declared = problem["properties"].get(name, {}).get("type")
+            if declared:
+                assert isinstance(value, types[declared]), (name, value)

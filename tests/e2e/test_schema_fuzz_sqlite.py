@@ -1,0 +1,31 @@
+"""schemathesis over the OpenAPI schema against a live `tessera serve` on SQLite: no input
+answers a 5xx, and every answer is what the schema declares (see tests/fuzzing.py)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fuzzing import FUZZ_SETTINGS, Served, openapi_schema, served
+
+pytestmark = pytest.mark.slow
+IDS: dict[str, Any] = {}  # the seeded records, once the server runs
+schema = openapi_schema(IDS)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("fuzz-sqlite")
+    with served(f"sqlite:///{tmp / 'fuzz.db'}", tmp) as server:
+        IDS.update(server.ids)
+        yield server
+
+
+def test_the_fuzzed_schema_is_the_one_served_on_sqlite(live):
+    assert live.document == schema.raw_schema
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_no_input_answers_a_5xx_or_breaks_the_schema_on_sqlite(case, live):
+    live.check(case)
