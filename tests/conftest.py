@@ -134,3 +134,13 @@ def tenant(make_tenant: TenantFactory) -> tuple[uuid.UUID, str]:
 def api(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         yield client
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """schemathesis names each operation's item ``test[METHOD /path]`` but pytest 9.2 ids it by
+    the bare function name: the fuzz tests' 77 items shared one node id, and pytest-xdist
+    (``make test``) ran only one of them. Each gets the id its name says."""
+    for item in items:
+        name, nodeid = item.name, item.nodeid
+        if name.endswith("]") and "[" in name and not nodeid.endswith("]"):
+            item._id = item._id.with_params(name[name.index("[") + 1 : -1])  # type: ignore[attr-defined]
