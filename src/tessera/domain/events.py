@@ -12,6 +12,8 @@ from tessera.domain.errors import Invalid
 BUILTIN_TYPES = frozenset(
     {"usage.data", "usage.voice", "usage.sms", "topup", "balance.changed", "service.state_changed"}
 )
+STATE_CHANGED = "service.state_changed"
+STATES = ("active", "suspended", "barred", "terminated")  # wallet.ServiceState's values
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 MAX_BATCH = 1000
 
@@ -35,4 +37,15 @@ class Event:
             )
         if not self.subscriber.strip():
             raise Invalid(f"{field_prefix}subscriber", "must not be empty")
+        if self.type == STATE_CHANGED and self.new_state is None:
+            raise Invalid(
+                f"{field_prefix}attributes.state",
+                f"a {STATE_CHANGED} event names the new state: one of {', '.join(STATES)}",
+            )
         return self
+
+    @property
+    def new_state(self) -> str | None:
+        """The service state a ``service.state_changed`` event moves its subscriber to."""
+        state = self.attributes.get("state")
+        return state if isinstance(state, str) and state in STATES else None

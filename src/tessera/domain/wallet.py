@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from tessera.domain.catalog import BALANCE_TYPE
-from tessera.domain.errors import Invalid
+from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.money import validate_at_most
 
 
@@ -22,6 +22,15 @@ class ServiceState(StrEnum):
     SUSPENDED = "suspended"
     BARRED = "barred"
     TERMINATED = "terminated"
+
+
+class SubscriberInactive(Conflict):
+    """A terminated subscriber's line is gone: nothing is redeemed into its wallet."""
+
+    code = "subscriber_inactive"
+
+    def __init__(self, external_id: str) -> None:
+        super().__init__(f"subscriber {external_id} is terminated: nothing can be redeemed for it")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from tessera.domain.campaigns import Campaign, CampaignStatus, FailureCount, Rew
 from tessera.domain.catalog import VoucherType
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, Unavailable
-from tessera.domain.events import MAX_BATCH, Event
+from tessera.domain.events import MAX_BATCH, STATE_CHANGED, Event
 from tessera.domain.ids import new_id
 from tessera.domain.lifecycle import LifecycleRules
 from tessera.domain.vouchers import expiry_of
@@ -348,6 +348,8 @@ class RewardsEngine:
             if new_ids is None:  # a replay: every event is evaluated again
                 new_ids = {e.id for e in unique}
             outcomes, fresh = _dedupe(events, new_ids)
+            if not dry_run:
+                _apply_state_changes(uow, fresh, now)
             plans = self._plans(uow, only_campaign, definitions, versions)
             lookups = _Lookups()
             added, unsettled = _screened(fresh, plans, definitions, only_campaign, lookups, now)
@@ -373,6 +375,9 @@ class RewardsEngine:
                     matches.append((campaign, u.event))
                 if len(failed) != before:
                     failed_at.extend([u.position] * (len(failed) - before))
+            if matches:  # a terminated subscriber is rewarded nothing
+                gone = uow.subscribers.terminated({event.subscriber for _c, event in matches})
+                matches = [(c, event) for c, event in matches if event.subscriber not in gone]
             grants = self._claim(uow, matches, now)
             by_id = {o.id: o for o in outcomes if not o.duplicate}
             for event_id, reward in self._write(uow, grants, now, notify=not dry_run):
@@ -767,3 +772,28 @@ class RewardsEngine:
             owner = subscribers.get(g.event.subscriber)
             messages.append((_notice(g, reward_id), language_of(owner) if owner else None))
         enqueue_many(uow, VOUCHER_REWARDED, messages, endpoints)
+
+
+def _apply_state_changes(uow: UnitOfWork, fresh: list[Event], now: datetime) -> None:
+    """A ``service.state_changed`` event moves its subscriber's service state (the latest
+    event of the batch for each subscriber wins), before any condition reads it."""
+    latest: dict[str, Event] = {}
+    for event in fresh:
+        if event.type == STATE_CHANGED:
+            seen = latest.get(event.subscriber)
+            if seen is None or event.occurred_at >= seen.occurred_at:
+                latest[event.subscriber] = event
+    if latest:
+        states = {s: e.new_state for s, e in latest.items() if e.new_state is not None}
+        uow.subscribers.set_states(states, now)
+        drafts = [
+            EdrDraft(
+                "subscriber.state_change",
+                "subscriber",
+                subscriber,
+                status_after=state,
+                details={"event_id": latest[subscriber].id},
+            )
+            for subscriber, state in sorted(states.items())
+        ]
+        uow.edrs.append_many(drafts, now)

@@ -97,3 +97,16 @@ def test_confirm_uses_a_reservation():
     decision = decide(held, operation=Operation.CONFIRM)
     assert (decision.expected, decision.new_status) == (S.RESERVED, S.USED)
     assert decision.edrs[-1].operation == "voucher.confirm"
+
+
+def test_a_terminated_subscriber_is_refused():
+    from dataclasses import replace
+
+    from tessera.domain.wallet import ServiceState, SubscriberInactive
+
+    gone = replace(new_subscriber("254700", NOW), service_state=ServiceState.TERMINATED)
+    with pytest.raises(SubscriberInactive):
+        decide_use(
+            view(), Operation.REDEEM, gone, new_subscriber=False, activity=NOW, now=NOW,
+            bucket_ids=[11, 12], request_id=None,
+        )  # fmt: skip

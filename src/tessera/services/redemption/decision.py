@@ -19,7 +19,7 @@ from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.domain.edr import EdrDraft
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher, expiry_of, plan
-from tessera.domain.wallet import BucketGrant, Subscriber
+from tessera.domain.wallet import BucketGrant, ServiceState, Subscriber, SubscriberInactive
 from tessera.services.voucher_events import FULFILMENT_REQUESTED, VOUCHER_REDEEMED
 from tessera.services.wallets import credit_edr, subscriber_created_edr
 
@@ -88,6 +88,8 @@ def decide_use(
     the fulfilment request's id when the type has an offer. Raises the transition table's
     refusal (``IllegalTransition``, expired, not yet valid) before anything is written."""
     before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
+    if subscriber.service_state is ServiceState.TERMINATED:
+        raise SubscriberInactive(subscriber.external_id)
     spec = view.voucher_type.spec
     serial = view.voucher.serial
     drafts = [subscriber_created_edr(subscriber)] if new_subscriber else []

@@ -131,6 +131,22 @@ class SubscriberRepository(TenantScoped):
         )
         return {row.external_id: row.id for row in rows}, made
 
+    def terminated(self, external_ids: set[str]) -> set[str]:
+        """Which of these subscribers are terminated (they are rewarded nothing)."""
+        if not external_ids:
+            return set()
+        c = self.table.c
+        stmt = self._select(c.external_id).where(
+            self._in(c.external_id, sorted(external_ids)),
+            c.service_state == ServiceState.TERMINATED.value,
+        )
+        return set(self.conn.execute(stmt).scalars())
+
+    def set_states(self, states: dict[str, str], now: datetime) -> None:
+        """Each subscriber's service state, created if new (a state event may come first)."""
+        for external_id, state in sorted(states.items()):
+            self.upsert(external_id, None, ServiceState(state), now, new_id())
+
     def get(self, subscriber_id: uuid.UUID) -> Subscriber | None:
         row = (
             self.conn.execute(self._select().where(self.table.c.id == subscriber_id))
