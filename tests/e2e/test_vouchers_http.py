@@ -48,7 +48,45 @@ def test_illegal_operation_answers_409_with_status_and_allowed_operations(api, s
     r = api.post("/v1/vouchers/redeem", json=body, headers=auth(pos))
     assert r.status_code == 409
     assert r.json()["code"] == "illegal_transition" and r.json()["current_status"] == "used"
-    assert r.json()["allowed_operations"] == ["reverse"]
+    assert r.json()["allowed_operations"] == []  # a till cannot reverse
+    by_serial = {"subscriber": "2547"}
+    r = api.post(f"/v1/vouchers/{v['serial']}/redeem", json=by_serial, headers=auth(admin))
+    assert r.status_code == 409 and r.json()["allowed_operations"] == ["reverse"]
+
+
+def test_a_409_offers_only_operations_the_callers_role_has_an_endpoint_for(api, setup):
+    _tid, admin, pos, type_id = setup
+    v = issue(api, admin, type_id)
+    api.post("/v1/vouchers/reserve", json={"code": v["code"]}, headers=auth(pos))
+    body = {"code": v["code"], "subscriber": "2547"}
+    r = api.post("/v1/vouchers/redeem", json=body, headers=auth(pos))
+    assert r.status_code == 409 and r.json()["current_status"] == "reserved"
+    assert r.json()["allowed_operations"] == ["release", "confirm"]
+    by_serial = {"subscriber": "2547"}
+    r = api.post(f"/v1/vouchers/{v['serial']}/redeem", json=by_serial, headers=auth(admin))
+    assert r.json()["allowed_operations"] == ["release", "confirm", "reissue", "cancel", "close"]
+
+
+def test_issue_answers_the_expiry_a_read_shows(api, setup):
+    _tid, admin, _pos, type_id = setup
+    v = issue(api, admin, type_id)
+    assert v["expires_at"] is not None
+    read = api.get(f"/v1/vouchers/{v['serial']}", headers=auth(admin)).json()
+    assert read["expires_at"] == v["expires_at"]
+
+
+def test_a_reissued_voucher_shows_what_it_replaced_and_what_replaced_it(api, setup):
+    _tid, admin, _pos, type_id = setup
+    v = issue(api, admin, type_id)
+    r = api.post(f"/v1/vouchers/{v['serial']}/reissue", json={}, headers=auth(admin))
+    assert r.status_code == 200, r.text
+    new_serial = r.json()["replacement"]["serial"]
+    old = api.get(f"/v1/vouchers/{v['serial']}", headers=auth(admin)).json()
+    new = api.get(f"/v1/vouchers/{new_serial}", headers=auth(admin)).json()
+    assert (old["status"], old["replaced_by_serial"], old["replaces_serial"]) == (
+        "reissued", new_serial, None,
+    )  # fmt: skip
+    assert (new["replaces_serial"], new["replaced_by_serial"]) == (v["serial"], None)
 
 
 def test_pos_may_not_operate_by_serial(api, setup):

@@ -110,6 +110,35 @@ def test_used_voucher_never_expires(container, tid, clock):
     assert status_of(container, tid, unused.serial) is S.EXPIRED
 
 
+def test_pending_voucher_past_expiry_is_closed_by_the_sweeper_with_an_edr(container, tid, clock):
+    type_id = make_type(container, tid, validity_days=1, grace_days=1, cost=750)
+    pending, _ = issue(container, tid, type_id, status=S.PENDING)
+    sold, _ = issue(container, tid, type_id)
+    clock.advance(days=1, hours=12)  # past expiry, within grace: neither moves yet
+    assert expire_tenant(container.uow(tid)).closed == 0
+    clock.advance(days=1)
+    report = expire_tenant(container.uow(tid))
+    assert (report.expired, report.closed) == (1, 1)
+    assert status_of(container, tid, pending.serial) is S.CLOSED
+    assert status_of(container, tid, sold.serial) is S.EXPIRED
+    assert expire_tenant(container.uow(tid)).closed == 0
+    page = list_edrs(container.uow(tid), EdrFilter(subject_id=str(pending.serial)), None, 10)
+    close = [e for e in page.items if e.operation == "voucher.close"]
+    assert len(close) == 1 and close[0].details["cause"] == "expired_pending"
+    # never sold: no revenue moves
+    assert close[0].amount_minor is None and "revenue" not in close[0].details
+
+
+def test_pending_voucher_of_a_from_activation_lifecycle_never_expires(container, tid, clock):
+    type_id = make_type(
+        container, tid, validity_days=1, grace_days=0, validity_kind=ValidityKind.FROM_ACTIVATION
+    )
+    pending, _ = issue(container, tid, type_id, status=S.PENDING)
+    clock.advance(days=30)
+    assert expire_tenant(container.uow(tid)).closed == 0
+    assert status_of(container, tid, pending.serial) is S.PENDING
+
+
 def test_expiry_sweep_recognizes_revenue_with_the_voucher_cost(container, tid, clock):
     type_id = make_type(container, tid, validity_days=1, grace_days=2, cost=750)
     voucher, _ = issue(container, tid, type_id)

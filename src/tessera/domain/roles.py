@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+
+from tessera.domain.statuses import POINT_OF_SALE_OPERATIONS, VOUCHER_OPERATIONS, Operation
 
 
 class Role(StrEnum):
@@ -32,3 +35,16 @@ GRANTS: dict[Role, frozenset[Permission]] = {
 
 def allows(role: Role, permission: Permission) -> bool:
     return permission in GRANTS[role]
+
+
+def may_operate(role: Role, operation: Operation) -> bool:
+    """Whether the role has an endpoint for this operation on one voucher: a till the point
+    of sale's by code, an operator every one, by code or by serial."""
+    if allows(role, Permission.OPERATE_VOUCHERS):
+        return operation in VOUCHER_OPERATIONS
+    return allows(role, Permission.POINT_OF_SALE) and operation in POINT_OF_SALE_OPERATIONS
+
+
+def operations_for(role: Role, operations: Iterable[Operation]) -> list[Operation]:
+    """Of ``operations``, those the role may ask for (what a refusal offers it)."""
+    return [op for op in operations if may_operate(role, op)]

@@ -53,12 +53,23 @@ TRANSITIONS: dict[Operation, dict[VoucherStatus, VoucherStatus]] = {
 
 FINISHED = frozenset({S.USED, S.CANCELED, S.EXPIRED, S.CLOSED, S.REISSUED})
 
+# What a caller may ask of one voucher. Activate and freeze move batches or serial ranges,
+# and expire is the sweeper's: a refusal never offers them as a way out.
+POINT_OF_SALE_OPERATIONS = (
+    Operation.RESERVE,
+    Operation.CONFIRM,
+    Operation.RELEASE,
+    Operation.REDEEM,
+)
+OPERATOR_OPERATIONS = (Operation.REVERSE, Operation.REISSUE, Operation.CANCEL, Operation.CLOSE)
+VOUCHER_OPERATIONS = (*POINT_OF_SALE_OPERATIONS, *OPERATOR_OPERATIONS)
+
 
 class IllegalTransition(Conflict):
     code = "illegal_transition"
 
     def __init__(self, current: VoucherStatus, operation: Operation) -> None:
-        allowed = allowed_operations(current)
+        allowed = [op for op in allowed_operations(current) if op in VOUCHER_OPERATIONS]
         super().__init__(
             f"cannot {operation.value} a voucher that is {current.value}",
             status=current.value,
@@ -79,6 +90,15 @@ def next_status(current: VoucherStatus, operation: Operation) -> VoucherStatus:
         return TRANSITIONS[operation][current]
     except KeyError:
         raise IllegalTransition(current, operation) from None
+
+
+def past_expiry(current: VoucherStatus) -> Operation | None:
+    """What the sweeper does to a voucher it finds past expiry and grace: sold stock
+    expires (its revenue is recognized); unsold stock (pending) is closed, having no revenue
+    to recognize; a finished voucher stays as it is."""
+    if current is S.PENDING:
+        return Operation.CLOSE
+    return Operation.EXPIRE if current in TRANSITIONS[Operation.EXPIRE] else None
 
 
 def allowed_operations(current: VoucherStatus) -> list[Operation]:

@@ -255,8 +255,11 @@ def expire(fmt: FormatOpt = Format.TABLE) -> None:
 
     container = open_store()
     report = expire_all(container.directory(), container.uow)
-    err.print(f"expired {report.expired} vouchers, released {report.released} lapsed holds")
-    show({"expired": report.expired, "released": report.released}, fmt)
+    err.print(
+        f"expired {report.expired} vouchers, closed {report.closed} unsold past expiry, "
+        f"released {report.released} lapsed holds"
+    )
+    show({"expired": report.expired, "closed": report.closed, "released": report.released}, fmt)
 
 
 @app.command()

@@ -73,11 +73,10 @@ def jobs_for(container: Container, metrics: WorkerMetrics) -> list[Job]:
     if s.sweeper_interval_seconds > 0:
 
         def expire() -> Counts:
-            expired = sum(
-                expiry.expire_vouchers(container.uow(tenant_id))
-                for tenant_id in expiry.tenant_ids(container.directory())
-            )
-            return {"expired": expired}
+            report = expiry.SweepReport()
+            for tenant_id in expiry.tenant_ids(container.directory()):
+                report += expiry.expire_vouchers(container.uow(tenant_id))
+            return {"expired": report.expired, "closed": report.closed}
 
         def release_holds() -> Counts:
             released = sum(

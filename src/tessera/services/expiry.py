@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, UnitOfWork
-from tessera.domain.catalog import VoucherType
+from tessera.domain.catalog import VoucherType, VoucherTypeSpec
 from tessera.domain.edr import EdrDraft
 from tessera.domain.lifecycle import Lifecycle, ValidityKind
-from tessera.domain.statuses import FINISHED, Operation, VoucherStatus, next_status, sources
+from tessera.domain.statuses import FINISHED, Operation, VoucherStatus, next_status, past_expiry
 from tessera.domain.vouchers import Voucher, is_time_expired
 from tessera.services import voucher_events
 
@@ -30,10 +30,12 @@ _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 @dataclass
 class SweepReport:
     expired: int = 0
+    closed: int = 0  # pending (unsold) vouchers past expiry
     released: int = 0
 
     def __iadd__(self, other: SweepReport) -> SweepReport:
         self.expired += other.expired
+        self.closed += other.closed
         self.released += other.released
         return self
 
@@ -62,20 +64,20 @@ def _expiry_cutoff(lifecycle: Lifecycle, now: datetime) -> tuple[str, datetime] 
 
 def expire_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
     """Expire this tenant's vouchers still unused after expiry + grace, recognizing their
-    revenue, then release lapsed reservations."""
-    return SweepReport(
-        expired=expire_vouchers(uow, chunk), released=release_lapsed_holds(uow, chunk)
-    )
+    revenue, close its unsold ones past expiry, then release lapsed reservations."""
+    report = expire_vouchers(uow, chunk)
+    report.released = release_lapsed_holds(uow, chunk)
+    return report
 
 
-def expire_vouchers(uow: UnitOfWork, chunk: int = CHUNK) -> int:
-    """Expire this tenant's vouchers still unused after expiry + grace, recognizing their
-    revenue; returns how many."""
-    expired = 0
+def expire_vouchers(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
+    """Move this tenant's vouchers found past expiry + grace as ``past_expiry`` says: sold
+    ones expire (recognizing their revenue), pending ones are closed."""
+    report = SweepReport()
     with uow:
         lifecycles = list(_lifecycles(uow))
     types: dict[uuid.UUID, VoucherType] = {}
-    expirable = sorted(sources(Operation.EXPIRE))
+    sweepable = sorted(s for s in VoucherStatus if past_expiry(s) is not None)
     for lifecycle in lifecycles:
         while True:
             with uow:
@@ -83,29 +85,38 @@ def expire_vouchers(uow: UnitOfWork, chunk: int = CHUNK) -> int:
                 cut = _expiry_cutoff(lifecycle, now)
                 if cut is None:
                     break
-                due = uow.vouchers.due(lifecycle.id, expirable, cut[0], cut[1], chunk)
+                due = uow.vouchers.due(lifecycle.id, sweepable, cut[0], cut[1], chunk)
                 due = [v for v in due if is_time_expired(v, lifecycle.rules, now, now)]
                 if not due:
                     break
                 drafts = []
-                for status in expirable:
+                for status in sweepable:
                     group = {v.id: v for v in due if v.status is status}
-                    after = next_status(status, Operation.EXPIRE)
+                    if not group:
+                        continue
+                    operation = past_expiry(status)
+                    assert operation is not None
+                    after = next_status(status, operation)
                     moved = uow.vouchers.move_many(
                         list(group), status, after, now, reserved_until=None
                     )
                     for voucher_id in sorted(moved):
                         voucher = group[voucher_id]
-                        drafts.append(_expire_edr(uow, types, voucher, status, after, now))
+                        spec = _type_of(uow, types, voucher).spec
+                        if operation is Operation.CLOSE:
+                            drafts.append(_close_unsold_edr(voucher, spec.name, now))
+                            report.closed += 1
+                            continue
+                        drafts.append(_expire_edr(voucher, spec, status, after, now))
                         voucher_events.voucher_expired(
                             uow, voucher, types[voucher.voucher_type_id], None, now
                         )
+                        report.expired += 1
                 uow.edrs.append_many(drafts, now)
                 uow.commit()
-                expired += len(drafts)
                 if len(due) < chunk:
                     break
-    return expired
+    return report
 
 
 def release_lapsed_holds(uow: UnitOfWork, chunk: int = CHUNK) -> int:
@@ -139,20 +150,22 @@ def release_lapsed_holds(uow: UnitOfWork, chunk: int = CHUNK) -> int:
     return released
 
 
-def _expire_edr(
-    uow: UnitOfWork,
-    types: dict[uuid.UUID, VoucherType],
-    voucher: Voucher,
-    before: VoucherStatus,
-    after: VoucherStatus,
-    now: datetime,
-) -> EdrDraft:
+def _type_of(uow: UnitOfWork, types: dict[uuid.UUID, VoucherType], voucher: Voucher) -> VoucherType:
     voucher_type = types.get(voucher.voucher_type_id)
     if voucher_type is None:
         voucher_type = uow.voucher_types.get(voucher.voucher_type_id)
         assert voucher_type is not None
         types[voucher.voucher_type_id] = voucher_type
-    spec = voucher_type.spec
+    return voucher_type
+
+
+def _expire_edr(
+    voucher: Voucher,
+    spec: VoucherTypeSpec,
+    before: VoucherStatus,
+    after: VoucherStatus,
+    now: datetime,
+) -> EdrDraft:
     return EdrDraft(
         "voucher.expire",
         "voucher",
@@ -162,6 +175,22 @@ def _expire_edr(
         amount_minor=spec.cost_minor,
         currency=spec.currency,
         details={"revenue": "recognized", "voucher_type": spec.name, "swept_at": now.isoformat()},
+    )
+
+
+def _close_unsold_edr(voucher: Voucher, type_name: str, now: datetime) -> EdrDraft:
+    # Never sold, so no revenue moves: no amount on the record.
+    return EdrDraft(
+        "voucher.close",
+        "voucher",
+        str(voucher.serial),
+        status_before=VoucherStatus.PENDING.value,
+        status_after=VoucherStatus.CLOSED.value,
+        details={
+            "cause": "expired_pending",
+            "voucher_type": type_name,
+            "swept_at": now.isoformat(),
+        },
     )
 
 

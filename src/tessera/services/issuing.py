@@ -7,6 +7,8 @@ the default code format and returns its code, the only time the code exists in p
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.code_hash import code_hash
@@ -15,10 +17,19 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.ids import new_id
 from tessera.domain.statuses import VoucherStatus
-from tessera.domain.vouchers import Voucher
+from tessera.domain.vouchers import Voucher, expiry_of
 from tessera.domain.wallet import Subscriber, validate_external_id
 
 DEFAULT_FORMAT = CodeFormat()  # 12 digits and a Damm check digit
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A voucher just issued, its code (this once) and when it expires, as a read shows it."""
+
+    voucher: Voucher
+    code: str
+    expires_at: datetime | None
 
 
 def issue_voucher(
@@ -96,7 +107,7 @@ def issue_one(
     *,
     status: VoucherStatus = VoucherStatus.AVAILABLE,
     subscriber: str | None = None,
-) -> tuple[Voucher, str]:
+) -> Issued:
     """An operator issues one voucher (optionally to a subscriber); its code is shown once."""
     with uow:
         holder = None
@@ -108,5 +119,7 @@ def issue_one(
         voucher, code = issue_voucher(
             uow, voucher_type_id, secret, status=status, subscriber=holder
         )
+        lifecycle = uow.lifecycles.get(voucher.lifecycle_id)
+        assert lifecycle is not None  # a voucher type's lifecycle is never deleted
         uow.commit()
-    return voucher, code
+    return Issued(voucher, code, expiry_of(voucher, lifecycle.rules))

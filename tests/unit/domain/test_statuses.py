@@ -7,6 +7,7 @@ from tessera.domain.statuses import (
     VoucherStatus,
     allowed_operations,
     next_status,
+    past_expiry,
     sources,
 )
 
@@ -40,8 +41,23 @@ def test_illegal_transition_names_the_status_and_what_is_allowed():
         next_status(VoucherStatus.RESERVED, Operation.REDEEM)
     assert caught.value.extra["status"] == "reserved"
     assert set(caught.value.extra["allowed_operations"]) == {
-        "release", "confirm", "reissue", "cancel", "close", "expire",
+        "release", "confirm", "reissue", "cancel", "close",
     }  # fmt: skip
+
+
+def test_a_refusal_offers_no_operation_without_a_voucher_endpoint():
+    # activate and freeze move batches and ranges; expire is the sweeper's
+    with pytest.raises(IllegalTransition) as caught:
+        next_status(VoucherStatus.PENDING, Operation.REDEEM)
+    assert caught.value.extra["allowed_operations"] == ["close"]
+
+
+def test_the_sweeper_expires_sold_stock_and_closes_unsold_stock():
+    assert past_expiry(VoucherStatus.AVAILABLE) is Operation.EXPIRE
+    assert past_expiry(VoucherStatus.RESERVED) is Operation.EXPIRE
+    assert past_expiry(VoucherStatus.PENDING) is Operation.CLOSE
+    for status in FINISHED:
+        assert past_expiry(status) is None
 
 
 def test_only_a_reversal_leaves_a_finished_status():

@@ -94,6 +94,7 @@ def _uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
         container: Container = request.app.state.container
         plain = credentials.credentials if credentials else None
         caller = allowed(await caller_of(container, plain), permission)
+        request.state.role = caller.role  # what a refusal may offer it (problems.py)
         return container.uow(caller.tenant_id, caller.key_id)
 
     return _make

@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera.adapters.db.engine import DatabaseBusy
 from tessera.domain import errors
+from tessera.domain.roles import Role, operations_for
+from tessera.domain.statuses import IllegalTransition, Operation
 
 STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
@@ -134,7 +136,13 @@ def install(app: FastAPI) -> None:
     document(app)
 
     @app.exception_handler(errors.DomainError)
-    async def _domain(_request: Request, exc: errors.DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: errors.DomainError) -> JSONResponse:
+        role: Role | None = getattr(request.state, "role", None)
+        if isinstance(exc, IllegalTransition) and role is not None:
+            # Offer only the ways out this caller has an endpoint for.
+            offered = operations_for(role, map(Operation, exc.extra["allowed_operations"]))
+            extra = {**exc.extra, "allowed_operations": [op.value for op in offered]}
+            return problem(status_of(exc), exc.code, exc.message, **extra)
         return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.money import MAX_AMOUNT
-from tessera.domain.statuses import Operation, VoucherStatus
+from tessera.domain.statuses import (
+    OPERATOR_OPERATIONS,
+    POINT_OF_SALE_OPERATIONS,
+    VOUCHER_OPERATIONS,
+    Operation,
+    VoucherStatus,
+)
 from tessera.domain.vouchers import BarPolicy, Verdict, Voucher
 from tessera.entrypoints.http.deps import (
     ContainerDep,
@@ -193,24 +199,36 @@ def issue_voucher(
     """Issue one voucher of a type with the default code format; the code is returned once."""
 
     def call() -> IssuedOut:
-        voucher, code = issuing.issue_one(
+        issued = issuing.issue_one(
             uow,
             body.voucher_type_id,
             container.code_secret,
             status=VoucherStatus(body.status),
             subscriber=body.subscriber,
         )
-        return IssuedOut(**VoucherOut.of(voucher).model_dump(), code=code)
+        answer = VoucherOut.of(issued.voucher, issued.expires_at)
+        return IssuedOut(**answer.model_dump(), code=issued.code)
 
     return idem.run(uow, body, call, status_code=status.HTTP_201_CREATED)
 
 
-@router.get("/{serial}")
-def get_voucher(serial: Serial, uow: Reader) -> VoucherOut:
-    view = redemption.describe(uow, serial)
-    from tessera.domain.vouchers import expiry_of
+class VoucherRecordOut(VoucherOut):
+    replaces_serial: int | None = Field(
+        description="The voucher this one was reissued in place of, if it was"
+    )
+    replaced_by_serial: int | None = Field(
+        description="The voucher a reissue made in place of this one, if it was reissued"
+    )
 
-    return VoucherOut.of(view.voucher, expiry_of(view.voucher, view.lifecycle.rules))
+
+@router.get("/{serial}")
+def get_voucher(serial: Serial, uow: Reader) -> VoucherRecordOut:
+    found = redemption.describe(uow, serial)
+    return VoucherRecordOut(
+        **VoucherOut.of(found.voucher, found.expires_at).model_dump(),
+        replaces_serial=found.replaces_serial,
+        replaced_by_serial=found.replaced_by_serial,
+    )
 
 
 # --- validate (no change) -------------------------------------------------------------------
@@ -250,9 +268,6 @@ def validate_by_serial(
 
 
 # --- operations that change a voucher, by code and by serial -----------------------------
-
-POS_OPERATIONS = (Operation.RESERVE, Operation.CONFIRM, Operation.RELEASE, Operation.REDEEM)
-OPERATOR_OPERATIONS = (Operation.REVERSE, Operation.REISSUE, Operation.CANCEL, Operation.CLOSE)
 
 
 def by_code_request(body: ByCodeIn) -> Request:
@@ -304,7 +319,7 @@ def _by_serial(operation: Operation) -> Callable[..., JSONResponse]:
 # By code first, redemption first: routes are matched in order, and these are the hot ones.
 _BY_CODE_ORDER = (Operation.REDEEM, Operation.CONFIRM, Operation.RESERVE, Operation.RELEASE)
 for _operation in (*_BY_CODE_ORDER, *OPERATOR_OPERATIONS):
-    _uow_type = PointOfSale if _operation in POS_OPERATIONS else VoucherOperator
+    _uow_type = PointOfSale if _operation in POINT_OF_SALE_OPERATIONS else VoucherOperator
     router.add_api_route(
         f"/{_operation.value}",
         _by_code(_operation, _uow_type),
@@ -313,7 +328,7 @@ for _operation in (*_BY_CODE_ORDER, *OPERATOR_OPERATIONS):
         name=f"{_operation.value}_by_code",
         summary=f"{_operation.value.capitalize()} a voucher by its code",
     )
-for _operation in (*POS_OPERATIONS, *OPERATOR_OPERATIONS):
+for _operation in VOUCHER_OPERATIONS:
     router.add_api_route(
         f"/{{serial}}/{_operation.value}",
         _by_serial(_operation),

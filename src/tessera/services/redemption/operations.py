@@ -511,12 +511,37 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
     )
 
 
-def describe(uow: UnitOfWork, serial: int) -> VoucherView:
+@dataclass(frozen=True, slots=True)
+class Described:
+    """One voucher as an operator reads it: its view, when it expires, and the vouchers a
+    reissue links it to (the one it replaced, the one that replaced it)."""
+
+    view: VoucherView
+    expires_at: datetime | None
+    replaces_serial: int | None
+    replaced_by_serial: int | None
+
+    @property
+    def voucher(self) -> Voucher:
+        return self.view.voucher
+
+
+def describe(uow: UnitOfWork, serial: int) -> Described:
     with uow:
         view = uow.vouchers.view(serial=serial)
-    if view is None:
-        raise VoucherNotFound()
-    return view
+        if view is None:
+            raise VoucherNotFound()
+        voucher = view.voucher
+        replaced = uow.vouchers.get(voucher.replaces_id) if voucher.replaces_id else None
+        replacement = (
+            uow.vouchers.replacement_of(voucher.id) if voucher.status is S.REISSUED else None
+        )
+    return Described(
+        view,
+        expiry_of(voucher, view.lifecycle.rules),
+        replaced.serial if replaced else None,
+        replacement.serial if replacement else None,
+    )
 
 
 OPERATIONS = {
