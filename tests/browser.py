@@ -49,3 +49,51 @@ def live_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def tessera_serve(database_url: str, tmp: Path, env: dict[str, str]) -> Iterator[str]:
+    """``tessera serve`` in a subprocess on a free port (the real server: gunicorn, one
+    worker); yields its base URL. ``env`` adds settings (``TESSERA_...``)."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TESSERA_", "PROMETHEUS_"))}
+    clean |= {"TESSERA_DATABASE_URL": database_url, "TESSERA_LOG_LEVEL": "warning"} | env
+    log = tmp / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tessera.entrypoints.cli", "serve", "--workers", "1",
+             "--port", str(port)],
+            env=clean, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, f"the server stopped: {log.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, "the server did not start"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+SCREENSHOTS = Path(
+    os.environ.get("TESSERA_SCREENSHOTS", Path(__file__).parent.parent / ".screenshots")
+)

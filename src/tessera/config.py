@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         description="How long a resolved API key is cached per process (0: no cache); "
         "a revoked key may keep working this long. 5 saves a round trip per request.",
     )
+    console_session_minutes: int = Field(
+        default=480,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long a console sign-in lasts; revoking its key ends it at once.",
+    )
 
     @field_validator("log_level")
     @classmethod

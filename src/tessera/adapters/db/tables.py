@@ -48,6 +48,19 @@ api_keys = sa.Table(
     sa.Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# A console sign-in: only the SHA-256 of the session token is kept. A session is valid while
+# it has not expired and its key is not revoked (the lookup joins api_keys), so revoking a key
+# ends its sessions with no second write.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    _tenant_fk(),
+    sa.Column("key_id", sa.Uuid, sa.ForeignKey("api_keys.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)
 lifecycles = sa.Table(
     "lifecycles",
     metadata,

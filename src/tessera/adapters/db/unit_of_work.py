@@ -25,6 +25,7 @@ from tessera.adapters.db.repositories.batches import (
     GeneratingBatches,
 )
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
+from tessera.adapters.db.repositories.dashboard import DashboardQueries
 from tessera.adapters.db.repositories.edrs import EdrRepository
 from tessera.adapters.db.repositories.fulfilment import FulfilmentRequestRepository
 from tessera.adapters.db.repositories.idempotency import IdempotencyRepository
@@ -50,7 +51,11 @@ from tessera.adapters.db.repositories.rewards import (
 )
 from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
-from tessera.adapters.db.repositories.tenants import ApiKeyRepository, TenantDirectory
+from tessera.adapters.db.repositories.tenants import (
+    ApiKeyRepository,
+    ConsoleSessions,
+    TenantDirectory,
+)
 from tessera.adapters.db.repositories.vouchers import VoucherRepository
 from tessera.domain.clock import Clock, system_clock
 from tessera.domain.errors import Unavailable
@@ -152,6 +157,7 @@ class UnitOfWork(_Transaction):
         self.attempts = FailedAttemptRepository(conn, tenant)
         self.fulfilment = FulfilmentRequestRepository(conn, tenant)
         self.purge = PurgeRepository(conn, tenant)
+        self.dashboard = DashboardQueries(conn, tenant)
         return self
 
 
@@ -161,6 +167,7 @@ class DirectoryUnitOfWork(_Transaction):
     def __enter__(self) -> DirectoryUnitOfWork:
         self._open()
         self.tenants = TenantDirectory(self.conn)
+        self.sessions = ConsoleSessions(self.conn)
         self.generating_batches = GeneratingBatches(self.conn)
         self.leases = Leases(self.conn)
         return self

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tessera import __version__
 from tessera.bootstrap import Container, build
+from tessera.entrypoints import console
 from tessera.entrypoints.http import (
     batches,
     campaigns,
@@ -115,6 +116,7 @@ def create_app(container: Container | None = None, *, background: bool = False) 
         app.include_router(module.router)
     problems.install(app)
     docs.install(app)
+    console.install(app)
     app.add_middleware(PointOfSale, container=container, metrics=app.state.metrics)
     app.add_middleware(RefuseNul)  # before anything reads a value
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

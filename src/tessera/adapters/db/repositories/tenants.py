@@ -72,6 +72,14 @@ class TenantDirectory:
         )
         return None if row is None else _key(row)
 
+    def key_of(self, key_id: uuid.UUID) -> ApiKey | None:
+        row = (
+            self.conn.execute(sa.select(t.api_keys).where(t.api_keys.c.id == key_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _key(row)
+
 
 class ApiKeyRepository(TenantScoped):
     table = t.api_keys
@@ -103,3 +111,44 @@ class ApiKeyRepository(TenantScoped):
             )
         )
         return result.rowcount == 1
+
+
+class ConsoleSessions:
+    """Console sign-ins, looked up by the token's hash before a tenant is known (like keys)."""
+
+    table = t.console_sessions
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.conn = connection
+
+    def add(self, token_hash: str, key: ApiKey, created_at: datetime, expires_at: datetime) -> None:
+        self.conn.execute(
+            sa.insert(self.table).values(
+                token_hash=token_hash,
+                tenant_id=key.tenant_id,
+                key_id=key.id,
+                created_at=created_at,
+                expires_at=expires_at,
+            )
+        )
+
+    def find(self, token_hash: str, now: datetime) -> tuple[ApiKey, datetime] | None:
+        """The session's key and expiry, if the session has not expired and the key is not
+        revoked: both are settled by this one statement."""
+        s, k = self.table.c, t.api_keys.c
+        stmt = (
+            sa.select(t.api_keys, s.expires_at.label("session_expires_at"))
+            .join_from(self.table, t.api_keys, s.key_id == k.id)
+            .where(s.token_hash == token_hash, s.expires_at > now, k.revoked_at.is_(None))
+        )
+        row = self.conn.execute(stmt).mappings().first()
+        return None if row is None else (_key(row), row["session_expires_at"])
+
+    def end(self, token_hash: str) -> bool:
+        stmt = sa.delete(self.table).where(self.table.c.token_hash == token_hash)
+        return self.conn.execute(stmt).rowcount == 1
+
+    def end_expired(self, now: datetime) -> int:
+        return self.conn.execute(
+            sa.delete(self.table).where(self.table.c.expires_at <= now)
+        ).rowcount
