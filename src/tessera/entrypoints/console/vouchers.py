@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.money import MAX_AMOUNT
 from tessera.domain.roles import Permission
-from tessera.domain.statuses import Operation, sources
+from tessera.domain.statuses import OPERATOR_OPERATIONS, Operation, sources
 from tessera.entrypoints.console.web import (
     FORM_ERRORS,
     PREFIX,
@@ -28,7 +28,7 @@ from tessera.services.redemption import Target
 router = APIRouter(prefix=f"{PREFIX}/vouchers", route_class=ConsoleRoute, include_in_schema=False)
 NAV = [("/vouchers", "Vouchers", "read")]
 
-ACTIONS = vouchers.OPERATOR_OPERATIONS  # reverse, reissue, cancel, close
+ACTIONS = OPERATOR_OPERATIONS  # reverse, reissue, cancel, close
 
 
 def parse_serial(text: str) -> int:
