@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import settings
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -24,6 +25,12 @@ from tessera.bootstrap import Container, build
 from tessera.config import Settings
 from tessera.entrypoints.http.app import create_app
 from tessera.services.tenants import create_tenant
+
+# No per-example deadline: on a 2-core machine running two test processes a property test's
+# example can take over hypothesis's 200 ms for no fault of the code (a failure then says
+# DeadlineExceeded, not what rule broke). The examples and their checks stay the same.
+settings.register_profile("tessera", deadline=None)
+settings.load_profile("tessera")
 
 POSTGRES_URL = os.environ.get("TESSERA_TEST_POSTGRES_URL", "")
 TEST_LIST_KEY = "dGVzc2VyYS10ZXN0LWxpc3Qta2V5LTMyLWJ5dGVzLiE="  # 32 bytes, tests only

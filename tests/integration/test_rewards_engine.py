@@ -361,3 +361,30 @@ def test_an_issued_voucher_reward_returns_its_code_once_and_the_code_redeems(
     policy = BarPolicy(threshold=5, window=td(minutes=15), period=td(minutes=30))
     outcome = redemption.redeem(uow(), container.code_secret, by_code(code, "254700000042"), policy)
     assert outcome.voucher.serial == reward.details["serial"]
+
+
+def test_a_condition_reads_the_wallet_as_its_usable_balance_per_type(container, uow):
+    # 100 MB per event while the wallet holds under 250: the third event finds 200 (+100)
+    # and is rewarded, the fourth finds 300 and is not; an expired bucket counts for nothing.
+    created, _figures = campaigns.create_campaign(uow(), spec("topup", "wallet.data_mb < 250"))
+    ingest(container, uow, [ev(1), ev(2)])
+    ingest(container, uow, [ev(3)])
+    assert wallets.get_wallet(uow(), "254700000001").totals(T0) == {"data_mb": 300}
+    [late] = ingest(container, uow, [ev(4)])
+    assert late.rewards == []
+    # a subscriber with no wallet at all has 0 of every type it names: matched, no failure
+    [fresh] = ingest(container, uow, [ev(5, subscriber="254700000009")])
+    assert [r.campaign for r in fresh.rewards] == ["topup"]
+    _campaign, figures = campaigns.get_campaign(uow(), created.id)
+    assert figures.failures is None or figures.failures.count == 0
+
+
+def test_the_wallet_a_condition_reads_leaves_out_expired_buckets(container, uow, clock):
+    campaigns.create_campaign(uow(), spec("refill", "wallet.data_mb == 0"))
+    [first] = ingest(container, uow, [ev(1)])  # empty wallet: rewarded 100 MB for 7 days
+    assert len(first.rewards) == 1
+    [second] = ingest(container, uow, [ev(2)])
+    assert second.rewards == []
+    clock.advance(days=8)  # the credit has expired: the wallet is empty again
+    [third] = ingest(container, uow, [ev(3, at=clock())])
+    assert len(third.rewards) == 1

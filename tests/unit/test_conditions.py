@@ -203,3 +203,17 @@ def test_a_screen_that_seldom_settles_is_dropped_after_its_trial():
         assert context(mb).matching(programs, screen) == []
     assert context(5).matching(programs, screen) == []
     assert reads == [50] * 9 + [5]
+
+
+def test_a_condition_may_read_the_wallet_and_is_checked_against_it():
+    now = datetime.now(UTC)
+    assert check_condition("wallet.data_mb > 100", [], "usage.data", now) is not None
+    with pytest.raises(ConditionError, match="cannot be a boolean"):
+        check_condition('wallet.data_mb + "x"', [], "usage.data", now)
+
+
+def test_a_balance_type_the_wallet_lacks_reads_as_zero():
+    context = EvaluationContext(
+        {"attributes": {}}, {}, {}, datetime.now(UTC), uses_of("wallet.voice_min == 0"), {}
+    )
+    assert context.matches(compile_condition("wallet.voice_min == 0"), "c")

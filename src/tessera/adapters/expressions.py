@@ -22,7 +22,7 @@ from tessera.domain.errors import Invalid
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-VARIABLES = ("event", "subscriber", "agg", "now")
+VARIABLES = ("event", "subscriber", "agg", "wallet", "now")
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
 
 
@@ -126,6 +126,7 @@ def check_condition(
             "event": event,
             "subscriber": {"external_id": ""},
             "agg": dict.fromkeys(declared, value),
+            "wallet": wallet_view({}, uses_of(source).get("wallet", frozenset())),
             "now": now,
         }
         try:
@@ -184,6 +185,14 @@ def merge_uses(all_uses: list[Uses]) -> Uses:
     return merged
 
 
+def wallet_view(totals: Mapping[str, int], fields: frozenset[str] | None) -> Mapping[str, int]:
+    """``wallet`` as a condition sees it: the usable balance per balance type, 0 for a type
+    the condition names and the subscriber has none of (an empty wallet is no failure)."""
+    if fields is None:
+        return totals
+    return {name: totals.get(name, 0) for name in fields}
+
+
 def narrowed(value: Mapping[str, Any], fields: frozenset[str] | None) -> Mapping[str, Any]:
     if fields is None:
         return value
@@ -239,8 +248,8 @@ class EvaluationContext:
     conversions in turn, each failure raising a Python exception): a whole event is ~25 us,
     more than evaluating twenty conditions. So only the variables and fields that the
     conditions read (``uses``) are handed over, and in two steps: the event first, for the
-    ``Screen``; the subscriber, the aggregates and ``now`` only if the screen does not settle
-    it. ``subscriber`` and ``agg`` may be functions, called then.
+    ``Screen``; the subscriber, the aggregates, the wallet and ``now`` only if the screen does
+    not settle it. ``subscriber``, ``agg`` and ``wallet`` may be functions, called then.
     """
 
     __slots__ = ("_context", "_rest")
@@ -252,24 +261,28 @@ class EvaluationContext:
         agg: Value | Callable[[], Value],
         now: datetime,
         uses: Uses | None = None,
+        wallet: Value | Callable[[], Value] | None = None,
     ) -> None:
         if uses is None:
             first = {"event": event}
         else:
             first = {"event": narrowed(event, uses["event"])} if "event" in uses else {}
         self._context = cel.Context(first)
-        self._rest: tuple[Any, ...] | None = (subscriber, agg, now, uses)
+        self._rest: tuple[Any, ...] | None = (subscriber, agg, wallet or {}, now, uses)
 
     def _complete(self) -> Any:
         """The context with every variable the conditions read."""
         if self._rest is not None:
-            subscriber, agg, now, uses = self._rest
+            subscriber, agg, wallet, now, uses = self._rest
             self._rest = None
             variables: dict[str, Any] = {}
             for name, value in (("subscriber", subscriber), ("agg", agg)):
                 if uses is None or name in uses:
                     found = value() if callable(value) else value
                     variables[name] = found if uses is None else narrowed(found, uses[name])
+            if uses is None or "wallet" in uses:
+                found = wallet() if callable(wallet) else wallet
+                variables["wallet"] = wallet_view(found, None if uses is None else uses["wallet"])
             if uses is None or "now" in uses:
                 variables["now"] = now
             if variables:

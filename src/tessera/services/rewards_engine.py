@@ -128,9 +128,13 @@ class _Lookups:
 
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     stored: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    wallets: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def profile(self, subscriber: str) -> dict[str, Any]:
         return self.profiles.get(subscriber) or {"external_id": subscriber}
+
+    def wallet(self, subscriber: str) -> dict[str, int]:
+        return self.wallets.get(subscriber, {})
 
     def agg_view(
         self,
@@ -244,6 +248,7 @@ def _screened(
             partial(lookups.agg_view, plan.agg, event, so_far),
             now,
             plan.uses,
+            partial(lookups.wallet, event.subscriber),
         )
         if context.settled_by(plan.screen):
             continue
@@ -365,6 +370,10 @@ class RewardsEngine:
                 {u.event.subscriber for u in unsettled} if buckets else set(),
                 [d.name for d in definitions],
                 buckets,
+            )
+            lookups.wallets = uow.buckets.usable_totals(
+                {u.event.subscriber for u in unsettled if "wallet" in plans[u.event.type].uses},
+                now,
             )
             matches: list[tuple[Campaign, Event]] = []
             failed: list[tuple[Campaign, str]] = []

@@ -223,6 +223,29 @@ class BucketRepository(TenantScoped):
         ).returning(self.table.c.id)
         return int(self.conn.execute(stmt).scalar_one())
 
+    def usable_totals(self, external_ids: set[str], now: datetime) -> dict[str, dict[str, int]]:
+        """What ``wallet`` means in a condition, by external id: the usable balance per
+        balance type (unexpired, not empty), as ``Wallet.totals`` counts it."""
+        if not external_ids:
+            return {}
+        b, s = self.table.c, t.subscribers.c
+        stmt = (
+            sa.select(s.external_id, b.balance_type, sa.func.sum(b.amount))
+            .select_from(self.table.join(t.subscribers, s.id == b.subscriber_id))
+            .where(
+                self._mine(),
+                self._mine(t.subscribers),
+                self._in(s.external_id, sorted(external_ids)),
+                b.amount > 0,
+                sa.or_(b.expires_at.is_(None), b.expires_at > now),
+            )
+            .group_by(s.external_id, b.balance_type)
+        )
+        totals: dict[str, dict[str, int]] = {}
+        for external_id, balance_type, amount in self.conn.execute(stmt):
+            totals.setdefault(external_id, {})[balance_type] = int(amount)
+        return totals
+
     def spendable(self, subscriber_id: uuid.UUID, balance_type: str, now: datetime) -> list[Bucket]:
         """Unexpired buckets of one type, soonest expiry first, locked until commit."""
         c = self.table.c
