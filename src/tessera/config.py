@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         ge=0,
         description="How often the worker purges what is past retention (0: never).",
     )
+    seal_interval_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="How often the worker seals new EDRs into hash-chained blocks (0: never).",
+    )
+    seal_block_size: int = Field(
+        default=5000, ge=1, le=100_000, description="EDRs at most in one sealed block."
+    )
     purge_batch: int = Field(
         default=5000, ge=1, le=100_000, description="Rows the purge deletes per statement."
     )

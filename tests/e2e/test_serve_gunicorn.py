@@ -135,7 +135,7 @@ def test_on_sqlite_the_workers_run_the_background_jobs_and_one_scrape_counts_the
         assert time.monotonic() < deadline, text
         time.sleep(0.2)
         text = httpx.get(f"{base}/metrics").text
-    for job in ("expire", "release-holds", "batch-recovery"):
+    for job in ("expire", "release-holds", "batch-recovery", "seal"):
         assert f'tessera_worker_job_runs_total{{job="{job}",outcome="ok"}}' in text
 
 

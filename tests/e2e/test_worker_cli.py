@@ -24,7 +24,7 @@ from tessera.entrypoints.http.app import create_app
 from tessera.services import redemption
 from vouchering import issue, make_type
 
-JOBS = {"expire", "release-holds", "dispatch", "batch-recovery", "purge"}
+JOBS = {"expire", "release-holds", "dispatch", "batch-recovery", "seal", "purge"}
 
 
 WORKER = [sys.executable, "-m", "tessera.entrypoints.cli", "worker"]

@@ -52,6 +52,7 @@ from tessera.entrypoints.cli_common import (
     show,
     tenant_uow,
 )
+from tessera.entrypoints.cli_edrs import add_commands as add_edr_commands
 from tessera.entrypoints.cli_lists import list_app, register_dispatch
 from tessera.entrypoints.cli_webhooks import notification_app, webhook_app
 from tessera.entrypoints.http import batches as batch_routes
@@ -75,6 +76,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(edrs_app, name="edrs")
+add_edr_commands(edrs_app)
 app.add_typer(list_app, name="list")
 register_dispatch(app)
 app.add_typer(batch_app, name="batch")
@@ -170,6 +172,7 @@ def key_revoke(
 class ExportFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
+    SEALED = "sealed"  # JSON lines with the blocks: `tessera edrs verify-file` checks it
 
 
 EDR_COLUMNS = [
@@ -195,10 +198,15 @@ def edrs_export(
     since: Annotated[datetime | None, typer.Option(help="ISO time, UTC if no offset")] = None,
     until: Annotated[datetime | None, typer.Option(help="ISO time, UTC if no offset")] = None,
 ) -> None:
-    """Stream a tenant's EDRs as CSV or JSON lines, in id order, in constant memory."""
+    """Stream a tenant's EDRs as CSV or JSON lines, in id order, in constant memory.
+    ``--format sealed``: every EDR with its sealed blocks, for an offline verify."""
     from datetime import UTC
 
+    from tessera.services.edr_seal import export_sealed
+
     container, tenant_id = open_tenant(tenant)
+    if export_format is ExportFormat.SEALED and (operation or since or until):
+        refuse("invalid", "--format sealed exports every EDR: no --operation, --since, --until")
     f = EdrFilter(
         operation=operation,
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
@@ -206,6 +214,9 @@ def edrs_export(
     )
     stream: TextIO = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
+        if export_format is ExportFormat.SEALED:
+            stream.writelines(export_sealed(container.uow(tenant_id)))
+            return
         writer = csv.writer(stream) if export_format is ExportFormat.CSV else None
         if writer:
             writer.writerow(EDR_COLUMNS)

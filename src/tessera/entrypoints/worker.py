@@ -2,7 +2,8 @@
 
 Jobs: ``expire`` (vouchers past expiry and grace), ``release-holds`` (lapsed reservations),
 ``dispatch`` (webhooks that are due), ``batch-recovery`` (batches whose generating process
-died) and ``purge`` (everything past its retention, ``services/purge.py``).
+died), ``seal`` (new EDRs into hash-chained blocks, ``services/edr_seal.py``) and ``purge``
+(everything past its retention, ``services/purge.py``).
 
 Run it as often as you like, on as many hosts: before each run a worker takes (or renews)
 the job's lease in the database (``leases``: one row per job, its holder and until when), and
@@ -33,7 +34,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from tessera.bootstrap import Container
-from tessera.services import expiry, purge
+from tessera.services import edr_seal, expiry, purge
 from tessera.services.batches import fail_abandoned_batches
 
 log = structlog.get_logger(__name__)
@@ -112,6 +113,14 @@ def jobs_for(container: Container, metrics: WorkerMetrics) -> list[Job]:
             return {"failed_batches": len(failed)}
 
         jobs.append(Job("batch-recovery", s.batch_recovery_interval_seconds, recover_batches))
+    if s.seal_interval_seconds > 0:
+
+        def seal() -> Counts:
+            report = edr_seal.seal_all(container.directory, container.uow, s.seal_block_size)
+            waiting = int(report.waiting)
+            return {"blocks": report.blocks, "sealed": report.sealed, "waiting": waiting}
+
+        jobs.append(Job("seal", s.seal_interval_seconds, seal))
     if s.purge_interval_seconds > 0:
 
         def purge_old() -> Counts:

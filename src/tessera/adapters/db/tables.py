@@ -143,6 +143,23 @@ edrs = sa.Table(
     sa.Index(None, "tenant_id", "occurred_at"),
 )
 
+# Sealed blocks of EDRs (domain/edr_seal.py), written by the worker's ``seal`` job after the
+# records commit: each covers one tenant's EDRs with after_id < id <= last_id and chains to the
+# tenant's previous block by hash.
+edr_blocks = sa.Table(
+    "edr_blocks",
+    metadata,
+    _tenant_fk(),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("after_id", sa.BigInteger, nullable=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("entries", sa.LargeBinary, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("sealed_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "seq"),
+)
+
 # --- Vouchers and batches ----------------------------------------------------------------
 # A voucher's code is never stored: only its keyed hash (HMAC-SHA256, 32 bytes) and its last
 # four characters for support screens. Expiry is not stored either: it follows from the

@@ -26,6 +26,7 @@ from tessera.adapters.db.repositories.batches import (
 )
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.dashboard import DashboardQueries
+from tessera.adapters.db.repositories.edr_blocks import EdrBlockRepository, EdrHorizon
 from tessera.adapters.db.repositories.edrs import EdrRepository
 from tessera.adapters.db.repositories.fulfilment import FulfilmentRequestRepository
 from tessera.adapters.db.repositories.idempotency import IdempotencyRepository
@@ -138,6 +139,7 @@ class UnitOfWork(_Transaction):
         self.subscribers = SubscriberRepository(conn, tenant)
         self.buckets = BucketRepository(conn, tenant)
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
+        self.edr_blocks = EdrBlockRepository(conn, tenant)
         self.serials = SerialCounter(conn, tenant)
         self.events = EventRepository(conn, tenant)
         self.ingest = IngestRepository(conn, tenant)
@@ -170,6 +172,7 @@ class DirectoryUnitOfWork(_Transaction):
         self.sessions = ConsoleSessions(self.conn)
         self.generating_batches = GeneratingBatches(self.conn)
         self.leases = Leases(self.conn)
+        self.edr_horizon = EdrHorizon(self.conn)
         return self
 
 

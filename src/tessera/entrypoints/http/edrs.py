@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from tessera.adapters.db.repositories.edrs import EdrFilter
@@ -14,6 +15,7 @@ from tessera.domain.edr import Edr
 from tessera.entrypoints.http.deps import Reader
 from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
+from tessera.services import edr_seal
 from tessera.services.edrs import list_edrs
 
 router = APIRouter(prefix="/v1/edrs", tags=["edrs"])
@@ -63,3 +65,51 @@ def get_edrs(
     f = EdrFilter(operation, subject_type, subject_id, since, until)
     page = list_edrs(uow, f, cursor, limit)
     return PageOut(items=[EdrOut.of(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+def export_sealed(uow: Reader) -> StreamingResponse:
+    """Every EDR of the tenant with its sealed blocks, as JSON lines: each block's EDRs
+    (``{"edr": ...}``), then the block (``{"block": ...}``: range, entries, previous hash,
+    hash); the EDRs not yet sealed last. ``tessera edrs verify-file`` checks such a file
+    with nothing but the file."""
+    return StreamingResponse(
+        edr_seal.export_sealed(uow),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="edrs-sealed.jsonl"'},
+    )
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    blocks: int
+    sealed: int
+    unsealed: int
+    chain_head: str
+    breach: str | None
+    block: int | None
+    edr_id: int | None
+    reason: str | None
+
+
+@router.get("/verify")
+def verify(uow: Reader) -> VerificationOut:
+    """Checks every sealed block against the EDRs stored now; names the first EDR that
+    was changed, removed or inserted (``ok`` false)."""
+    r = edr_seal.verify_tenant(uow)
+    f = r.first
+    return VerificationOut(
+        ok=r.ok,
+        blocks=r.blocks,
+        sealed=r.sealed,
+        unsealed=r.unsealed,
+        chain_head=r.chain_head,
+        breach=None if f is None else f.breach.value,
+        block=None if f is None else f.block_seq,
+        edr_id=None if f is None else f.edr_id,
+        reason=None if f is None else f.describe(),
+    )

@@ -100,6 +100,25 @@ class EdrRepository(TenantScoped):
         row = self.conn.execute(stmt).mappings().first()
         return None if row is None else _edr(row)
 
+    def between(self, after_id: int, last_id: int, limit: int) -> list[Edr]:
+        """This tenant's EDRs with ``after_id < id <= last_id``, the first ``limit`` by id."""
+        c = self.table.c
+        stmt = self._select().where(c.id > after_id, c.id <= last_id).order_by(c.id).limit(limit)
+        return [_edr(row) for row in self.conn.execute(stmt).mappings()]
+
+    def stream_between(self, after_id: int, last_id: int, chunk: int = 5000) -> Iterator[Edr]:
+        while True:
+            edrs = self.between(after_id, last_id, chunk)
+            yield from edrs
+            if len(edrs) < chunk:
+                return
+            after_id = edrs[-1].id
+
+    def count_after(self, after_id: int) -> int:
+        c = self.table.c
+        stmt = self._select(sa.func.count()).where(c.id > after_id)
+        return int(self.conn.execute(stmt).scalar_one())
+
     def _filtered(self, f: EdrFilter) -> sa.Select[tuple[object]]:
         c = self.table.c
         stmt = self._select()
