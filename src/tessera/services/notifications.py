@@ -13,10 +13,12 @@ import dataclasses
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.repositories.notifications import StoredNotification
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.adapters.templating import check_template, render
@@ -87,32 +89,93 @@ def enqueue_many(
     templates: dict[str | None, MessageTemplate | None] = {}
     sealed_all = []
     for given, language in messages:
-        details = json.loads(json.dumps(given, default=_json_default))
         if language not in templates:
             templates[language] = uow.templates.pick(event_type, language)
         template = templates[language]
-        message, message_error = None, None
-        if template is not None:
-            try:
-                message = render(template.body, details)
-            except ValueError as exc:  # the change still happens; the receiver sees why
-                message_error = str(exc)
-        body = {
-            "type": event_type,
-            "occurred_at": now.isoformat(),
-            "data": details,
-            "message": message,
-            "language": template.language if template else None,
-        }
-        if message_error:
-            body["message_error"] = message_error
-        sealed_all.append(
-            uow.sealer.seal(json.dumps(body).encode(), payload_context(uow.tenant_id))
+        body = message_body(
+            event_type, given, now, (template.language, template.body) if template else None
         )
+        sealed_all.append(seal_body(uow.sealer, uow.tenant_id, body))
     uow.notifications.add_many(
         event_type, [(e, sealed) for sealed in sealed_all for e in endpoints], now
     )
     return len(endpoints) * len(sealed_all)
+
+
+def message_body(
+    event_type: str, given: dict[str, Any], now: datetime, template: tuple[str, str] | None
+) -> dict[str, Any]:
+    """The payload of one notification (before sealing): the details as JSON values, and the
+    message rendered from ``template`` (language, body) when the tenant has one. Pure: the
+    unit of work's ``enqueue`` and the redemption decision both build it here."""
+    details = json.loads(json.dumps(given, default=_json_default))
+    message, message_error = None, None
+    if template is not None:
+        try:
+            message = render(template[1], details)
+        except ValueError as exc:  # the change still happens; the receiver sees why
+            message_error = str(exc)
+    body = {
+        "type": event_type,
+        "occurred_at": now.isoformat(),
+        "data": details,
+        "message": message,
+        "language": template[0] if template else None,
+    }
+    if message_error:
+        body["message_error"] = message_error
+    return body
+
+
+def seal_body(sealer: Sealer, tenant_id: uuid.UUID, body: dict[str, Any]) -> bytes:
+    return sealer.seal(json.dumps(body).encode(), payload_context(tenant_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions:
+    """Where a tenant's notifications of some event types go, read before a change is
+    decided: the active endpoints that want each type (by id), and the template each type is
+    rendered with when no language is asked (``MessageTemplateRepository.pick``), as
+    (language, body)."""
+
+    endpoints: Mapping[str, tuple[uuid.UUID, ...]]
+    templates: Mapping[str, tuple[str, str]]
+
+    @classmethod
+    def of(
+        cls,
+        endpoints: Iterable[tuple[uuid.UUID, Sequence[str]]],
+        templates: Iterable[tuple[str, str, str]],
+    ) -> Subscriptions:
+        """From (endpoint id, its event types) in id order and (event type, language, body)
+        in the order ``pick`` prefers them (the first of each type wins)."""
+        wanted: dict[str, list[uuid.UUID]] = {}
+        for endpoint_id, event_types in endpoints:
+            for event_type in dict.fromkeys(event_types):
+                wanted.setdefault(event_type, []).append(endpoint_id)
+        picked: dict[str, tuple[str, str]] = {}
+        for event_type, language, body in templates:
+            picked.setdefault(event_type, (language, body))
+        return cls({k: tuple(v) for k, v in wanted.items()}, picked)
+
+    def to(self, event_type: str) -> tuple[uuid.UUID, ...]:
+        return self.endpoints.get(event_type, ())
+
+
+NO_SUBSCRIPTIONS = Subscriptions({}, {})
+
+
+def subscriptions(uow: UnitOfWork, event_types: Sequence[str]) -> Subscriptions:
+    """The tenant's ``Subscriptions`` to ``event_types``, inside an entered unit of work: one
+    lookup of the endpoints and, for each type someone wants, one of its template."""
+    endpoints = uow.webhooks.subscribed_any(event_types)
+    wanted = {event_type for _id, types in endpoints for event_type in types}
+    templates = []
+    for event_type in event_types:
+        template = uow.templates.pick(event_type, None) if event_type in wanted else None
+        if template is not None:
+            templates.append((event_type, template.language, template.body))
+    return Subscriptions.of(endpoints, templates)
 
 
 # --- Webhook endpoints --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher
 from tessera.domain.wallet import BucketGrant
+from tessera.services.notifications import NO_SUBSCRIPTIONS, Subscriptions
 from tessera.services.redemption.decision import decide_use
 from tessera.services.wallets import new_subscriber
 
@@ -39,10 +40,18 @@ def view(status=S.AVAILABLE, *, offer=None, reserved_until=None) -> VoucherView:
     return VoucherView(voucher, voucher_type, lifecycle)
 
 
-def decide(found: VoucherView, *, new: bool = False, request_id=None, operation=Operation.REDEEM):
+def decide(
+    found: VoucherView,
+    *,
+    new=False,
+    request_id=None,
+    operation=Operation.REDEEM,
+    subscriptions=NO_SUBSCRIPTIONS,
+):
     return decide_use(
         found, operation, new_subscriber("254700", NOW), new_subscriber=new,
         activity=NOW, now=NOW, bucket_ids=[11, 12], request_id=request_id,
+        subscriptions=subscriptions,
     )  # fmt: skip
 
 
@@ -108,5 +117,43 @@ def test_a_terminated_subscriber_is_refused():
     with pytest.raises(SubscriberInactive):
         decide_use(
             view(), Operation.REDEEM, gone, new_subscriber=False, activity=NOW, now=NOW,
-            bucket_ids=[11, 12], request_id=None,
+            bucket_ids=[11, 12], request_id=None, subscriptions=NO_SUBSCRIPTIONS,
         )  # fmt: skip
+
+
+def test_no_endpoint_wants_the_notices_so_the_outbox_is_empty():
+    assert decide(view()).outbox == ()
+
+
+def test_each_notice_an_endpoint_wants_goes_to_the_outbox_for_each_such_endpoint():
+    hooks = (uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3))
+    wanted = Subscriptions.of(
+        [
+            (hooks[0], ["voucher.redeemed"]),
+            (hooks[1], ["voucher.redeemed", "fulfilment.requested"]),
+            (hooks[2], ["fulfilment.requested"]),
+        ],
+        [("voucher.redeemed", "en", "{{ serial }} for {{ subscriber }}")],
+    )
+    decision = decide(view(offer="BUNDLE-5GB"), request_id=uuid.uuid4(), subscriptions=wanted)
+    fulfilment, redeemed = decision.outbox
+    assert (fulfilment.event_type, fulfilment.endpoints) == ("fulfilment.requested", hooks[1:])
+    assert (redeemed.event_type, redeemed.endpoints) == ("voucher.redeemed", hooks[:2])
+    assert redeemed.body["message"] == "1007 for 254700"
+    assert redeemed.body["language"] == "en"
+    assert redeemed.body["data"]["redeemed_at"] == NOW.isoformat()
+    assert redeemed.body["occurred_at"] == NOW.isoformat()
+    assert fulfilment.body["message"] is None  # no template for it
+
+
+def test_the_first_template_of_a_type_renders_its_notices():
+    hook = uuid.UUID(int=1)
+    wanted = Subscriptions.of(
+        [(hook, ["voucher.redeemed"])],
+        [
+            ("voucher.redeemed", "sw", "ya {{ serial }}"),
+            ("voucher.redeemed", "en", "of {{ serial }}"),
+        ],
+    )
+    (redeemed,) = decide(view(), subscriptions=wanted).outbox
+    assert (redeemed.body["language"], redeemed.body["message"]) == ("sw", "ya 1007")

@@ -3,8 +3,10 @@
 ``decide_use`` is pure: from the voucher's view, the operation, the subscriber, the times and
 the ids drawn for the new rows, it returns every change a use makes — the compare-and-set
 expectation, the subscriber when new, the buckets, the fulfilment request, the EDRs and the
-notifications — or raises the domain's refusal. The unit of work (``operations.py``) and the
-batched PostgreSQL write (``quick_use.py``) each apply a decision; neither decides.
+notifications with their outbox rows (payloads rendered for the tenant's subscribed
+endpoints, read with the voucher) — or raises the domain's refusal. Either ledger
+(``ledger.py``: the unit of work, or the batched PostgreSQL statement) writes a decision;
+neither decides.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher, expiry_of, plan
 from tessera.domain.wallet import BucketGrant, ServiceState, Subscriber, SubscriberInactive
+from tessera.services.notifications import Subscriptions, message_body
 from tessera.services.voucher_events import FULFILMENT_REQUESTED, VOUCHER_REDEEMED
 from tessera.services.wallets import credit_edr, subscriber_created_edr
 
 S = VoucherStatus
+USE_EVENTS = (FULFILMENT_REQUESTED, VOUCHER_REDEEMED)  # what a use may notify
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,16 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxDraft:
+    """One notice for the outbox: its payload (rendered, sealed by the ledger that writes
+    it) queued once for each endpoint."""
+
+    event_type: str
+    body: dict[str, Any]
+    endpoints: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UseDecision:
     operation: Operation
     view: VoucherView
@@ -55,6 +69,7 @@ class UseDecision:
     fulfilment: FulfilmentDraft | None
     edrs: tuple[EdrDraft, ...]
     notices: tuple[Notice, ...]
+    outbox: tuple[OutboxDraft, ...]  # the notices some endpoint of the tenant wants
     activity: datetime
     now: datetime
 
@@ -81,11 +96,13 @@ def decide_use(
     now: datetime,
     bucket_ids: Sequence[int],
     request_id: uuid.UUID | None,
+    subscriptions: Subscriptions,
 ) -> UseDecision:
     """What redeeming (or confirming) the voucher of ``view`` for ``subscriber`` changes.
 
     ``bucket_ids``: one per bucket template of the type, drawn by the ledger; ``request_id``:
-    the fulfilment request's id when the type has an offer. Raises the transition table's
+    the fulfilment request's id when the type has an offer; ``subscriptions``: where the
+    tenant's notifications of ``USE_EVENTS`` go. Raises the transition table's
     refusal (``IllegalTransition``, expired, not yet valid) before anything is written."""
     before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
     if subscriber.service_state is ServiceState.TERMINATED:
@@ -155,9 +172,18 @@ def decide_use(
             },
         )
     )
+    outbox = tuple(
+        OutboxDraft(
+            n.event_type,
+            message_body(n.event_type, n.details, now, subscriptions.templates.get(n.event_type)),
+            subscriptions.to(n.event_type),
+        )
+        for n in notices
+        if subscriptions.to(n.event_type)
+    )
     return UseDecision(
         operation, view, before, after, subscriber, new_subscriber, grants, fulfilment,
-        tuple(drafts), tuple(notices), activity, now,
+        tuple(drafts), tuple(notices), outbox, activity, now,
     )  # fmt: skip
 
 

@@ -37,13 +37,15 @@ from tessera.domain.vouchers import (
 from tessera.domain.wallet import Subscriber, validate_external_id
 from tessera.services import voucher_events
 from tessera.services.issuing import DEFAULT_FORMAT, issue_voucher
-from tessera.services.notifications import enqueue
+from tessera.services.notifications import subscriptions
 from tessera.services.redemption.decision import (
+    USE_EVENTS,
     UseDecision,
     decide_use,
     release_lapsed_hold,
     voucher_edr,
 )
+from tessera.services.redemption.ledger import Decline, UnitOfWorkLedger
 from tessera.services.wallets import (
     ensure_subscriber,
 )
@@ -258,43 +260,13 @@ def _use(
             if offer
             else uow.buckets.allocate_ids(len(view.voucher_type.spec.buckets)),
             request_id=new_id() if offer else None,
+            subscriptions=subscriptions(uow, USE_EVENTS),
         )
-        moved = apply_use(uow, decision)
-        if moved is None:
+        moved = UnitOfWorkLedger(uow).write(decision)
+        if isinstance(moved, Decline):
             raise _lost_race(uow, view.voucher, operation)
         uow.commit()
     return outcome_of(decision, moved)
-
-
-def apply_use(uow: UnitOfWork, decision: UseDecision) -> Voucher | None:
-    """The unit of work's ledger: writes a decided use inside the caller's transaction;
-    None (nothing written) when the voucher is no longer what the decision expected."""
-    view, now = decision.view, decision.now
-    if decision.new_subscriber:
-        s = decision.subscriber
-        _created, fresh = uow.subscribers.upsert(s.external_id, None, None, now, s.id)
-        if not fresh:  # created by another call meanwhile: decide again with them
-            return None
-    moved = uow.vouchers.transition(
-        view.voucher,
-        decision.expected,
-        decision.new_status,
-        now,
-        subscriber_id=decision.subscriber.id,
-        reserved_until=None,
-    )
-    if moved is None:
-        return None
-    uow.buckets.add_granted(decision.subscriber.id, decision.grants, now)
-    if decision.fulfilment is not None:
-        f = decision.fulfilment
-        uow.fulfilment.add(
-            f.id, moved.id, moved.serial, decision.subscriber.id, f.offer, f.action, now
-        )
-    uow.edrs.append_many(list(decision.edrs), now)
-    for notice in decision.notices:
-        enqueue(uow, notice.event_type, notice.details)
-    return moved
 
 
 def outcome_of(decision: UseDecision, moved: Voucher) -> Outcome:

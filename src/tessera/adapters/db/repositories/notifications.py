@@ -9,6 +9,7 @@ dispatchers never claim the same row; on SQLite the claim is one serialized writ
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,6 +73,18 @@ class WebhookEndpointRepository(TenantScoped):
         c = self.table.c
         rows = self.conn.execute(self._select(c.id, c.event_types).where(c.active.is_(True)))
         return [row.id for row in rows if event_type in row.event_types]
+
+    def subscribed_any(self, event_types: Sequence[str]) -> list[tuple[uuid.UUID, list[str]]]:
+        """Active endpoints that want any of ``event_types``, in id order, each with the ones
+        of ``event_types`` it wants."""
+        c = self.table.c
+        stmt = self._select(c.id, c.event_types).where(c.active.is_(True)).order_by(c.id)
+        found = []
+        for row in self.conn.execute(stmt):
+            wanted = [e for e in event_types if e in row.event_types]
+            if wanted:
+                found.append((row.id, wanted))
+        return found
 
     def list(self, cursor: str | None, limit: int) -> Page[WebhookEndpoint]:
         return self._page(self._select(), self.table.c.id, cursor, limit, _endpoint)

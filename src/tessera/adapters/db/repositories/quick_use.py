@@ -25,6 +25,7 @@ through SQLAlchemy.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
 import re
@@ -70,7 +71,11 @@ class OutcomeUnknown(Unavailable):
 class QuickView:
     view: VoucherView
     bucket_ids: list[int]  # one per bucket template of the type, in order
-    webhooks: int  # active endpoints of the tenant that want voucher.redeemed
+    # The tenant's active endpoints that want a use's notifications (id, event types), in id
+    # order, and its templates of those notifications (event type, language, body), in the
+    # order MessageTemplateRepository.pick prefers them.
+    endpoints: list[tuple[uuid.UUID, list[str]]]
+    templates: list[tuple[str, str, str]]
 
 
 @functools.cache
@@ -89,13 +94,21 @@ def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
         f"ARRAY(SELECT nextval('{bucket_sequence}'::regclass) "  # noqa: S608 - from the catalog
         "FROM generate_series(1, jsonb_array_length(voucher_types.buckets))) AS bucket_ids"
     )
+    # A use's notifications (services/redemption/decision.py, USE_EVENTS): where they go.
     webhooks = sa.text(
-        "(SELECT count(*) FROM webhook_endpoints AS w WHERE w.tenant_id = :tenant AND w.active "
-        "AND w.event_types @> '[\"voucher.redeemed\"]') AS webhooks"
+        "(SELECT jsonb_agg(jsonb_build_array(w.id, w.event_types) ORDER BY w.id) "
+        "FROM webhook_endpoints AS w WHERE w.tenant_id = :tenant AND w.active "
+        "AND w.event_types ?| ARRAY['voucher.redeemed', 'fulfilment.requested']) AS webhooks"
+    )
+    templates = sa.text(
+        "(SELECT jsonb_agg(jsonb_build_array(m.event_type, m.language, m.body) "
+        "ORDER BY m.event_type, m.id) FROM message_templates AS m "
+        "WHERE m.tenant_id = :tenant "
+        "AND m.event_type IN ('voucher.redeemed', 'fulfilment.requested')) AS templates"
     )
     one = str(
         _view_statement(True, False, True)
-        .add_columns(bar.label("barred_until"), bucket_ids, webhooks)
+        .add_columns(bar.label("barred_until"), bucket_ids, webhooks, templates)
         .compile(dialect=dialect)
     )
     # The single read's parameters become the columns of its row in ``asked``.
@@ -133,13 +146,15 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
 # move. A lapsed hold is matched as a reservation whose hold has passed (the rules judged it
 # available), never a live one. A subscriber first heard of here is created first; if another
 # call created them meanwhile, they are not in ``joined`` and their voucher does not move
-# (the caller then takes the slow path). Two rows for one voucher move it once.
+# (the caller then takes the slow path). Two rows for one voucher move it once. The
+# fulfilment request and the outbox rows (payloads sealed by the caller) join ``moved`` too.
 _WRITE_SQL = """
 WITH asked AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%(asked)s::jsonb) AS asked(
         n int, tenant uuid, voucher_id bigint, expected text, lapsed boolean, new text,
         now timestamptz, subscriber_id uuid, external_id text, service_state text,
-        new_subscriber boolean, actor uuid, buckets jsonb, edrs jsonb)
+        new_subscriber boolean, actor uuid, buckets jsonb, edrs jsonb, fulfilment jsonb,
+        outbox jsonb)
 ), joined AS (
     INSERT INTO subscribers (id, tenant_id, external_id, attributes, service_state,
                              created_at, updated_at)
@@ -179,6 +194,23 @@ WITH asked AS MATERIALIZED (
            AS e(n int, operation text, subject_type text, subject_id text, status_before text,
                 status_after text, amount_minor bigint, currency text, details jsonb)
      ORDER BY asked.n, e.n
+), requested AS (
+    INSERT INTO fulfilment_requests (id, tenant_id, voucher_id, serial, subscriber_id, offer,
+                                     action, status, created_at)
+    SELECT (asked.fulfilment->>'id')::uuid, asked.tenant, moved.id, moved.serial,
+           asked.subscriber_id, asked.fulfilment->>'offer', asked.fulfilment->>'action',
+           'pending', asked.now
+      FROM moved JOIN asked ON asked.n = moved.n
+     WHERE jsonb_typeof(asked.fulfilment) = 'object'
+), queued AS (
+    INSERT INTO notifications (tenant_id, endpoint_id, event_type, payload_sealed, status,
+                               attempts, next_attempt_at, created_at)
+    SELECT asked.tenant, o.endpoint_id, o.event_type, decode(o.payload, 'base64'), 'pending',
+           0, asked.now, asked.now
+      FROM moved JOIN asked ON asked.n = moved.n,
+           jsonb_to_recordset(asked.outbox) AS o(n int, endpoint_id uuid, event_type text,
+                                                 payload text)
+     ORDER BY asked.n, o.n
 )
 SELECT * FROM moved
 """
@@ -233,7 +265,10 @@ class _Read:
 
 
 @dataclass(frozen=True, slots=True)
-class _Write:
+class UseWrite:
+    """One decided use, as the write statement takes it (``services/redemption/ledger.py``
+    builds it from the decision)."""
+
     tenant_id: uuid.UUID
     voucher: Voucher
     expected: VoucherStatus
@@ -242,7 +277,9 @@ class _Write:
     subscriber: Subscriber
     new_subscriber: bool
     buckets: Sequence[BucketGrant]
+    fulfilment: tuple[uuid.UUID, str, str] | None  # the request's id, offer and action
     edrs: Sequence[EdrDraft]
+    outbox: Sequence[tuple[uuid.UUID, str, bytes]]  # endpoint id, event type, sealed payload
     actor_key_id: uuid.UUID | None
 
     def asked(self, n: int) -> dict[str, Any]:
@@ -275,6 +312,20 @@ class _Write:
                 for b in self.buckets
             ],
             "edrs": [{"n": n, **draft_columns(d)} for n, d in enumerate(self.edrs)],
+            "fulfilment": (
+                None
+                if self.fulfilment is None
+                else dict(zip(("id", "offer", "action"), map(str, self.fulfilment), strict=True))
+            ),
+            "outbox": [
+                {
+                    "n": n,
+                    "endpoint_id": str(endpoint_id),
+                    "event_type": event_type,
+                    "payload": base64.b64encode(sealed).decode(),
+                }
+                for n, (endpoint_id, event_type, sealed) in enumerate(self.outbox)
+            ],
         }
 
 
@@ -384,35 +435,12 @@ class QuickUses:
         first, second, *_rest = (*scopes, None, None)
         return await self.reads.submit(_Read(tenant_id, code_hash, (first, second), subscriber))
 
-    async def use(
-        self,
-        tenant_id: uuid.UUID,
-        voucher: Voucher,
-        expected: VoucherStatus,
-        new: VoucherStatus,
-        now: datetime,
-        subscriber: Subscriber,
-        new_subscriber: bool,
-        buckets: Sequence[BucketGrant],
-        edrs: Sequence[EdrDraft],
-        actor_key_id: uuid.UUID | None,
-    ) -> Voucher | WriteRefused | None:
-        """The compare-and-set, the buckets and the EDRs (and ``subscriber`` when new) in one
-        statement; None when the voucher is no longer ``expected`` or a new subscriber was
-        created by another call meanwhile, ``WRITE_REFUSED`` when the statement was refused
-        (either way nothing of this redemption was written)."""
-        write = _Write(
-            tenant_id,
-            voucher,
-            expected,
-            new,
-            now,
-            subscriber,
-            new_subscriber,
-            buckets,
-            edrs,
-            actor_key_id,
-        )
+    async def use(self, write: UseWrite) -> Voucher | WriteRefused | None:
+        """The compare-and-set, the buckets, the fulfilment request, the EDRs and the outbox
+        rows (and the subscriber when new) in one statement; None when the voucher is no
+        longer ``expected`` or a new subscriber was created by another call meanwhile,
+        ``WRITE_REFUSED`` when the statement was refused (either way nothing of this
+        redemption was written)."""
         moved = await self.writes.submit(write)
         if moved is _UNKNOWN:
             raise OutcomeUnknown()
@@ -436,7 +464,7 @@ class QuickUses:
             found[row["n"] - 1] = _quick_view(row, self.read.sql)
         return found
 
-    async def _write_all(self, writes: list[_Write]) -> list[Voucher | object | None]:
+    async def _write_all(self, writes: list[UseWrite]) -> list[Voucher | object | None]:
         asked = [w.asked(n) for n, w in enumerate(writes)]
         params = {"asked": asked, "voucher_ids": [w.voucher.id for w in writes]}
         try:
@@ -503,7 +531,9 @@ def _quick_view(row: Any, sql: str) -> QuickView:
             else None
         ),
     )
-    return QuickView(view, list(row[at["bucket_ids"]]), int(row[at["webhooks"]]))
+    endpoints = [(uuid.UUID(i), types) for i, types in row[at["webhooks"]] or ()]
+    templates = [(e, language, body) for e, language, body in row[at["templates"]] or ()]
+    return QuickView(view, list(row[at["bucket_ids"]]), endpoints, templates)
 
 
 async def _json_codecs(conn: Any) -> None:
