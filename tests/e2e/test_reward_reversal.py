@@ -74,7 +74,7 @@ def test_reversing_a_reward_closes_the_unused_voucher_it_issued(api, issued):
     assert voucher_status(api, admin, serial) == "closed"
     refused = redeem(api, admin, code)
     assert refused.status_code == 409, refused.text
-    assert operations(api, admin, str(serial))[-1] == "voucher.close"
+    assert operations(api, admin, str(serial))[-2:] == ["voucher.close", "voucher.redeem_refused"]
     (edr,) = [
         e
         for e in api.get("/v1/edrs?operation=reward.reverse", headers=admin).json()["items"]

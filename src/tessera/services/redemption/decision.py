@@ -215,6 +215,21 @@ def voucher_edr(
     )
 
 
+def check_edr(view: VoucherView, status: VoucherStatus, operation: str, **details: Any) -> EdrDraft:
+    """The record of a check that changed nothing: a validation (with its verdict) or a
+    refused use (``voucher.<operation>_refused``, with the refusal's code as its reason)."""
+    spec = view.voucher_type.spec
+    return EdrDraft(
+        operation,
+        "voucher",
+        str(view.voucher.serial),
+        status_before=status.value,
+        status_after=status.value,
+        details={"voucher_type": spec.name, "voucher_type_id": str(view.voucher.voucher_type_id)}
+        | {k: v for k, v in details.items() if v is not None},
+    )
+
+
 def release_lapsed_hold(view: VoucherView, before: VoucherStatus) -> list[EdrDraft]:
     """A lapsed hold that is used is released first, on the record, as the sweeper would."""
     if view.voucher.status is S.RESERVED and before is S.AVAILABLE:

@@ -7,8 +7,10 @@ the winner left. A use (redeem, confirm) is decided by ``decision.decide_use``."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
@@ -16,7 +18,7 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.code_hash import code_hash
 from tessera.domain.codes import CodeFormat, is_well_formed
 from tessera.domain.edr import EdrDraft
-from tessera.domain.errors import Conflict, Invalid
+from tessera.domain.errors import Conflict, DomainError, Invalid
 from tessera.domain.ids import new_id
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import (
@@ -41,6 +43,7 @@ from tessera.services.notifications import subscriptions
 from tessera.services.redemption.decision import (
     USE_EVENTS,
     UseDecision,
+    check_edr,
     decide_use,
     release_lapsed_hold,
     voucher_edr,
@@ -164,7 +167,12 @@ def _wrong_code(uow: UnitOfWork, scopes: list[str], policy: BarPolicy, now: date
     for scope in scopes:
         bar = uow.attempts.record_failure(scope, now, policy)
         drafts.append(
-            EdrDraft("voucher.validate_failed", "caller", scope, details={"reason": "unknown"})
+            EdrDraft(
+                "voucher.validate_failed",
+                "caller",
+                scope,
+                details={"reason": "unknown", "channel": "code"},
+            )
         )
         if bar is not None:
             drafts.append(
@@ -188,6 +196,68 @@ def _lost_race(uow: UnitOfWork, voucher: Voucher, operation: Operation) -> Confl
     return IllegalTransition(current.effective_status(now), operation)
 
 
+# --- refusals on the record -------------------------------------------------------------
+
+UseCase = Callable[[UnitOfWork, bytes, Request, BarPolicy], "Outcome"]
+
+
+def channel_of(target: Target) -> str:
+    """How the caller named the voucher: a point of sale by its code, an operator by serial."""
+    return "code" if target.code is not None else "serial"
+
+
+def recorded(operation: Operation) -> Callable[[UseCase], UseCase]:
+    """Every refused use of a voucher that can be named leaves an EDR: who (the key, on every
+    EDR), why (the refusal's code) and by which channel. The refusal's own transaction is
+    rolled back with whatever it had written, so the record is written in one of its own
+    (under an Idempotency-Key, a savepoint of the key's transaction, stored with the answer).
+    An unknown code has its own record (``voucher.validate_failed``, counted towards a bar);
+    once barred, a caller's guesses are refused without one, so a guessing script cannot
+    fill the records (a real code it presents is recorded on its voucher)."""
+
+    def decorate(use_case: UseCase) -> UseCase:
+        @wraps(use_case)
+        def run(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
+            try:
+                return use_case(uow, secret, request, policy)
+            except (Conflict, Barred) as refusal:
+                _record_refusal(uow, secret, request, operation, refusal)
+                raise
+
+        return run
+
+    return decorate
+
+
+def _record_refusal(
+    uow: UnitOfWork, secret: bytes, request: Request, operation: Operation, refusal: DomainError
+) -> None:
+    target = request.target
+    with uow:
+        now = uow.clock()
+        if target.serial is not None:
+            view = uow.vouchers.view(serial=target.serial)
+        else:
+            assert target.code is not None
+            view = uow.vouchers.view(code_hash=code_hash(secret, target.code))
+        if view is None:  # removed meanwhile
+            return
+        status = view.voucher.effective_status(now)
+        uow.edrs.append(
+            check_edr(
+                view,
+                status,
+                f"voucher.{operation.value}_refused",
+                reason=refusal.code,
+                channel=channel_of(target),
+                subscriber=request.subscriber,
+                activity_at=request.activity_at.isoformat() if request.activity_at else None,
+            ),
+            now,
+        )
+        uow.commit()
+
+
 # --- validate ---------------------------------------------------------------------------
 
 
@@ -206,6 +276,20 @@ def validate(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy
             return Validation(Verdict.UNKNOWN, None, None)
         rules = view.lifecycle.rules
         found = verdict(view.voucher, rules, activity, now)
+        status = view.voucher.effective_status(now)
+        uow.edrs.append(
+            check_edr(
+                view,
+                status,
+                "voucher.validate",
+                verdict=found.value,
+                channel=channel_of(request.target),
+                subscriber=subscriber,
+                activity_at=request.activity_at.isoformat() if request.activity_at else None,
+            ),
+            now,
+        )
+        uow.commit()
         return Validation(found, view, expiry_of(view.voucher, rules))
 
 
@@ -222,12 +306,14 @@ def _required_subscriber(external_id: str | None) -> str:
 # --- uses by a subscriber -----------------------------------------------------------------
 
 
+@recorded(Operation.REDEEM)
 def redeem(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """available -> used in one step, crediting the subscriber's wallet."""
     external_id = _required_subscriber(request.subscriber)
     return _use(uow, secret, request, policy, Operation.REDEEM, external_id)
 
 
+@recorded(Operation.CONFIRM)
 def confirm(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """reserved -> used; the wallet credited is the one named now, or the one that reserved."""
     external_id = _optional_subscriber(request.subscriber)
@@ -300,6 +386,7 @@ def _redeemer(
     raise Invalid("subscriber", "is required: the reservation did not name a subscriber")
 
 
+@recorded(Operation.RESERVE)
 def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """available -> reserved for the lifecycle's hold time (a check-in at a partner)."""
     external_id = _optional_subscriber(request.subscriber)
@@ -339,16 +426,19 @@ def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
 # --- changes without a wallet -------------------------------------------------------------
 
 
+@recorded(Operation.RELEASE)
 def release(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """reserved -> available (also a hold that has lapsed but is not yet swept)."""
     return _simple(uow, secret, request, policy, Operation.RELEASE, reserved_until=None)
 
 
+@recorded(Operation.CANCEL)
 def cancel(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """The holder gives the voucher back (available or reserved only)."""
     return _simple(uow, secret, request, policy, Operation.CANCEL, reserved_until=None)
 
 
+@recorded(Operation.CLOSE)
 def close(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """The operator withdraws the voucher for good (pending, available or reserved)."""
     return _simple(uow, secret, request, policy, Operation.CLOSE, reserved_until=None)
@@ -377,6 +467,7 @@ def _simple(
     return Outcome(moved, before, expiry_of(moved, rules))
 
 
+@recorded(Operation.REISSUE)
 def reissue(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """available or reserved -> reissued; the replacement (its code returned once) is
     available, or reserved when the old one was, and refers to the old one."""
@@ -406,6 +497,7 @@ def reissue(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
     return Outcome(moved, before, expiry_of(moved, rules), replacement=new, replacement_code=code)
 
 
+@recorded(Operation.REVERSE)
 def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy) -> Outcome:
     """used -> available, taking back exactly the buckets the redemption credited; refused
     with ``credit_spent`` (nothing changes) when any of them has been spent."""
