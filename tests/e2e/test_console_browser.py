@@ -10,6 +10,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,7 +56,7 @@ def live(
         url = f"sqlite:///{tmp / 'console.db'}"
         shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "console.db")
     env = {"TESSERA_CODE_SECRET": CODE_SECRET, "TESSERA_LIST_KEY": LIST_KEY,
-           "TESSERA_PRINT_DIR": str(tmp / "print")}  # fmt: skip
+           "TESSERA_PRINT_DIR": str(tmp / "print"), "TESSERA_BATCH_CHUNK_SIZE": "1000"}  # fmt: skip
     container = build(Settings(database_url=url))
     _tenant, admin_key = create_tenant(container.directory(), f"console-{uuid.uuid4().hex[:8]}")
     container.close()
@@ -206,3 +207,103 @@ def test_a_revoked_keys_session_ends(page, live):
     page.reload()
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_create_a_lifecycle_a_type_and_a_batch_watch_it_and_take_its_print_file_once(page, live):
+    tag = uuid.uuid4().hex[:6]
+    sign_in(page, live, live.admin_key)
+    page.get_by_role("link", name="Lifecycles and types").click()
+    form = page.locator("#lifecycle-form")
+    form.get_by_label("Lifecycle name").fill(f"Scratch cards {tag}")
+    form.get_by_label("Valid for (days)").fill("-3")
+    form.get_by_role("button", name="Create lifecycle").click()
+    expect(page.locator("#e-lc-validity_days")).to_contain_text("greater than 0")
+    shot(page, live, "catalog-error")
+    form = page.locator("#lifecycle-form")
+    form.get_by_label("Valid for (days)").fill("90")
+    form.get_by_role("button", name="Create lifecycle").click()
+    expect(page.get_by_role("status")).to_contain_text(f"lifecycle Scratch cards {tag}")
+    form = page.locator("#type-form")
+    form.get_by_label("Type name").fill(f"Airtime 5 EUR {tag}")
+    form.get_by_label("Cost (minor units)").fill("500")
+    form.get_by_label("Lifecycle").select_option(label=f"Scratch cards {tag}")
+    form.get_by_label("Balance type").fill("airtime")
+    form.get_by_label("Amount").fill("500")
+    form.get_by_role("button", name="Create voucher type").click()
+    expect(page.get_by_role("status")).to_contain_text(f"voucher type Airtime 5 EUR {tag}")
+    shot(page, live, "catalog")
+
+    page.get_by_role("link", name="Batches").click()
+    form = page.locator("#batch-form")
+    form.get_by_label("Voucher type").select_option(label=f"Airtime 5 EUR {tag}")
+    form.get_by_label("How many vouchers").fill("20000")
+    form.get_by_role("button", name="Create batch").click()
+    state = page.locator("#progress [data-state]")
+    # Generated 1,000 at a time (TESSERA_BATCH_CHUNK_SIZE): the page opens while it runs,
+    # and htmx polls the progress until the batch is done.
+    assert state.get_attribute("data-state") == "generating"
+    shot(page, live, "batch-generating")
+    expect(page.locator("#progress [data-state]")).to_have_attribute(
+        "data-state", "generated", timeout=60_000
+    )
+    expect(page.locator("#progress .count")).to_contain_text("20000 of 20000")
+    expect(page.get_by_role("row", name="pending 20000")).to_be_visible()
+    shot(page, live, "batch-generated")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download print file").click()
+    printed = Path(download_info.value.path()).read_text()
+    lines = printed.splitlines()
+    assert len(lines) == 20001  # the header and every voucher
+    page.get_by_role("button", name="Download print file").click()
+    expect(page.get_by_role("heading", name="Gone")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("no longer available")
+    shot(page, live, "print-file-gone")
+    page.go_back()
+    page.reload()
+    first = int(lines[1].split(",")[0])
+    form = page.locator("#operate-form")
+    form.get_by_label("Operation").select_option("activate")
+    form.get_by_label("From serial").fill(str(first))
+    form.get_by_label("To serial").fill(str(first + 99))
+    form.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("status").first).to_contain_text("activate: 100 vouchers changed")
+    expect(page.get_by_role("row", name="available 100")).to_be_visible()
+    expect(page.get_by_role("row", name="pending 19900")).to_be_visible()
+    shot(page, live, "batch-activated")
+
+
+def test_write_a_campaign_with_a_typo_see_it_at_its_line_and_column_fix_simulate_activate(
+    page, live
+):
+    tag = uuid.uuid4().hex[:6]
+    sign_in(page, live, live.admin_key)
+    page.get_by_role("link", name="Campaigns").click()
+    form = page.locator("#campaign-form")
+    form.get_by_label("Campaign name").fill(f"Big data users {tag}")
+    form.get_by_label("Trigger event types").fill("usage.data")
+    editor = form.get_by_label("Condition (CEL over event, subscriber, agg and now)")
+    editor.press_sequentially("event.attributes.mb >= 100 &&\n  event.type = 'usage.data'")
+    check = page.locator("#condition-check .error")
+    expect(check).to_contain_text("line 2, column 14")
+    assert check.get_attribute("data-line") == "2"
+    shot(page, live, "campaign-typo")
+    form.get_by_label("Balance type").fill("data_mb")
+    form.get_by_label("Amount").fill("100")
+    form.get_by_role("button", name="Create campaign").click()  # refused, shown in place
+    expect(page.locator("#condition-check .error")).to_contain_text("line 2, column 14")
+    editor = page.locator("#campaign-form").get_by_label(re.compile("^Condition"))
+    expect(editor).to_have_value("event.attributes.mb >= 100 &&\n  event.type = 'usage.data'")
+    editor.fill("event.attributes.mb >= 100 &&\n  event.type == 'usage.data'")
+    expect(page.locator("#condition-check")).to_contain_text("The condition compiles")
+    page.locator("#campaign-form").get_by_role("button", name="Create campaign").click()
+    expect(page.get_by_role("heading", name=f"Big data users {tag}")).to_contain_text("draft")
+
+    page.get_by_role("button", name="Simulate").click()
+    expect(page.locator("#simulation")).to_contain_text("1 event(s) rewarded")
+    expect(page.locator("#simulation")).to_contain_text("sample-1")
+    shot(page, live, "campaign-simulated")
+    page.get_by_role("button", name="Activate").click()
+    expect(page.locator("h1 [data-status]")).to_have_text("active")
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    shot(page, live, "campaign-active")

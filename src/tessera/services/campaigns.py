@@ -23,10 +23,21 @@ from tessera.services.redemption import Request, Target
 from tessera.services.rewards_engine import EventOutcome, RewardsEngine
 
 
+def condition_checked(uow: UnitOfWork, condition: str, trigger_type: str) -> None:
+    """The check a condition passes when a campaign is saved (ConditionError with its line
+    and column otherwise): the console's editor asks it as the text is typed."""
+    declared = [d.name for d in uow.aggregates.definitions()]
+    check_condition(condition, declared, trigger_type, uow.clock())
+
+
+def check_condition_text(uow: UnitOfWork, condition: str, trigger_type: str) -> None:
+    with uow:
+        condition_checked(uow, condition, trigger_type)
+
+
 def _check(uow: UnitOfWork, spec: CampaignSpec, except_id: uuid.UUID | None = None) -> CampaignSpec:
     spec = spec.validated()
-    declared = [d.name for d in uow.aggregates.definitions()]
-    check_condition(spec.condition, declared, spec.trigger_types[0], uow.clock())
+    condition_checked(uow, spec.condition, spec.trigger_types[0])
     for i, reward in enumerate(spec.rewards):
         known_type = reward.voucher_type_id and uow.voucher_types.get(reward.voucher_type_id)
         if reward.kind is RewardKind.ISSUE_VOUCHER and not known_type:

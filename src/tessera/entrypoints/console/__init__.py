@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from tessera.entrypoints.console import auth, dashboard, vouchers
+from tessera.entrypoints.console import auth, batches, campaigns, catalog, dashboard, vouchers
 from tessera.entrypoints.console.web import PREFIX, STATIC, templates
 
-PAGES = (auth, dashboard, vouchers)
+PAGES = (auth, dashboard, vouchers, campaigns, catalog, batches)
 
 
 def install(app: FastAPI) -> None:

@@ -102,4 +102,4 @@ def operate(request: Request, serial: int, operation: Operation, posted: Form) -
             request, "reissued.html", signed, old=serial, replacement=outcome.replacement,
             code=outcome.replacement_code,
         )  # fmt: skip
-    return redirect(f"{PREFIX}/vouchers?serial={serial}&done={operation.value}")
+    return redirect(f"{PREFIX}/vouchers", serial=str(serial), done=operation.value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import jinja2
 from fastapi import Depends, Request
@@ -60,6 +61,7 @@ def _when(value: datetime | None) -> str:
 
 
 templates.filters["when"] = _when
+templates.globals["prefix"] = PREFIX
 
 
 class SignedOut(Exception):
@@ -179,7 +181,10 @@ def closed(response: Response) -> Response:
     return response
 
 
-def redirect(url: str) -> RedirectResponse:
+def redirect(url: str, **query: str) -> RedirectResponse:
+    """See other (303): after a POST the browser GETs ``url`` with ``query``."""
+    if query:
+        url = f"{url}?{urlencode(query)}"
     response = RedirectResponse(url, status_code=303)
     closed(response)
     return response
@@ -191,7 +196,7 @@ def field_errors(exc: Exception) -> dict[str, str]:
     if isinstance(exc, ValidationError | RequestValidationError):
         found: dict[str, str] = {}
         for error in exc.errors():
-            loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "_"
+            loc = field_name(error.get("loc", ()))
             found.setdefault(loc, str(error.get("msg", "invalid")).removeprefix("Value error, "))
         return found
     if isinstance(exc, Invalid):
@@ -202,6 +207,20 @@ def field_errors(exc: Exception) -> dict[str, str]:
 
 
 FORM_ERRORS = (ValidationError, Invalid, DomainError)
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A pydantic location as the domain names fields: ``rewards[0].amount``."""
+    name = ""
+    for part in loc:
+        if part == "body" and not name:
+            continue
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "_"
+
+
+def blank_to_none(values: dict[str, str]) -> dict[str, str | None]:
+    return {k: (v.strip() or None) for k, v in values.items()}
 
 
 def error_page(request: Request, exc: DomainError) -> Response:

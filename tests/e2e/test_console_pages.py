@@ -1,0 +1,152 @@
+"""Every console page renders for every role, a role without a permission is shown no form
+that needs it and is refused when it posts one anyway, and the pages show what the API
+knows (the dashboard's hourly counts, the CEL check's line and column)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consoling import sign_in
+from helpers import auth
+
+
+def _made(answer: Any) -> dict[str, Any]:
+    assert answer.status_code in (200, 201, 202), answer.text
+    return dict(answer.json())
+
+
+@pytest.fixture
+def seeded(api, tenant) -> dict[str, Any]:
+    _tenant_id, key = tenant
+    h = auth(key)
+    lc = _made(api.post("/v1/lifecycles", headers=h,
+                        json={"name": "90 days", "validity_kind": "from_issue", "validity_days": 90}))  # fmt: skip
+    vt = _made(api.post("/v1/voucher-types", headers=h, json={
+        "name": "Data 1GB", "cost_minor": 500, "currency": "EUR", "lifecycle_id": lc["id"],
+        "buckets": [{"balance_type": "data_mb", "amount": 1024, "validity_days": 30}]}))  # fmt: skip
+    batch = _made(
+        api.post("/v1/batches", headers=h, json={"voucher_type_id": vt["id"], "count": 5})
+    )
+    campaign = _made(api.post("/v1/campaigns", headers=h, json={
+        "name": "Big users", "trigger_types": ["usage.data"],
+        "condition": "event.attributes.mb >= 100",
+        "rewards": [{"kind": "credit_bucket", "balance_type": "data_mb", "amount": 100}]}))  # fmt: skip
+    serials = []
+    for _ in range(3):
+        issued = _made(api.post("/v1/vouchers", headers=h, json={"voucher_type_id": vt["id"]}))
+        _made(api.post("/v1/vouchers/redeem", headers=h,
+                       json={"code": issued["code"], "subscriber": "31600000009"}))  # fmt: skip
+        serials.append(issued["serial"])
+    keys = {"admin": key}
+    for role in ("operator", "auditor", "pos"):
+        keys[role] = _made(api.post("/v1/keys", headers=h, json={"name": role, "role": role}))[
+            "key"
+        ]
+    return {"batch": batch, "campaign": campaign, "serial": serials[0], "keys": keys}
+
+
+def _pages(seeded: dict[str, Any]) -> list[str]:
+    return [
+        "/console",
+        "/console/vouchers",
+        f"/console/vouchers?serial={seeded['serial']}",
+        "/console/catalog",
+        "/console/batches",
+        f"/console/batches/{seeded['batch']['id']}",
+        "/console/campaigns",
+        f"/console/campaigns/{seeded['campaign']['id']}",
+    ]
+
+
+@contextmanager
+def _as(api: TestClient) -> Iterator[TestClient]:
+    """The app's test client (one per container: its lifespan owns the pools)."""
+    yield api
+
+
+WRITE_FORM = re.compile(r'<form method="post" action="(?!/console/sign-out)')
+
+
+@pytest.mark.parametrize("role", ["admin", "operator", "auditor", "pos"])
+def test_every_page_renders_for_every_role_and_read_only_roles_get_no_write_form(api, seeded, role):
+    client = api
+    sign_in(client, seeded["keys"][role])
+    for path in _pages(seeded):
+        page = client.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        if role in ("auditor", "pos"):
+            assert not WRITE_FORM.search(page.text), path
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/console/catalog/lifecycles", {"name": "x", "validity_kind": "from_issue", "validity_days": "9"}),
+        ("/console/batches", {"voucher_type_id": "00000000-0000-0000-0000-000000000000", "count": "5"}),
+        ("/console/campaigns", {"name": "x", "trigger_types": "usage.data", "condition": "true"}),
+    ],
+)  # fmt: skip
+def test_an_auditor_posting_a_write_form_anyway_is_refused(api, seeded, path, data):
+    with _as(api) as client:
+        csrf = sign_in(client, seeded["keys"]["auditor"])
+        answer = client.post(path, data={**data, "csrf": csrf})
+    assert answer.status_code == 403
+    assert "may not manage catalog" in answer.text
+
+
+def test_the_dashboard_counts_the_redemptions_of_the_hour(api, seeded):
+    with _as(api) as client:
+        sign_in(client, seeded["keys"]["auditor"])
+        page = client.get("/console").text
+    assert 'aria-label="Redemptions per hour: 3 in the last 24 hours"' in page
+    assert 'aria-label="Rewards per hour: 0 in the last 24 hours"' in page
+
+
+def test_the_condition_check_names_the_line_and_column_of_an_error(api, seeded):
+    with _as(api) as client:
+        csrf = sign_in(client, seeded["keys"]["operator"])
+        bad = client.post(
+            "/console/campaigns/check",
+            data={
+                "condition": "event.attributes.mb > 1 &&\n  evnt.x",
+                "trigger_types": "usage.data",
+            },
+            headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+        )
+        good = client.post(
+            "/console/campaigns/check",
+            data={"condition": "event.attributes.mb > 1", "trigger_types": "usage.data"},
+            headers={"X-CSRF-Token": csrf, "HX-Request": "true"},
+        )
+        unsigned = client.post(
+            "/console/campaigns/check", data={"condition": "true"}, headers={"HX-Request": "true"}
+        )
+    assert 'data-line="2" data-column="3"' in bad.text
+    assert "unknown variable &#39;evnt&#39;" in bad.text
+    assert "compiles" in good.text
+    assert unsigned.status_code == 403  # no CSRF token
+
+
+def test_a_refused_form_shows_the_reason_next_to_the_field_and_keeps_what_was_typed(api, seeded):
+    with _as(api) as client:
+        csrf = sign_in(client, seeded["keys"]["operator"])
+        answer = client.post(
+            "/console/catalog/lifecycles",
+            data={
+                "csrf": csrf,
+                "name": "Typo",
+                "validity_kind": "from_issue",
+                "validity_days": "0",
+            },
+        )
+    assert answer.status_code == 422
+    assert re.search(r'id="e-lc-validity_days"[^>]*>[^<]*greater than 0', answer.text)
+    assert 'value="Typo"' in answer.text
