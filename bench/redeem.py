@@ -7,6 +7,7 @@ p99.
 
     python bench/redeem.py --store postgresql   # needs TESSERA_TEST_POSTGRES_URL
     python bench/redeem.py --store sqlite
+    python bench/redeem.py --store postgresql --webhooks   # the tenant wants voucher.redeemed
 
 The last line is one JSON object.
 """
@@ -18,6 +19,7 @@ import json
 import statistics
 import sys
 
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from _harness import CODE_SECRET, Steal, fresh_database, running_server
@@ -29,18 +31,41 @@ from tessera.domain.code_hash import code_hash
 from tessera.domain.codes import generate_codes, last4
 from tessera.domain.lifecycle import LifecycleRules, ValidityKind
 from tessera.domain.roles import Role
-from tessera.services import catalog
+from tessera.services import catalog, notifications
 from tessera.services.issuing import DEFAULT_FORMAT
 from tessera.services.tenants import create_key, create_tenant
 
 SECRET = CODE_SECRET
 
 
-def prepare(url: str, count: int) -> tuple[str, list[str]]:
-    """A tenant, a pos key, a type, and ``count`` available vouchers (bulk insert)."""
-    container = build(Settings(database_url=url, code_secret=SecretStr(SECRET)))
+# With --webhooks: the key sealing the outbox, and the loopback network the endpoint is on
+# (nothing listens there: the server dispatches nothing on PostgreSQL, the rows stay queued).
+WEBHOOK_SETTINGS = {
+    "TESSERA_LIST_KEY": "YmVuY2gtbGlzdC1rZXktMzItYnl0ZXMtbG9uZy4uLi4=",
+    "TESSERA_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+}
+
+
+def prepare(url: str, count: int, webhooks: bool = False) -> tuple[str, list[str]]:
+    """A tenant, a pos key, a type, and ``count`` available vouchers (bulk insert); with
+    ``webhooks``, an endpoint of the tenant subscribed to ``voucher.redeemed``."""
+    container = build(
+        Settings(
+            database_url=url,
+            code_secret=SecretStr(SECRET),
+            list_key=SecretStr(WEBHOOK_SETTINGS["TESSERA_LIST_KEY"]),
+            webhook_allowed_networks=WEBHOOK_SETTINGS["TESSERA_WEBHOOK_ALLOWED_NETWORKS"],
+        )
+    )
     tenant, _admin = create_tenant(container.directory(), "bench")
     _key, pos = create_key(container.uow(tenant.id), "bench till", Role.POS)
+    if webhooks:
+        notifications.create_endpoint(
+            container.uow(tenant.id),
+            container.webhook_targets,
+            "http://127.0.0.1:9/bench",
+            ["voucher.redeemed"],
+        )
     rules = LifecycleRules(ValidityKind.FROM_ISSUE, validity_days=365, grace_days=30)
     lifecycle = catalog.create_lifecycle(container.uow(tenant.id), "bench", rules)
     spec = VoucherTypeSpec(
@@ -91,11 +116,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--webhooks", action="store_true", help="the tenant has an endpoint for voucher.redeemed"
+    )
     args = parser.parse_args()
 
     open_count = int(args.rate * args.rate_seconds)
     with fresh_database(args.store) as url:
-        key, codes = prepare(url, args.redemptions + open_count + 500)
+        key, codes = prepare(url, args.redemptions + open_count + 500, args.webhooks)
         warm, closed, rated = (
             codes[:500],
             codes[500 : 500 + args.redemptions],
@@ -105,7 +133,11 @@ def main() -> None:
         # two for the quick one: 2 x (16 + 2) stay under the default max_connections (100).
         pool = 16
         # The key cache saves a lookup per request; a revoked key may work for 5 s more.
-        settings = {"TESSERA_DB_POOL_SIZE": str(pool), "TESSERA_KEY_CACHE_SECONDS": "5"}
+        settings = {
+            "TESSERA_DB_POOL_SIZE": str(pool),
+            "TESSERA_KEY_CACHE_SECONDS": "5",
+            **WEBHOOK_SETTINGS,
+        }
         headers = {"Authorization": f"Bearer {key}"}
         path = "/v1/vouchers/redeem"
 
@@ -127,6 +159,7 @@ def main() -> None:
             rated_steal = Steal()
             rated_run = run(lambda: open_loop(base, path, bodies(rated, "o"), args.rate, headers))
             rated_steal.stop()
+        queued = _queued(url)
     elapsed, latencies, errors = closed_run.elapsed, closed_run.latencies, closed_run.errors
     rate_latencies, rate_errors = rated_run.latencies, rated_run.errors
     print(
@@ -154,9 +187,20 @@ def main() -> None:
                 "fixed_rate_p99_ms": pct(rate_latencies, 0.99),
                 "fixed_rate_errors": rate_errors,
                 "fixed_rate_steal_pct": rated_steal.percent,
+                "webhooks": args.webhooks,
+                "notifications_queued": queued,
             }
         )
     )
+
+
+def _queued(url: str) -> int:
+    """Outbox rows written (one per redemption served, with --webhooks; else 0)."""
+    container = build(Settings(database_url=url))
+    with container.engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM notifications")).scalar_one()
+    container.close()
+    return int(count)
 
 
 if __name__ == "__main__":
