@@ -4,6 +4,11 @@ concurrent clients. Last line: one JSON object.
     python bench/lists.py --store sqlite
     python bench/lists.py --store postgresql   # server from TESSERA_TEST_POSTGRES_URL; a
                                                # database of its own is created and dropped
+    python bench/lists.py --store postgresql --repeats 1 --distributions 0
+                                               # 1 % of the rows repeat an earlier code
+
+With ``--repeats P``, P % of the rows (chosen at random, seeded) repeat the code of a random
+earlier row, anywhere in the file; the report must name each of them as a duplicate.
 
 Upload and distributions go through the same service calls as the API and the CLI.
 """
@@ -14,6 +19,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import resource
 import sys
 import tempfile
@@ -33,12 +39,23 @@ from tessera.services.list_upload import upload_codes
 from tessera.services.tenants import create_tenant
 
 
-def write_csv(path: Path, rows: int) -> None:
+def write_csv(path: Path, rows: int, repeats_percent: float = 0.0) -> int:
+    """The file, and how many of its rows repeat an earlier code."""
+    chance = repeats_percent / 100
+    draw = random.Random(20261207)
+    codes: list[str] = []
+    repeated = 0
     with path.open("w", encoding="utf-8") as out:
         out.write("code,description,expiry\n")
         for i in range(rows):
-            tail = uuid.uuid4().hex[:8]
-            out.write(f"PARTNER-{i:09d}-{tail},10% off your next order,2030-12-31\n")
+            if codes and draw.random() < chance:
+                code = codes[draw.randrange(len(codes))]
+                repeated += 1
+            else:
+                code = f"PARTNER-{i:09d}-{uuid.uuid4().hex[:8]}"
+                codes.append(code)
+            out.write(f"{code},10% off your next order,2030-12-31\n")
+    return repeated
 
 
 def main() -> None:
@@ -47,12 +64,13 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=1_000_000)
     parser.add_argument("--distributions", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--repeats", type=float, default=0.0, help="%% of rows repeating a code")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.store) as url:
         workdir = Path(tmp)
         csv_path = workdir / "codes.csv"
-        write_csv(csv_path, args.codes)
+        repeated = write_csv(csv_path, args.codes, args.repeats)
         key = base64.b64encode(os.urandom(32)).decode()
         pool = max(args.clients, 5)
         container = build(Settings(database_url=url, db_pool_size=pool, list_key=key))
@@ -66,8 +84,12 @@ def main() -> None:
                 report = upload_codes(uow(), vl.id, stream, filename="codes.csv")
             upload_s = time.perf_counter() - started
             rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            assert report.accepted == args.codes, report
-            print(f"upload: {args.codes} codes in {upload_s:.1f} s", file=sys.stderr)
+            assert report.accepted == args.codes - repeated, report
+            assert report.duplicates_in_file == repeated, report
+            print(
+                f"upload: {args.codes} rows ({repeated} repeated) in {upload_s:.1f} s",
+                file=sys.stderr,
+            )
 
             subscribers = [f"2547{i:08d}" for i in range(args.clients)]
             for external_id in subscribers:
@@ -98,13 +120,14 @@ def main() -> None:
                 "bench": "lists",
                 "store": args.store,
                 "codes_uploaded": args.codes,
+                "repeated_rows": repeated,
                 "upload_seconds": round(upload_s, 2),
                 "upload_codes_per_second": round(args.codes / upload_s),
                 "upload_peak_rss_growth_mb": round((rss_after - rss_before) / 1024, 1),
                 "distributions": args.distributions,
                 "clients": args.clients,
                 "distribution_seconds": round(dist_s, 2),
-                "distributions_per_second": round(args.distributions / dist_s),
+                "distributions_per_second": round(args.distributions / dist_s) if dist_s else 0,
             }
         )
     )

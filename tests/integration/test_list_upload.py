@@ -160,3 +160,40 @@ def test_a_line_too_long_is_one_bad_row_in_the_report(container, tenant, monkeyp
         (6, "duplicate_in_file"),
     ]
     assert lists.get_list(container.uow(tenant[0]), vl.id).utilization.uploaded == 3
+
+
+def test_repeated_codes_are_reported_by_line_whatever_their_share(container, tenant, monkeypatch):
+    """One in five rows repeats a code: an earlier row of the same chunk, of an earlier chunk,
+    or a code an earlier upload put in the list. Each is named with its line (and, within the
+    file, the line it repeats); every other row goes in."""
+    import random
+
+    from tessera.services import list_upload
+
+    monkeypatch.setattr(list_upload, "CHUNK", 50)
+    vl = make_list(container, tenant[0])
+    already = [f"OLD-{i:03d}" for i in range(40)]
+    upload(container, tenant[0], vl.id, "code\n" + "\n".join(already) + "\n")
+    draw = random.Random(13)
+    lines, first_line, expected = [], {}, {}
+    for line in range(2, 502):  # line 1 is the header
+        if draw.random() < 0.2 and first_line:
+            code = draw.choice(list(first_line))
+            expected[line] = ("duplicate_in_file", f"duplicate of line {first_line[code]}")
+        elif draw.random() < 0.05:
+            code = draw.choice(already)
+            expected[line] = ("duplicate_in_list", "is already in the list")
+        else:
+            code = f"NEW-{line:04d}"
+            first_line[code] = line
+        lines.append(code)
+    report = upload(container, tenant[0], vl.id, "code\n" + "\n".join(lines) + "\n")
+    assert {p.line: (p.kind, p.reason) for p in report.problems} == expected
+    assert [p.line for p in report.problems] == sorted(expected)
+    assert report.accepted == len(first_line) == 500 - len(expected)
+    assert report.duplicates_in_list == sum(k == "duplicate_in_list" for k, _ in expected.values())
+    assert report.duplicates_in_file == sum(k == "duplicate_in_file" for k, _ in expected.values())
+    assert report.duplicates_in_list > 5 and report.duplicates_in_file > 50
+    assert lists.get_list(container.uow(tenant[0]), vl.id).utilization.uploaded == 40 + 500 - len(
+        expected
+    )

@@ -1,9 +1,11 @@
 """Uploading partner codes: a CSV stream in, a report out.
 
 The file is read a record at a time and written a chunk at a time (hash, seal, bulk insert),
-so memory stays bounded whatever the file's size. Duplicates are found by the store itself:
-the unique (list, code hash) index skips them, and only when a chunk lost rows are their
-origins read back, to tell a repeat within this file from a code the list already had.
+so memory stays bounded whatever the file's size. Duplicates are found in one pass: a repeat
+within a chunk by the chunk's own dict, a repeat of an earlier chunk or of a code the list
+already had by the store's unique (list, code hash) index, which skips it; the rows a chunk
+lost have their origins read back in one statement (``ListCodeRepository.add_chunk``), to
+tell a repeat within this file (and of which line) from a code the list already had.
 
 One upload is one transaction: the good rows go in together, or (for a file that is not CSV
 at all) nothing does. A top-up is simply a later upload into the same list.
@@ -155,14 +157,14 @@ class _ChunkWriter:
         self.report = report
         self.hash = uow.sealer.hash
         self.rows: dict[bytes, CodeRow] = {}
+        self.repeats: list[tuple[int, bytes]] = []  # (line, hash) repeating a row of the chunk
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-upload")
         self.in_flight: Future[_Written] | None = None
 
     def add(self, row: CodeRow) -> None:
         code_hash = self.hash(row.code)
-        first = self.rows.get(code_hash)
-        if first is not None:
-            self.report.problem(row.line, "duplicate_in_file", f"duplicate of line {first.line}")
+        if code_hash in self.rows:
+            self.repeats.append((row.line, code_hash))  # told once the chunk's first is written
             return
         self.rows[code_hash] = row
         if len(self.rows) >= CHUNK:
@@ -172,8 +174,9 @@ class _ChunkWriter:
         if not self.rows:
             return
         rows, self.rows = self.rows, {}
+        repeats, self.repeats = self.repeats, []
         self._collect()
-        self.in_flight = self.pool.submit(self._write, rows)
+        self.in_flight = self.pool.submit(self._write, rows, repeats)
 
     def close(self) -> None:
         """Write what is left and wait for it; always called, also when the upload fails."""
@@ -191,7 +194,7 @@ class _ChunkWriter:
         for line, kind, reason in written.problems:
             self.report.problem(line, kind, reason)
 
-    def _write(self, rows: dict[bytes, CodeRow]) -> _Written:
+    def _write(self, rows: dict[bytes, CodeRow], repeats: list[tuple[int, bytes]]) -> _Written:
         list_id, upload_id = self.report.list_id, self.report.upload_id
         sealer = self.uow.sealer
         sealed = sealer.seal_many([r.code.encode() for r in rows.values()], list_id.bytes)
@@ -199,17 +202,21 @@ class _ChunkWriter:
             (code_hash, seal, row.description, row.expires_at, row.line)
             for (code_hash, row), seal in zip(rows.items(), sealed, strict=True)
         ]
-        written = _Written(self.uow.list_codes.add_chunk(list_id, upload_id, staged), [])
-        if written.inserted == len(staged):
-            return written
-        origins = self.uow.list_codes.origins(list_id, list(rows))
-        for code_hash, row in rows.items():
-            origin = origins[code_hash]
+        chunk = self.uow.list_codes.add_chunk(list_id, upload_id, staged)
+        written = _Written(chunk.inserted, [])
+        left_out: dict[int, tuple[str, str]] = {}  # line -> (kind, reason)
+        for line, origin in chunk.repeats:
             if origin.upload_id != upload_id:
-                written.problems.append((row.line, "duplicate_in_list", "is already in the list"))
-            elif origin.line != row.line:
-                reason = f"duplicate of line {origin.line}"
-                written.problems.append((row.line, "duplicate_in_file", reason))
+                left_out[line] = ("duplicate_in_list", "is already in the list")
+            else:
+                left_out[line] = ("duplicate_in_file", f"duplicate of line {origin.line}")
+            written.problems.append((line, *left_out[line]))
+        # A repeat within the chunk shares its first row's fate: "duplicate of line N" always
+        # names the line that went in, however the file falls into chunks.
+        for line, code_hash in repeats:
+            first = rows[code_hash].line
+            kind, reason = left_out.get(first, ("duplicate_in_file", f"duplicate of line {first}"))
+            written.problems.append((line, kind, reason))
         return written
 
 
