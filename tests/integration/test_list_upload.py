@@ -197,3 +197,22 @@ def test_repeated_codes_are_reported_by_line_whatever_their_share(container, ten
     assert lists.get_list(container.uow(tenant[0]), vl.id).utilization.uploaded == 40 + 500 - len(
         expected
     )
+
+
+def test_the_problems_shown_are_those_of_the_lowest_lines(container, tenant, monkeypatch):
+    """A chunk's repeats are known only once it is written, after later rows were read; the
+    report still names the first problems of the file, in line order."""
+    from tessera.services import list_upload
+
+    monkeypatch.setattr(list_upload, "CHUNK", 4)
+    monkeypatch.setattr(list_upload, "PROBLEMS_SHOWN", 3)
+    vl = make_list(container, tenant[0])
+    rows = ["a", "a", "b", "b", "c", "d", "", "", "", "e"]  # repeats on 3 and 5; empties 8-10
+    text = "code,description\n" + "".join(f"{code},x\n" for code in rows)
+    report = upload(container, tenant[0], vl.id, text)
+    assert [(p.line, p.kind) for p in report.problems] == [
+        (3, "duplicate_in_file"),
+        (5, "duplicate_in_file"),
+        (8, "invalid"),
+    ]
+    assert report.problems_truncated and report.invalid == 3

@@ -13,6 +13,7 @@ at all) nothing does. A top-up is simply a later upload into the same list.
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,6 +48,7 @@ class UploadReport:
     utilization: Utilization | None = None
     # Told of every problem, past the first PROBLEMS_SHOWN too (the CLI's --report file).
     every_problem: Callable[[RowIssue], None] | None = None
+    _kept: list[tuple[int, RowIssue]] = field(default_factory=list, repr=False)
 
     def problem(self, line: int, kind: str, reason: str) -> None:
         if kind == "invalid":
@@ -58,10 +60,18 @@ class UploadReport:
         issue = RowIssue(line, kind, reason)
         if self.every_problem is not None:
             self.every_problem(issue)
-        if len(self.problems) < PROBLEMS_SHOWN:
-            self.problems.append(issue)
+        # The PROBLEMS_SHOWN lowest lines (a chunk's repeats are told after later rows'
+        # problems): a heap of (-line, issue), its top the highest line kept.
+        if len(self._kept) < PROBLEMS_SHOWN:
+            heapq.heappush(self._kept, (-line, issue))
         else:
             self.problems_truncated = True
+            if line < -self._kept[0][0]:
+                heapq.heapreplace(self._kept, (-line, issue))
+
+    def settle(self) -> None:
+        """Put the kept problems in line order into ``problems``."""
+        self.problems = sorted((issue for _, issue in self._kept), key=lambda p: p.line)
 
 
 def upload_codes(
@@ -103,7 +113,7 @@ def upload_codes(
             uow.list_codes.refresh_statistics()
         if progress is not None:
             progress(report.rows)
-        report.problems.sort(key=lambda p: p.line)
+        report.settle()
         uow.list_uploads.finish(_record(report, filename, now))
         counters = uow.lists.count(list_id, uploaded=report.accepted)
         if not counters.low_stock_armed and not is_low(
