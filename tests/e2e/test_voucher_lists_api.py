@@ -90,10 +90,10 @@ def test_utilization_follows_distribution_and_partner_redemptions(api, tenant, c
     given = [
         api.post(
             "/v1/distributions",
-            json={"list_ids": [coffee["id"]], "subscriber": "s1"},
+            json={"list_ids": [coffee["id"]], "subscriber": subscriber},
             headers=auth(key),
         ).json()
-        for _ in range(2)
+        for subscriber in ("s1", "s2")
     ]
     assert [g["code"] for g in given] == ["A", "B"]
     pos = key_with_role(api, key, "pos")
@@ -253,3 +253,38 @@ def test_a_retried_distribution_gives_the_same_code_and_takes_none(api, tenant, 
     other = api.post("/v1/distributions", json={**body, "subscriber": "x"}, headers=headers)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
     assert api.get("/v1/subscribers/254700000042", headers=auth(key)).status_code == 200
+
+
+def test_a_subscriber_at_the_lists_cap_is_answered_the_code_already_given(api, tenant, coffee):
+    key = tenant[1]
+    url = f"/v1/voucher-lists/{coffee['id']}"
+    api.post(f"{url}/codes", content=b"code\nA\nB\nC\nD\n", headers=auth(key))
+    assert api.get(url, headers=auth(key)).json()["codes_per_subscriber"] == 1  # the default
+    body = {"list_ids": [coffee["id"]], "subscriber": "s1"}
+    first = api.post("/v1/distributions", json=body, headers=auth(key))
+    assert (first.status_code, first.json()["code"], first.json()["already_given"]) == (
+        201,
+        "A",
+        False,
+    )
+    again = api.post("/v1/distributions", json=body, headers=auth(key))
+    assert (again.status_code, again.json()["code"], again.json()["already_given"]) == (
+        200,
+        "A",
+        True,
+    )
+    assert again.json()["code_id"] == first.json()["code_id"]
+    assert api.get(url, headers=auth(key)).json()["utilization"]["issued"] == 1
+    # A higher cap: two codes, then the second again; a replayed answer shows its code too.
+    assert api.patch(url, json={"codes_per_subscriber": 2}, headers=auth(key)).status_code == 200
+    second = api.post("/v1/distributions", json=body, headers=auth(key)).json()
+    assert (second["code"], second["already_given"]) == ("B", False)
+    headers = {**auth(key), "Idempotency-Key": "capped-1"}
+    capped = api.post("/v1/distributions", json=body, headers=headers)
+    replay = api.post("/v1/distributions", json=body, headers=headers)
+    assert capped.status_code == replay.status_code == 200
+    assert capped.json()["code"] == replay.json()["code"] == "B"
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert api.get(url, headers=auth(key)).json()["utilization"]["issued"] == 2
+    refused = api.patch(url, json={"codes_per_subscriber": 0}, headers=auth(key))
+    assert refused.status_code == 422 and "codes_per_subscriber" in refused.text

@@ -19,7 +19,9 @@ def reward(api, tenant):
     """A list with codes, a subscriber, and a way to give them a code."""
     key = tenant[1]
     vl = api.post(
-        "/v1/voucher-lists", json={"partner": "Java House", "name": "Coffee"}, headers=auth(key)
+        "/v1/voucher-lists",
+        json={"partner": "Java House", "name": "Coffee", "codes_per_subscriber": 3},
+        headers=auth(key),
     ).json()
     csv = "code,description,expiry\n" + "".join(
         f"COFFEE-{i},Free coffee,2027-01-31\n" for i in (1, 2)

@@ -17,6 +17,8 @@ from tessera.services.list_upload import upload_codes
 
 
 def new_list(uow, name, codes, **kw):
+    """A list with these codes; one subscriber may take them all unless ``kw`` caps it."""
+    kw.setdefault("codes_per_subscriber", 1000)
     vl = lists.create_list(uow(), ListSpec(partner="Partner", name=name, **kw))
     text = "code,expiry\n" + "".join(f"{c}\n" for c in codes)
     upload_codes(uow(), vl.id, io.BytesIO(text.encode()))
@@ -59,7 +61,7 @@ def test_paused_archived_and_expired_lists_are_passed_over(uow, clock):
 
 
 def test_expired_codes_are_skipped(uow, clock):
-    vl = lists.create_list(uow(), ListSpec(partner="P", name="L"))
+    vl = lists.create_list(uow(), ListSpec(partner="P", name="L", codes_per_subscriber=2))
     text = "code,expiry\nOLD,2026-11-24\nNEW,2027-06-01\n"
     upload_codes(uow(), vl.id, io.BytesIO(text.encode()))
     clock.advance(days=2)
@@ -146,10 +148,11 @@ def concurrent_distributions(database_url, settings, tenant_id, list_ids, total,
     def client(_):
         while True:
             with lock:
-                if next(counter, None) is None:
+                n = next(counter, None)
+                if n is None:
                     return
             try:
-                d = distribute(container.uow(tenant_id), list_ids, "s1")
+                d = distribute(container.uow(tenant_id), list_ids, f"s{n}")
                 given.append((d.list_id, d.code))
             except Conflict:
                 refused.append(1)
@@ -181,3 +184,31 @@ def test_concurrent_distributions_never_give_a_code_twice_nor_skip_one(
         figures = lists.get_list(uow(), vl.id).utilization
         assert figures.remaining == 0
         assert figures.issued == figures.uploaded
+
+
+@pytest.mark.parametrize("cap", [1, 3])
+def test_concurrent_distributions_to_one_subscriber_stop_at_the_lists_cap(
+    store, database_url, container, tenant, uow, cap
+):
+    """32 threads at once for one subscriber: the cap is settled by the database, so exactly
+    ``cap`` codes are taken and every other answer is one of them, already given."""
+    vl = new_list(uow, "capped", [f"C{i}" for i in range(100)], codes_per_subscriber=cap)
+    container_ = build(
+        container.settings.model_copy(update={"database_url": database_url, "db_pool_size": 32})
+    )
+    start = threading.Barrier(32)
+
+    def client(_):
+        start.wait()
+        return [distribute(container_.uow(tenant[0]), [vl.id], "racer") for _ in range(3)]
+
+    try:
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            answers = [d for batch in pool.map(client, range(32)) for d in batch]
+    finally:
+        container_.close()
+    taken = {d.code for d in answers if not d.already_given}
+    assert len(taken) == sum(not d.already_given for d in answers) == cap
+    assert {d.code for d in answers} == taken
+    figures = lists.get_list(uow(), vl.id).utilization
+    assert (figures.issued, figures.remaining) == (cap, 100 - cap)

@@ -18,6 +18,7 @@ from tessera.domain.tenants import validate_name
 
 CODE_MAX = 100
 DESCRIPTION_MAX = 500
+CODES_PER_SUBSCRIBER_MAX = 1000
 
 
 class ListStatus(StrEnum):
@@ -45,6 +46,9 @@ class ListSpec:
     description: str = ""
     low_stock_percent: int = 80
     ends_at: datetime | None = None
+    # A distribution gives one subscriber at most this many codes of the list; one at the
+    # cap is answered the code it was given last (campaign rewards have their own caps).
+    codes_per_subscriber: int = 1
 
     def validated(self) -> ListSpec:
         if len(self.description) > DESCRIPTION_MAX:
@@ -53,12 +57,15 @@ class ListSpec:
             raise Invalid("low_stock_percent", "must be a percentage from 1 to 100")
         if self.ends_at is not None and self.ends_at.tzinfo is None:
             raise Invalid("ends_at", "must carry a time zone offset")
+        if not 1 <= self.codes_per_subscriber <= CODES_PER_SUBSCRIBER_MAX:
+            raise Invalid("codes_per_subscriber", f"must be from 1 to {CODES_PER_SUBSCRIBER_MAX}")
         return ListSpec(
             partner=validate_name(self.partner, "partner"),
             name=validate_name(self.name),
             description=self.description,
             low_stock_percent=self.low_stock_percent,
             ends_at=self.ends_at,
+            codes_per_subscriber=self.codes_per_subscriber,
         )
 
 

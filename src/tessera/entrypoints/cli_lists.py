@@ -49,6 +49,7 @@ def _summary(vl: VoucherList) -> dict[str, object]:
         "remaining": u.remaining,
         "issued_percent": u.issued_percent,
         "low_stock_percent": vl.spec.low_stock_percent,
+        "codes_per_subscriber": vl.spec.codes_per_subscriber,
     }
 
 
@@ -60,13 +61,16 @@ def list_create(
     description: str = "",
     low_stock_percent: Annotated[int, typer.Option(help="Alert at issued/uploaded ≥")] = 80,
     ends_at: Annotated[datetime | None, typer.Option(help="ISO time, UTC if no offset")] = None,
+    codes_per_subscriber: Annotated[
+        int, typer.Option(help="Codes a distribution gives one subscriber at most")
+    ] = 1,
     fmt: FormatOpt = Format.TABLE,
 ) -> None:
     """Create a voucher list."""
     container, tenant_id = _open(tenant)
     if ends_at is not None and ends_at.tzinfo is None:
         ends_at = ends_at.replace(tzinfo=UTC)
-    spec = ListSpec(partner, name, description, low_stock_percent, ends_at)
+    spec = ListSpec(partner, name, description, low_stock_percent, ends_at, codes_per_subscriber)
     try:
         vl = lists.create_list(container.uow(tenant_id), spec)
     except DomainError as error:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tessera.adapters.db.repositories.lists import TakenCode
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid, NotFound
@@ -36,6 +37,9 @@ class Distribution:
     subscriber: str  # external id
     issued_at: datetime
     campaign: str | None = None
+    # The subscriber was at the list's cap (codes_per_subscriber): this is the code it was
+    # given last, and nothing was taken.
+    already_given: bool = False
 
 
 def distribute(
@@ -45,10 +49,11 @@ def distribute(
     campaign: str | None = None,
 ) -> Distribution:
     """Give one code to a subscriber (created if this is the first we hear of them, as a
-    redemption or an event would); refused (``lists_exhausted``) if no list has one."""
+    redemption or an event would); refused (``lists_exhausted``) if no list has one. A
+    subscriber at a list's cap gets the code that list gave it last (``already_given``)."""
     with uow:
         subscriber = ensure_subscriber(uow, subscriber_external_id)
-        given = give_code(uow, list_ids, subscriber, campaign)
+        given = give_code(uow, list_ids, subscriber, campaign, capped=True)
         if given is None:
             raise Conflict(
                 "no code is left in these lists (or none of them is active)",
@@ -75,10 +80,16 @@ def give_code(
     campaign: str | None = None,
     *,
     notify: bool = True,
+    capped: bool = False,
 ) -> Distribution | None:
     """Inside the caller's unit of work: take a code, record it (EDR), queue
     ``voucher.rewarded`` (unless ``notify`` is false: a campaign's reward queues its own,
     naming the reward) and, when this issue crosses the threshold, ``voucher_list.low_stock``.
+
+    ``capped`` (a distribution; a campaign's rewards have the campaign's caps instead): each
+    list gives the subscriber at most its ``codes_per_subscriber``, counted by a claim on the
+    subscriber's holding row before the code is taken; a subscriber at the cap of the first
+    list that can answer gets the code that list gave it last, and nothing is taken.
 
     Returns None when no listed list has a code to give. Every list id must be the tenant's.
     """
@@ -95,23 +106,20 @@ def give_code(
         voucher_list = lists[list_id]
         if voucher_list.status(now) is not ListStatus.ACTIVE:
             continue
+        cap = voucher_list.spec.codes_per_subscriber
+        if capped and not uow.list_holdings.claim(list_id, subscriber.id, cap):
+            earlier = uow.list_codes.given_last(list_id, subscriber.id)
+            if earlier is not None:
+                return _given(uow, voucher_list, earlier, subscriber, campaign, now, True)
+            continue  # counted codes that are gone (purged with their list's history)
         taken = uow.list_codes.take(list_id, subscriber.id, now)
         if taken is not None:
             break
+        if capped:
+            uow.list_holdings.release(list_id, subscriber.id)
     else:
         return None
-    given = Distribution(
-        code=uow.sealer.open(taken.code_sealed, list_id.bytes).decode(),
-        code_id=taken.id,
-        list_id=list_id,
-        list_name=voucher_list.spec.name,
-        partner=voucher_list.spec.partner,
-        description=taken.description,
-        expires_at=taken.expires_at,
-        subscriber=subscriber.external_id,
-        issued_at=now,
-        campaign=campaign,
-    )
+    given = _given(uow, voucher_list, taken, subscriber, campaign, now, False)
     uow.edrs.append(
         EdrDraft(
             "list.distribute",
@@ -151,6 +159,30 @@ def give_code(
     ):
         _raise_low_stock(uow, voucher_list, counters.uploaded, counters.issued, now)
     return given
+
+
+def _given(
+    uow: UnitOfWork,
+    voucher_list: VoucherList,
+    taken: TakenCode,
+    subscriber: Subscriber,
+    campaign: str | None,
+    now: datetime,
+    already_given: bool,
+) -> Distribution:
+    return Distribution(
+        code=uow.sealer.open(taken.code_sealed, voucher_list.id.bytes).decode(),
+        code_id=taken.id,
+        list_id=voucher_list.id,
+        list_name=voucher_list.spec.name,
+        partner=voucher_list.spec.partner,
+        description=taken.description,
+        expires_at=taken.expires_at,
+        subscriber=subscriber.external_id,
+        issued_at=taken.issued_at or now,
+        campaign=campaign,
+        already_given=already_given,
+    )
 
 
 def language_of(subscriber: Subscriber) -> str | None:

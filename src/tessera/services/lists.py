@@ -131,6 +131,7 @@ def _list_edr(
             "partner": spec.partner,
             "name": spec.name,
             "low_stock_percent": spec.low_stock_percent,
+            "codes_per_subscriber": spec.codes_per_subscriber,
             "ends_at": spec.ends_at.isoformat() if spec.ends_at else None,
         },
     )

@@ -260,6 +260,8 @@ voucher_lists = sa.Table(
     sa.Column("low_stock_armed", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A distribution gives a subscriber at most this many codes of the list.
+    sa.Column("codes_per_subscriber", sa.Integer, nullable=False, server_default=sa.text("1")),
     sa.UniqueConstraint("tenant_id", "name"),
 )
 
@@ -312,6 +314,28 @@ list_codes = sa.Table(
         postgresql_where=sa.text("state = 'available'"),
         sqlite_where=sa.text("state = 'available'"),
     ),
+    # The codes given to a subscriber (the one already given, for one at the cap); a code
+    # not given yet is not in it, so a bulk upload pays nothing for it.
+    sa.Index(
+        "ix_list_codes_subscriber",
+        "list_id",
+        "subscriber_id",
+        "id",
+        postgresql_where=sa.text("subscriber_id IS NOT NULL"),
+        sqlite_where=sa.text("subscriber_id IS NOT NULL"),
+    ),
+)
+
+# How many codes of a list distributions gave each subscriber: the one row that settles the
+# cap. Claimed by ``INSERT ... ON CONFLICT DO UPDATE ... WHERE codes < cap``, so concurrent
+# distributions to one subscriber queue on it and the second sees the first's count.
+list_holdings = sa.Table(
+    "list_holdings",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("list_id", sa.Uuid, sa.ForeignKey("voucher_lists.id"), primary_key=True),
+    sa.Column("subscriber_id", sa.Uuid, primary_key=True),
+    sa.Column("codes", sa.Integer, nullable=False),
 )
 
 webhook_endpoints = sa.Table(

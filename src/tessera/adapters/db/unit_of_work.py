@@ -33,6 +33,7 @@ from tessera.adapters.db.repositories.idempotency import IdempotencyRepository
 from tessera.adapters.db.repositories.leases import Leases
 from tessera.adapters.db.repositories.lists import (
     ListCodeRepository,
+    ListHoldingRepository,
     ListUploadRepository,
     VoucherListRepository,
 )
@@ -148,6 +149,7 @@ class UnitOfWork(_Transaction):
         self.rewards = RewardRepository(conn, tenant)
         self.lists = VoucherListRepository(conn, tenant)
         self.list_codes = ListCodeRepository(conn, tenant)
+        self.list_holdings = ListHoldingRepository(conn, tenant)
         self.list_uploads = ListUploadRepository(conn, tenant)
         self.webhooks = WebhookEndpointRepository(conn, tenant)
         self.templates = MessageTemplateRepository(conn, tenant)

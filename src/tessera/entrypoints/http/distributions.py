@@ -36,6 +36,10 @@ class DistributionOut(BaseModel):
     subscriber: str
     issued_at: datetime
     campaign: str | None
+    already_given: bool = Field(
+        description="The subscriber was at the list's codes_per_subscriber: this is the code "
+        "it was given last, nothing was taken (answered 200, not 201)"
+    )
 
     @classmethod
     def of(cls, d: Distribution) -> DistributionOut:
@@ -50,15 +54,23 @@ class DistributionOut(BaseModel):
             subscriber=d.subscriber,
             issued_at=d.issued_at,
             campaign=d.campaign,
+            already_given=d.already_given,
         )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DistributionOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DistributionOut,
+    responses={200: {"model": DistributionOut, "description": "The code already given"}},
+)
 def create_distribution(
     body: DistributionIn, uow: VoucherOperator, idem: IdempotencyDep
 ) -> JSONResponse:
     """One code from the first listed list that is active and has one; each code goes to
     exactly one subscriber (created if new). 409 `lists_exhausted` when none has a code left.
+    A subscriber that already holds the list's `codes_per_subscriber` (default 1) is answered
+    200 with the code it was given last (`already_given`), and nothing is taken.
     With an `Idempotency-Key`, a retry gets the first answer, the same code, and takes none."""
 
     def call() -> DistributionOut:
@@ -67,4 +79,9 @@ def create_distribution(
     def reveal(stored: dict[str, Any]) -> dict[str, Any]:
         return {**stored, "code": code_again(uow, stored["code_id"])}
 
-    return idem.run(uow, body, call, status_code=status.HTTP_201_CREATED, reveal=reveal)
+    def status_of(answer: DistributionOut) -> int:
+        return status.HTTP_200_OK if answer.already_given else status.HTTP_201_CREATED
+
+    return idem.run(
+        uow, body, call, status_code=status.HTTP_201_CREATED, reveal=reveal, answer_status=status_of
+    )

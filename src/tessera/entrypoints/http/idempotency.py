@@ -60,15 +60,17 @@ class Idempotency:
         call: Callable[[], BaseModel],
         status_code: int = 200,
         reveal: Reveal | None = None,
+        answer_status: Callable[[Any], int] | None = None,
     ) -> JSONResponse:
         """Run ``call`` (a use case on ``uow``) at most once per key. ``reveal`` may put back,
         in a replayed success, a shown-once value the store can open again (a partner code,
         sealed; never a voucher code, which is only a hash). A transaction the
         database rolled back for a deadlock or a serialization failure is run again, from
-        its start, up to ``ATTEMPTS`` times: the caller never sees a 500 for it."""
+        its start, up to ``ATTEMPTS`` times: the caller never sees a 500 for it.
+        ``answer_status`` picks a success's status from the answer (else ``status_code``)."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._run_once(uow, body, call, status_code, reveal)
+                return self._run_once(uow, body, call, status_code, reveal, answer_status)
             except DBAPIError as error:
                 if not is_transient(error) or attempt == ATTEMPTS:
                     raise
@@ -83,9 +85,12 @@ class Idempotency:
         call: Callable[[], BaseModel],
         status_code: int,
         reveal: Reveal | None,
+        answer_status: Callable[[Any], int] | None = None,
     ) -> JSONResponse:
         if self.key is None:
-            return JSONResponse(call().model_dump(mode="json"), status_code=status_code)
+            result = call()
+            status = answer_status(result) if answer_status is not None else status_code
+            return JSONResponse(result.model_dump(mode="json"), status_code=status)
         fingerprint = self.fingerprint(body)
         with uow:
             stored = uow.idempotency.claim(self.key, fingerprint, uow.clock())
@@ -102,8 +107,9 @@ class Idempotency:
                 return _answer(stored.status_code, answer, replayed=True)
             content: dict[str, Any]
             try:
-                content = call().model_dump(mode="json")
-                status = status_code
+                answered = call()
+                content = answered.model_dump(mode="json")
+                status = answer_status(answered) if answer_status is not None else status_code
             except DomainError as error:
                 status = status_of(error)
                 if status not in STORED_STATUSES:

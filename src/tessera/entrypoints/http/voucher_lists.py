@@ -13,7 +13,13 @@ from pydantic import BaseModel, Field
 
 from tessera.adapters.db.repositories.lists import UploadRecord
 from tessera.domain.errors import Invalid
-from tessera.domain.lists import ListSpec, ListStatus, Utilization, VoucherList
+from tessera.domain.lists import (
+    CODES_PER_SUBSCRIBER_MAX,
+    ListSpec,
+    ListStatus,
+    Utilization,
+    VoucherList,
+)
 from tessera.entrypoints.http.deps import CatalogManager, PointOfSale, Reader
 from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
@@ -37,6 +43,13 @@ class ListIn(BaseModel):
     description: str = Field("", max_length=500)
     low_stock_percent: int = Field(80, ge=1, le=100, description="Alert when issued/uploaded ≥")
     ends_at: Moment | None = Field(None, description="The list expires by itself then")
+    codes_per_subscriber: int = Field(
+        1,
+        ge=1,
+        le=CODES_PER_SUBSCRIBER_MAX,
+        description="A distribution gives one subscriber at most this many codes of the list; "
+        "one at the cap is answered the code given last (200, already_given)",
+    )
 
 
 class ListPatch(BaseModel):
@@ -45,6 +58,7 @@ class ListPatch(BaseModel):
     description: str | None = Field(None, max_length=500, description="null clears it")
     low_stock_percent: int | None = Field(None, ge=1, le=100)
     ends_at: Moment | None = Field(None, description="null clears it: the list does not end")
+    codes_per_subscriber: int | None = Field(None, ge=1, le=CODES_PER_SUBSCRIBER_MAX)
     status: ListStatus | None = Field(None, description="active, paused or archived (final)")
 
 
@@ -73,6 +87,7 @@ class ListOut(BaseModel):
     description: str
     status: ListStatus
     low_stock_percent: int
+    codes_per_subscriber: int
     low_stock: bool = Field(description="The low-stock alert was raised and not yet re-armed")
     ends_at: datetime | None
     utilization: UtilizationOut
@@ -89,6 +104,7 @@ class ListOut(BaseModel):
             description=s.description,
             status=vl.status(now),
             low_stock_percent=s.low_stock_percent,
+            codes_per_subscriber=s.codes_per_subscriber,
             low_stock=not vl.low_stock_armed,
             ends_at=s.ends_at,
             utilization=UtilizationOut.of(vl.utilization),

@@ -76,6 +76,7 @@ def _list(row: sa.RowMapping) -> VoucherList:
             description=row["description"],
             low_stock_percent=row["low_stock_percent"],
             ends_at=row["ends_at"],
+            codes_per_subscriber=row["codes_per_subscriber"],
         ),
         set_status=ListStatus(row["status"]),
         utilization=Utilization(row["uploaded"], row["issued"], row["redeemed"]),
@@ -92,6 +93,7 @@ def _spec_columns(spec: ListSpec) -> dict[str, object]:
         "description": spec.description,
         "low_stock_percent": spec.low_stock_percent,
         "ends_at": spec.ends_at,
+        "codes_per_subscriber": spec.codes_per_subscriber,
     }
 
 
@@ -203,6 +205,44 @@ class TakenCode:
     code_sealed: bytes
     description: str | None
     expires_at: datetime | None
+    issued_at: datetime | None = None  # read back only for a code given earlier
+
+
+class ListHoldingRepository(TenantScoped):
+    """How many codes of each list distributions gave each subscriber: the cap, settled by
+    the database. ``claim`` is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE codes <
+    cap``: a second distribution to the same subscriber waits on the first's row and then
+    sees its count, so two racing distributions cannot both pass the cap."""
+
+    table = t.list_holdings
+
+    def claim(self, list_id: uuid.UUID, subscriber_id: uuid.UUID, cap: int) -> bool:
+        """Count one more code for the subscriber, unless that would pass ``cap``."""
+        c = self.table.c
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        stmt = (
+            insert(self.table)
+            .values(tenant_id=self.tenant_id, list_id=list_id, subscriber_id=subscriber_id, codes=1)
+            .on_conflict_do_update(
+                index_elements=[c.list_id, c.subscriber_id],
+                set_={"codes": c.codes + 1},
+                where=sa.and_(c.tenant_id == self.tenant_id, c.codes < cap),
+            )
+            .returning(c.codes)
+        )
+        return self.conn.execute(stmt).first() is not None
+
+    def release(self, list_id: uuid.UUID, subscriber_id: uuid.UUID) -> None:
+        """Take back a claim whose list had no code to give after all."""
+        c = self.table.c
+        self.conn.execute(
+            self._update(c.list_id == list_id, c.subscriber_id == subscriber_id).values(
+                codes=c.codes - 1
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,13 +282,28 @@ class ListCodeRepository(TenantScoped):
         inserted = self._executemany_chunk(list_id, upload_id, rows)
         if inserted == len(rows):
             return ChunkWritten(inserted, [])
-        # SQLite has one writer, so every row left out is found; the IN-list lookup is a
-        # probe of the unique index per hash (SQLite plans equality on both columns so).
-        origins = self.origins(list_id, [row[0] for row in rows])
+        # Which rows went in: this chunk's lines of this upload, a range scan of
+        # ix_list_codes_available (a chunk's lines are contiguous in the file). The rows left
+        # out have their origins read by hash, a probe of the unique index each (SQLite has
+        # one writer, so each is found).
+        c = self.table.c
+        lines = [row[4] for row in rows]
+        went_in = set(
+            self.conn.execute(
+                self._select(c.line).where(
+                    c.list_id == list_id,
+                    c.upload_id == upload_id,
+                    c.state == AVAILABLE_LITERAL,
+                    c.line.between(min(lines), max(lines)),
+                )
+            ).scalars()
+        )
+        left_out = [row for row in rows if row[4] not in went_in]
+        origins = self.origins(list_id, [row[0] for row in left_out])
         repeats = []
-        for code_hash, _sealed, _description, _expires, line in rows:
+        for code_hash, _sealed, _description, _expires, line in left_out:
             origin = origins.get(code_hash)
-            if origin is not None and (origin.upload_id, origin.line) != (upload_id, line):
+            if origin is not None:
                 repeats.append((line, origin))
         return ChunkWritten(inserted, repeats)
 
@@ -362,6 +417,21 @@ class ListCodeRepository(TenantScoped):
         if row is None:
             return None
         return TakenCode(row.id, list_id, bytes(row.code_sealed), row.description, row.expires_at)
+
+    def given_last(self, list_id: uuid.UUID, subscriber_id: uuid.UUID) -> TakenCode | None:
+        """The code of the list given last to this subscriber (ix_list_codes_subscriber)."""
+        c = self.table.c
+        row = self.conn.execute(
+            self._select(c.id, c.code_sealed, c.description, c.expires_at, c.issued_at)
+            .where(c.list_id == list_id, c.subscriber_id == subscriber_id)
+            .order_by(c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return TakenCode(
+            row.id, list_id, bytes(row.code_sealed), row.description, row.expires_at, row.issued_at
+        )
 
     def sealed(self, code_id: int) -> tuple[uuid.UUID, bytes] | None:
         """A given code's list and its sealed value (to show it again to its caller)."""
