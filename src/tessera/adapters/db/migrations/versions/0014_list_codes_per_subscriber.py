@@ -1,7 +1,7 @@
 """Codes per subscriber: a list's cap, and each subscriber's count of codes from each list
 
 Revision ID: 0014
-Revises: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
