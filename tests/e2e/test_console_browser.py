@@ -307,3 +307,32 @@ def test_write_a_campaign_with_a_typo_see_it_at_its_line_and_column_fix_simulate
     expect(page.locator("h1 [data-status]")).to_have_text("active")
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
     shot(page, live, "campaign-active")
+
+
+def test_upload_a_list_with_bad_rows_and_read_the_report(page, live, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    sign_in(page, live, live.admin_key)
+    page.get_by_role("link", name="Partner lists").click()
+    form = page.locator("#list-form")
+    form.get_by_label("Partner").fill("Java House")
+    form.get_by_label("List name").fill(f"Free coffee {tag}")
+    form.get_by_role("button", name="Create list").click()
+    expect(page.get_by_role("heading", name=f"Free coffee {tag}")).to_be_visible()
+    csv = tmp_path / "codes.csv"
+    csv.write_text(
+        "code,description,expiry\n"
+        f"COFFEE-{tag}-1,one cup,2030-01-01\n"
+        f"COFFEE-{tag}-2,one cup,not a date\n"
+        f"COFFEE-{tag}-1,again,2030-01-01\n"
+        ",no code,2030-01-01\n"
+        f"COFFEE-{tag}-3,one cup,\n"
+    )
+    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_role("button", name="Upload").click()
+    report = page.locator("#upload-report")
+    expect(report).to_contain_text("2 of 5 rows accepted")
+    expect(report.get_by_role("row", name=re.compile(r"^3 "))).to_contain_text("expiry")
+    expect(report.get_by_role("row", name=re.compile(r"^4 "))).to_be_visible()
+    expect(report.get_by_role("row", name=re.compile(r"^5 "))).to_be_visible()
+    shot(page, live, "list-upload-report")
+    expect(page.get_by_role("row", name=re.compile(r"codes\.csv 5 2"))).to_be_visible()

@@ -37,6 +37,11 @@ def seeded(api, tenant) -> dict[str, Any]:
         "name": "Big users", "trigger_types": ["usage.data"],
         "condition": "event.attributes.mb >= 100",
         "rewards": [{"kind": "credit_bucket", "balance_type": "data_mb", "amount": 100}]}))  # fmt: skip
+    vlist = _made(
+        api.post("/v1/voucher-lists", headers=h, json={"partner": "Java House", "name": "Coffee"})
+    )
+    api.post(f"/v1/voucher-lists/{vlist['id']}/codes", headers={**h, "Content-Type": "text/csv"},
+             content=b"code\nCOFFEE-1\nCOFFEE-2\n")  # fmt: skip
     serials = []
     for _ in range(3):
         issued = _made(api.post("/v1/vouchers", headers=h, json={"voucher_type_id": vt["id"]}))
@@ -48,7 +53,7 @@ def seeded(api, tenant) -> dict[str, Any]:
         keys[role] = _made(api.post("/v1/keys", headers=h, json={"name": role, "role": role}))[
             "key"
         ]
-    return {"batch": batch, "campaign": campaign, "serial": serials[0], "keys": keys}
+    return {"batch": batch, "campaign": campaign, "serial": serials[0], "keys": keys, "list": vlist}
 
 
 def _pages(seeded: dict[str, Any]) -> list[str]:
@@ -61,6 +66,10 @@ def _pages(seeded: dict[str, Any]) -> list[str]:
         f"/console/batches/{seeded['batch']['id']}",
         "/console/campaigns",
         f"/console/campaigns/{seeded['campaign']['id']}",
+        "/console/lists",
+        f"/console/lists/{seeded['list']['id']}",
+        "/console/webhooks",
+        "/console/webhooks?status=dead",
     ]
 
 
@@ -84,6 +93,9 @@ def test_every_page_renders_for_every_role_and_read_only_roles_get_no_write_form
         assert "default-src 'self'" in page.headers["content-security-policy"]
         if role in ("auditor", "pos"):
             assert not WRITE_FORM.search(page.text), path
+    keys_page = client.get("/console/keys")
+    assert keys_page.status_code == (200 if role == "admin" else 403)
+    assert ('href="/console/keys"' in client.get("/console").text) is (role == "admin")
 
 
 @pytest.mark.parametrize(
@@ -92,6 +104,8 @@ def test_every_page_renders_for_every_role_and_read_only_roles_get_no_write_form
         ("/console/catalog/lifecycles", {"name": "x", "validity_kind": "from_issue", "validity_days": "9"}),
         ("/console/batches", {"voucher_type_id": "00000000-0000-0000-0000-000000000000", "count": "5"}),
         ("/console/campaigns", {"name": "x", "trigger_types": "usage.data", "condition": "true"}),
+        ("/console/lists", {"partner": "x", "name": "y"}),
+        ("/console/webhooks", {"url": "https://example.com/h", "event_types": "voucher.rewarded"}),
     ],
 )  # fmt: skip
 def test_an_auditor_posting_a_write_form_anyway_is_refused(api, seeded, path, data):
@@ -150,3 +164,15 @@ def test_a_refused_form_shows_the_reason_next_to_the_field_and_keeps_what_was_ty
     assert answer.status_code == 422
     assert re.search(r'id="e-lc-validity_days"[^>]*>[^<]*greater than 0', answer.text)
     assert 'value="Typo"' in answer.text
+
+
+def test_only_an_admin_may_make_or_revoke_keys(api, seeded):
+    csrf = sign_in(api, seeded["keys"]["operator"])
+    answer = api.post("/console/keys", data={"csrf": csrf, "name": "mine", "role": "admin"})
+    assert answer.status_code == 403
+    assert "may not manage keys" in answer.text
+    api.cookies.clear()
+    csrf = sign_in(api, seeded["keys"]["admin"])
+    made = api.post("/console/keys", data={"csrf": csrf, "name": "till 4", "role": "pos"})
+    assert made.status_code == 200
+    assert re.search(r'id="new-key">tsk_', made.text)

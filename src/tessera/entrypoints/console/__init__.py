@@ -8,10 +8,20 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from tessera.entrypoints.console import auth, batches, campaigns, catalog, dashboard, vouchers
+from tessera.entrypoints.console import (
+    auth,
+    batches,
+    campaigns,
+    catalog,
+    dashboard,
+    keys,
+    lists,
+    vouchers,
+    webhooks,
+)
 from tessera.entrypoints.console.web import PREFIX, STATIC, templates
 
-PAGES = (auth, dashboard, vouchers, campaigns, catalog, batches)
+PAGES = (auth, dashboard, vouchers, campaigns, catalog, batches, lists, webhooks, keys)
 
 
 def install(app: FastAPI) -> None:
