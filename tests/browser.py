@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -97,3 +98,22 @@ def tessera_serve(database_url: str, tmp: Path, env: dict[str, str]) -> Iterator
 SCREENSHOTS = Path(
     os.environ.get("TESSERA_SCREENSHOTS", Path(__file__).parent.parent / ".screenshots")
 )
+
+
+# axe-core 4.14.1 (MPL-2.0, unmodified; its licence beside it), from the npm registry's
+# axe-core package: an automated accessibility check that runs in the page.
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2 A and AA violations on the page as it is now (the page's context
+    must bypass the CSP: the script is injected inline)."""
+    page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']});
+            return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }"""
+    )
+    return found

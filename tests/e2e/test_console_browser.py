@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from browser import CHROMIUM, SCREENSHOTS, require_chromium, tessera_serve
+from browser import CHROMIUM, SCREENSHOTS, axe_violations, require_chromium, tessera_serve
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.services.tenants import create_tenant
@@ -336,3 +336,43 @@ def test_upload_a_list_with_bad_rows_and_read_the_report(page, live, tmp_path):
     expect(report.get_by_role("row", name=re.compile(r"^5 "))).to_be_visible()
     shot(page, live, "list-upload-report")
     expect(page.get_by_role("row", name=re.compile(r"codes\.csv 5 2"))).to_be_visible()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (768, 1024)], ids=["laptop", "tablet"])
+def test_every_page_passes_axe_at_laptop_and_tablet_width(browser, live, width, height):
+    serial = redeemed_voucher(live)
+    batch = live.post("/v1/batches", {"voucher_type_id": live.api.get(
+        "/v1/voucher-types").json()["items"][0]["id"], "count": 3})  # fmt: skip
+    campaign = live.post("/v1/campaigns", {
+        "name": f"axe {uuid.uuid4().hex[:6]}", "trigger_types": ["usage.data"],
+        "condition": "event.attributes.mb >= 100",
+        "rewards": [{"kind": "credit_bucket", "balance_type": "data_mb", "amount": 100}]})  # fmt: skip
+    vlist = live.post("/v1/voucher-lists", {"partner": "P", "name": f"axe {uuid.uuid4().hex[:6]}"})
+    # The axe script is injected inline, which the console's CSP forbids: this context
+    # bypasses it (the other tests run under it).
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{live.base}/console/sign-in")
+        problems = {"sign-in": axe_violations(page)}
+        sign_in(page, live, live.admin_key)
+        for name, path in [
+            ("dashboard", "/console"),
+            ("voucher", f"/console/vouchers?serial={serial}"),
+            ("catalog", "/console/catalog"),
+            ("batches", "/console/batches"),
+            ("batch", f"/console/batches/{batch['id']}"),
+            ("campaigns", "/console/campaigns"),
+            ("campaign", f"/console/campaigns/{campaign['id']}"),
+            ("lists", "/console/lists"),
+            ("list", f"/console/lists/{vlist['id']}"),
+            ("webhooks", "/console/webhooks"),
+            ("keys", "/console/keys"),
+        ]:
+            page.goto(f"{live.base}{path}")
+            problems[name] = axe_violations(page)
+            if width < 1000:
+                shot(page, live, f"tablet-{name}")
+        assert {k: v for k, v in problems.items() if v} == {}
+    finally:
+        context.close()

@@ -38,6 +38,7 @@ def hourly_bars(title: str, values: list[int], start: datetime) -> Markup:
         )
         if i % 6 == 0:
             parts.append(f'<text class="tick" x="{x}" y="{HEIGHT - 6}">{hour:%H}:00</text>')
-    parts.append(f'<text class="top" x="{WIDTH - 4}" y="{PAD_TOP - 2}">max {top}</text>')
+    highest = max(values, default=0)
+    parts.append(f'<text class="top" x="{WIDTH - 4}" y="{PAD_TOP - 2}">max {highest}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
