@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How often the worker expires vouchers and releases lapsed holds (0: never).",
     )
+    fulfilment_timeout_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="A fulfilment request still pending this long times out (an activation "
+        "gives the voucher back); checked by the worker's sweep (0: never).",
+    )
     # Background work (`tessera worker`; on SQLite also inside `serve`)
     lease_seconds: float = Field(
         default=30.0,

@@ -24,7 +24,9 @@ from tessera.entrypoints.http.app import create_app
 from tessera.services import redemption
 from vouchering import issue, make_type
 
-JOBS = {"expire", "release-holds", "dispatch", "batch-recovery", "seal", "purge"}
+JOBS = {
+    "expire", "fulfilment-timeouts", "release-holds", "dispatch", "batch-recovery", "seal", "purge",
+}  # fmt: skip
 
 
 WORKER = [sys.executable, "-m", "tessera.entrypoints.cli", "worker"]

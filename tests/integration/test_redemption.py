@@ -12,7 +12,7 @@ from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.lifecycle import ValidityKind
 from tessera.domain.statuses import IllegalTransition, VoucherStatus
 from tessera.domain.vouchers import Barred, CodeUnknown, CreditSpent, Verdict, VoucherExpired
-from tessera.services import catalog, redemption, wallets
+from tessera.services import catalog, notifications, redemption, wallets
 from tessera.services.edrs import list_edrs
 from tessera.services.expiry import expire_tenant, purge_tenant
 from vouchering import POLICY, by_code, by_serial, issue, make_lifecycle, make_type
@@ -303,6 +303,10 @@ def test_reverse_is_refused_when_the_credit_was_spent(container, tid):
 
 
 def test_fulfilment_offer_records_a_request_instead_of_buckets(container, tid):
+    notifications.create_endpoint(
+        container.uow(tid), container.webhook_targets, "http://127.0.0.1:9/orders",
+        ["fulfilment.requested"],
+    )  # fmt: skip
     type_id = make_type(container, tid, offer="PLAN-XL-30D")
     voucher, code = issue(container, tid, type_id)
     outcome = run(container, tid, redemption.redeem, by_code(code, "s1"))

@@ -72,7 +72,8 @@ CASES = [
         offer="BUNDLE-5GB",
         webhooks=(("fulfilment.requested", "voucher.redeemed"), ("fulfilment.requested",)),
     ),
-    Case("a fulfilment offer without webhooks", offer="BUNDLE-1GB"),
+    # refused by the decision (fulfilment_unavailable): nobody would be asked to deliver
+    Case("a fulfilment offer nobody subscribes to", offer="BUNDLE-1GB"),
     Case("a lapsed hold", hold="lapsed", known_subscriber=True),
     Case("a live hold confirmed", hold="live", operation=Operation.CONFIRM),
     Case("a used voucher", used_first=True, webhooks=(("voucher.redeemed",),)),
@@ -240,6 +241,10 @@ def test_both_ledgers_leave_the_same_rows(container, make_tenant, clock, case):
     uses = [
         e for e in snapshots[0]["edrs"] if e["operation"] in ("voucher.redeem", "voucher.confirm")
     ]
+    if case.offer and not case.webhooks:  # refused: nobody would deliver the offer
+        assert answers[0] == "refused: fulfilment_unavailable"
+        assert uses == [] and snapshots[0]["fulfilment_requests"] == []
+        return
     assert len(uses) == 1  # a used voucher: the first use's; else the use's
     if case.webhooks and not case.used_first:
         assert snapshots[0]["notifications"], "the case should have queued notifications"

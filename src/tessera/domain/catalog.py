@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tessera.domain.errors import Invalid
+from tessera.domain.fulfilment import validate_parameter_names
 from tessera.domain.lifecycle import MAX_DAYS
 from tessera.domain.money import validate_at_most, validate_currency, validate_minor_units
 from tessera.domain.tenants import validate_name
@@ -53,6 +54,8 @@ class VoucherTypeSpec:
     buckets: tuple[BucketTemplate, ...] = ()
     active: bool = True
     fulfilment_offer: str | None = None
+    # What a point of sale may send with the offer (a personalised offer id, say)
+    fulfilment_parameters: tuple[str, ...] = ()
 
     def validated(self) -> VoucherTypeSpec:
         validate_name(self.name)
@@ -62,6 +65,9 @@ class VoucherTypeSpec:
             bucket.validate(f"buckets[{index}]")
         if self.fulfilment_offer is not None and not self.fulfilment_offer.strip():
             raise Invalid("fulfilment_offer", "must not be blank (omit it for a plain voucher)")
+        validate_parameter_names(self.fulfilment_parameters, "fulfilment_parameters")
+        if self.fulfilment_parameters and self.fulfilment_offer is None:
+            raise Invalid("fulfilment_parameters", "only a type with a fulfilment_offer takes them")
         return self
 
 

@@ -72,7 +72,16 @@ EVENT_DETAILS: dict[str, frozenset[str]] = {
     ),
     "voucher.expired": frozenset({"serial", "voucher_type", "subscriber", "expired_at"}),
     "fulfilment.requested": frozenset(
-        {"serial", "voucher_type", "offer", "action", "subscriber", "redeemed_at"}
+        {
+            "request_id",
+            "serial",
+            "voucher_type",
+            "offer",
+            "parameters",
+            "action",
+            "subscriber",
+            "redeemed_at",
+        }
     ),
     # a campaign whose condition failed TESSERA_CAMPAIGN_PAUSE_AFTER_FAILURES times in a row
     "campaign.paused": frozenset(

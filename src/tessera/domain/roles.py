@@ -13,6 +13,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     POS = "pos"
     AUDITOR = "auditor"
+    ORDER_SYSTEM = "order_system"  # the tenant's order system: settles fulfilment requests
 
 
 class Permission(StrEnum):
@@ -23,6 +24,7 @@ class Permission(StrEnum):
     OPERATE_VOUCHERS = "operate_vouchers"  # by serial: reissue, cancel, close, reverse
     POINT_OF_SALE = "point_of_sale"  # by code: validate, reserve, confirm, redeem
     SEND_EVENTS = "send_events"  # usage and account events for the rewards engine
+    FULFIL = "fulfil"  # read, complete and fail fulfilment requests
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -30,6 +32,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(Permission) - {Permission.MANAGE_KEYS},
     Role.POS: frozenset({Permission.READ, Permission.POINT_OF_SALE}),
     Role.AUDITOR: frozenset({Permission.READ}),
+    Role.ORDER_SYSTEM: frozenset({Permission.FULFIL}),
 }
 
 

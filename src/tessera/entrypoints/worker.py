@@ -34,7 +34,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from tessera.bootstrap import Container
-from tessera.services import edr_seal, expiry, purge
+from tessera.services import edr_seal, expiry, fulfilment, purge
 from tessera.services.batches import fail_abandoned_batches
 
 log = structlog.get_logger(__name__)
@@ -87,6 +87,16 @@ def jobs_for(container: Container, metrics: WorkerMetrics) -> list[Job]:
             return {"released": released}
 
         jobs.append(Job("expire", s.sweeper_interval_seconds, expire))
+        if s.fulfilment_timeout_seconds > 0:
+            timeout = timedelta(seconds=s.fulfilment_timeout_seconds)
+
+            def time_out_fulfilments() -> Counts:
+                timed_out = fulfilment.time_out_all(container.directory, container.uow, timeout)
+                return {"timed_out": timed_out}
+
+            jobs.append(
+                Job("fulfilment-timeouts", s.sweeper_interval_seconds, time_out_fulfilments)
+            )
         jobs.append(Job("release-holds", s.sweeper_interval_seconds, release_holds))
     if s.dispatcher_enabled:
         if container.sealer is None:

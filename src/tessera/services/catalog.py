@@ -98,7 +98,7 @@ def update_voucher_type(
 ) -> VoucherType:
     """Types are not versioned: the new values are what every later redemption grants."""
     with uow:
-        refuse_nulls(changes, frozenset({"fulfilment_offer"}))
+        refuse_nulls(changes, frozenset({"fulfilment_offer", "fulfilment_parameters"}))
         current = _type_or_404(uow, type_id)
         spec = dataclasses.replace(current.spec, **changes)
         spec = dataclasses.replace(spec, name=validate_name(spec.name)).validated()

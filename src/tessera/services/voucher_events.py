@@ -5,6 +5,7 @@ caller's transaction, so a notification exists exactly when the change it report
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
@@ -62,13 +63,15 @@ def fulfilment_requested(
     subscriber: str,
     action: str,
     at: datetime,
+    request_id: uuid.UUID,
 ) -> None:
-    """A typed voucher's redemption (``activate``) or reversal (``revoke``) asks the tenant's
-    order system to act on the offer."""
+    """A typed voucher's reversal (``revoke``) asks the tenant's order system to act on the
+    offer (a redemption's ``activate`` is decided in ``redemption.decision``)."""
     enqueue(
         uow,
         FULFILMENT_REQUESTED,
         {
+            "request_id": str(request_id),
             "serial": voucher.serial,
             "voucher_type": voucher_type.spec.name,
             "offer": voucher_type.spec.fulfilment_offer,

@@ -10,6 +10,8 @@ import pytest
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
+from tessera.domain.errors import Invalid
+from tessera.domain.fulfilment import FulfilmentUnavailable
 from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher
@@ -22,7 +24,7 @@ NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 S = VoucherStatus
 
 
-def view(status=S.AVAILABLE, *, offer=None, reserved_until=None) -> VoucherView:
+def view(status=S.AVAILABLE, *, offer=None, reserved_until=None, parameters=()) -> VoucherView:
     lifecycle = Lifecycle(
         uuid.uuid4(), "30 days", LifecycleRules(ValidityKind.FROM_ISSUE, validity_days=30),
         NOW, NOW,
@@ -30,7 +32,7 @@ def view(status=S.AVAILABLE, *, offer=None, reserved_until=None) -> VoucherView:
     spec = VoucherTypeSpec(
         "1 GB", 500, "EUR", lifecycle.id,
         () if offer else (BucketTemplate("data_mb", 1024, 7), BucketTemplate("sms", 10)),
-        fulfilment_offer=offer,
+        fulfilment_offer=offer, fulfilment_parameters=parameters,
     )  # fmt: skip
     voucher_type = VoucherType(uuid.uuid4(), spec, NOW, NOW)
     voucher = Voucher(
@@ -86,14 +88,48 @@ def test_a_lapsed_hold_is_released_on_the_record_before_it_is_used():
     assert decision.edrs[0].details["cause"] == "hold_lapsed"
 
 
+ORDER_SYSTEM = Subscriptions.of([(uuid.UUID(int=9), ["fulfilment.requested"])], [])
+
+
 def test_a_type_with_an_offer_asks_for_fulfilment_instead_of_buckets():
     request_id = uuid.uuid4()
-    decision = decide(view(offer="BUNDLE-5GB"), request_id=request_id)
+    decision = decide(view(offer="BUNDLE-5GB"), request_id=request_id, subscriptions=ORDER_SYSTEM)
     assert decision.grants == ()
     assert decision.fulfilment is not None and decision.fulfilment.id == request_id
     assert decision.fulfilment.action == "activate"
     assert [n.event_type for n in decision.notices] == ["fulfilment.requested", "voucher.redeemed"]
+    assert decision.notices[0].details["request_id"] == str(request_id)
+    assert decision.notices[0].details["subscriber"] == "254700"
     assert decision.edrs[-1].details["fulfilment_request_id"] == str(request_id)
+
+
+def test_an_offer_nobody_is_subscribed_to_deliver_is_refused():
+    with pytest.raises(FulfilmentUnavailable):
+        decide(view(offer="BUNDLE-5GB"), request_id=uuid.uuid4())
+
+
+def test_offer_parameters_travel_within_what_the_type_allows():
+    typed = view(offer="BUNDLE-5GB", parameters=("offer_id",))
+    decision = decide_use(
+        typed, Operation.REDEEM, new_subscriber("254700", NOW), new_subscriber=True,
+        activity=NOW, now=NOW, bucket_ids=[], request_id=uuid.uuid4(),
+        subscriptions=ORDER_SYSTEM, offer_parameters={"offer_id": "XMAS-5GB"},
+    )  # fmt: skip
+    assert decision.fulfilment is not None
+    assert decision.fulfilment.parameters == {"offer_id": "XMAS-5GB"}
+    assert decision.notices[0].details["parameters"] == {"offer_id": "XMAS-5GB"}
+    for wrong, field in (
+        ({"price": "0"}, "offer_parameters.price"),
+        ({"offer_id": "x" * 101}, "offer_parameters.offer_id"),
+        ({"offer_id": " "}, "offer_parameters.offer_id"),
+    ):
+        with pytest.raises(Invalid) as caught:
+            decide_use(
+                typed, Operation.REDEEM, new_subscriber("254700", NOW), new_subscriber=True,
+                activity=NOW, now=NOW, bucket_ids=[], request_id=uuid.uuid4(),
+                subscriptions=ORDER_SYSTEM, offer_parameters=wrong,
+            )  # fmt: skip
+        assert caught.value.extra["field"] == field
 
 
 def test_a_used_voucher_is_refused_before_anything_is_decided():

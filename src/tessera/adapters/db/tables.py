@@ -90,6 +90,7 @@ voucher_types = sa.Table(
     sa.Column("lifecycle_id", sa.Uuid, sa.ForeignKey("lifecycles.id"), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("fulfilment_offer", sa.String(200), nullable=True),
+    sa.Column("fulfilment_parameters", JSONDocument, nullable=True),  # names a use may send
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("tenant_id", "name"),
@@ -439,7 +440,11 @@ fulfilment_requests = sa.Table(
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("parameters", JSONDocument, nullable=True),  # sent with the redemption
+    sa.Column("settled_at", UTCDateTime, nullable=True),  # completed, failed or timed out
+    sa.Column("reason", sa.String(200), nullable=True),  # why it failed
     sa.Index(None, "tenant_id", "status", "created_at"),
+    sa.Index(None, "status", "created_at"),  # the time-out sweep, over every tenant
 )
 
 # The expiry sweeper and purge walk one lifecycle at a time; lapsed holds are found by time.

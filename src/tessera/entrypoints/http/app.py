@@ -19,6 +19,7 @@ from tessera.entrypoints.http import (
     docs,
     edrs,
     events,
+    fulfilments,
     health,
     keys,
     lifecycles,
@@ -55,6 +56,7 @@ ROUTERS = (
     templates,
     batches,
     campaigns,
+    fulfilments,
 )
 
 

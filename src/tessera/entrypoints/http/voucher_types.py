@@ -30,6 +30,11 @@ class VoucherTypeIn(BaseModel):
     buckets: list[BucketTemplateIO] = Field(default_factory=list)
     active: bool = True
     fulfilment_offer: str | None = Field(None, max_length=200)
+    fulfilment_parameters: list[str] = Field(
+        default_factory=list,
+        description="Names of the parameters a redemption may send with the offer (each a "
+        "string of at most 100 characters in `offer_parameters`); at most 10",
+    )
 
 
 class VoucherTypePatch(BaseModel):
@@ -43,6 +48,9 @@ class VoucherTypePatch(BaseModel):
     active: bool | None = None
     fulfilment_offer: str | None = Field(
         None, max_length=200, description="Offer asked of the order system; null clears it"
+    )
+    fulfilment_parameters: list[str] | None = Field(
+        None, description="The offer's parameter names, all replaced; null or [] clears them"
     )
 
 
@@ -63,6 +71,7 @@ class VoucherTypeOut(VoucherTypeIn):
             buckets=[BucketTemplateIO(**vars_of(b)) for b in s.buckets],
             active=s.active,
             fulfilment_offer=s.fulfilment_offer,
+            fulfilment_parameters=list(s.fulfilment_parameters),
             created_at=vt.created_at,
             updated_at=vt.updated_at,
         )
@@ -82,7 +91,13 @@ def _templates(buckets: list[BucketTemplateIO]) -> tuple[BucketTemplate, ...]:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_voucher_type(body: VoucherTypeIn, uow: CatalogManager) -> VoucherTypeOut:
-    spec = VoucherTypeSpec(**{**body.model_dump(), "buckets": _templates(body.buckets)})
+    spec = VoucherTypeSpec(
+        **{
+            **body.model_dump(),
+            "buckets": _templates(body.buckets),
+            "fulfilment_parameters": tuple(body.fulfilment_parameters),
+        }
+    )
     return VoucherTypeOut.of(catalog.create_voucher_type(uow, spec))
 
 
@@ -107,4 +122,6 @@ def update_voucher_type(
     changes = body.model_dump(exclude_unset=True)
     if "buckets" in changes:
         changes["buckets"] = _templates(body.buckets or [])
+    if "fulfilment_parameters" in changes:
+        changes["fulfilment_parameters"] = tuple(body.fulfilment_parameters or ())
     return VoucherTypeOut.of(catalog.update_voucher_type(uow, type_id, changes))

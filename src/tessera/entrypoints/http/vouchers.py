@@ -53,6 +53,12 @@ class BySerialIn(BaseModel):
         None, description="When the use happened (expiry is judged on it); default: now"
     )
     reason: str | None = Field(None, max_length=200)
+    offer_parameters: dict[str, str] | None = Field(
+        None,
+        max_length=10,
+        description="For a type with a fulfilment offer: values of the parameters its "
+        "fulfilment_parameters name (each at most 100 characters), sent to the order system",
+    )
 
 
 class ByCodeIn(BySerialIn):
@@ -171,7 +177,11 @@ def _grants(view: VoucherView) -> GrantOut:
 
 def _request(body: BySerialIn, target: Target) -> Request:
     return Request(
-        target=target, subscriber=body.subscriber, activity_at=body.activity_at, reason=body.reason
+        target=target,
+        subscriber=body.subscriber,
+        activity_at=body.activity_at,
+        reason=body.reason,
+        offer_parameters=body.offer_parameters,
     )
 
 

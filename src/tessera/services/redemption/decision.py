@@ -12,13 +12,15 @@ neither decides.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.domain.edr import EdrDraft
+from tessera.domain.fulfilment import Action, FulfilmentUnavailable
+from tessera.domain.fulfilment import offer_parameters as checked_parameters
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher, expiry_of, plan
 from tessera.domain.wallet import BucketGrant, ServiceState, Subscriber, SubscriberInactive
@@ -37,6 +39,7 @@ class FulfilmentDraft:
     id: uuid.UUID
     offer: str
     action: str
+    parameters: Mapping[str, str]  # sent with the use, within what the type allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +100,23 @@ def decide_use(
     bucket_ids: Sequence[int],
     request_id: uuid.UUID | None,
     subscriptions: Subscriptions,
+    offer_parameters: Mapping[str, str] | None = None,
 ) -> UseDecision:
     """What redeeming (or confirming) the voucher of ``view`` for ``subscriber`` changes.
 
     ``bucket_ids``: one per bucket template of the type, drawn by the ledger; ``request_id``:
     the fulfilment request's id when the type has an offer; ``subscriptions``: where the
-    tenant's notifications of ``USE_EVENTS`` go. Raises the transition table's
-    refusal (``IllegalTransition``, expired, not yet valid) before anything is written."""
+    tenant's notifications of ``USE_EVENTS`` go; ``offer_parameters``: what the caller sends
+    with the offer. Raises the domain's refusal (the transition table's, expired, not yet
+    valid, a terminated subscriber, an offer nobody would be asked to deliver) before anything
+    is written."""
     before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
     if subscriber.service_state is ServiceState.TERMINATED:
         raise SubscriberInactive(subscriber.external_id)
     spec = view.voucher_type.spec
+    parameters = checked_parameters(spec.fulfilment_parameters, offer_parameters)
+    if spec.fulfilment_offer is not None and not subscriptions.to(FULFILMENT_REQUESTED):
+        raise FulfilmentUnavailable(spec.name)
     serial = view.voucher.serial
     drafts = [subscriber_created_edr(subscriber)] if new_subscriber else []
     drafts += release_lapsed_hold(view, before)
@@ -117,15 +126,19 @@ def decide_use(
     if spec.fulfilment_offer is not None:
         if request_id is None:
             raise ValueError("a type with a fulfilment offer needs a request id")
-        fulfilment = FulfilmentDraft(request_id, spec.fulfilment_offer, "activate")
+        fulfilment = FulfilmentDraft(
+            request_id, spec.fulfilment_offer, Action.ACTIVATE.value, parameters
+        )
         notices.append(
             Notice(
                 FULFILMENT_REQUESTED,
                 {
+                    "request_id": str(request_id),
                     "serial": serial,
                     "voucher_type": spec.name,
                     "offer": spec.fulfilment_offer,
-                    "action": "activate",
+                    "parameters": parameters,
+                    "action": Action.ACTIVATE.value,
                     "subscriber": subscriber.external_id,
                     "redeemed_at": now,
                 },

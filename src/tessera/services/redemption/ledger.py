@@ -77,7 +77,14 @@ class UnitOfWorkLedger:
         if decision.fulfilment is not None:
             f = decision.fulfilment
             uow.fulfilment.add(
-                f.id, moved.id, moved.serial, decision.subscriber.id, f.offer, f.action, now
+                f.id,
+                moved.id,
+                moved.serial,
+                decision.subscriber.id,
+                f.offer,
+                f.action,
+                now,
+                parameters=dict(f.parameters),
             )
         uow.edrs.append_many(list(decision.edrs), now)
         for draft in decision.outbox:
@@ -123,7 +130,7 @@ class BatchedLedger:
                 subscriber=decision.subscriber,
                 new_subscriber=decision.new_subscriber,
                 buckets=decision.grants,
-                fulfilment=(f.id, f.offer, f.action) if f else None,
+                fulfilment=(f.id, f.offer, f.action, dict(f.parameters)) if f else None,
                 edrs=decision.edrs,
                 outbox=outbox,
                 actor_key_id=uow.actor_key_id,

@@ -7,7 +7,7 @@ the winner left. A use (redeem, confirm) is decided by ``decision.decide_use``."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
@@ -75,6 +75,7 @@ class Request:
     subscriber: str | None = None  # external id (MSISDN); created on first redemption
     activity_at: datetime | None = None  # when the use happened; default: now
     reason: str | None = None
+    offer_parameters: Mapping[str, str] | None = None  # sent with a fulfilment offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +348,7 @@ def _use(
             else uow.buckets.allocate_ids(len(view.voucher_type.spec.buckets)),
             request_id=new_id() if offer else None,
             subscriptions=subscriptions(uow, USE_EVENTS),
+            offer_parameters=request.offer_parameters,
         )
         moved = UnitOfWorkLedger(uow).write(decision)
         if isinstance(moved, Decline):
@@ -549,6 +551,7 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 holder.external_id if holder else str(view.voucher.subscriber_id),
                 "revoke",
                 now,
+                request_id,
             )
         drafts.append(
             voucher_edr(

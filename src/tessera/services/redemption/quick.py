@@ -55,6 +55,7 @@ async def use_quickly(
             bucket_ids=[] if offer else found.bucket_ids,
             request_id=new_id() if offer else None,
             subscriptions=Subscriptions.of(found.endpoints, found.templates),
+            offer_parameters=request.offer_parameters,
         )
     except DomainError:
         return Decline.REFUSED

@@ -90,6 +90,7 @@ def _voucher_type(row: sa.RowMapping) -> VoucherType:
             buckets=tuple(BucketTemplate(**bucket) for bucket in row["buckets"]),
             active=row["active"],
             fulfilment_offer=row["fulfilment_offer"],
+            fulfilment_parameters=tuple(row["fulfilment_parameters"] or ()),
         ),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -108,6 +109,7 @@ def _spec_columns(spec: VoucherTypeSpec) -> dict[str, object]:
         ],
         "active": spec.active,
         "fulfilment_offer": spec.fulfilment_offer,
+        "fulfilment_parameters": list(spec.fulfilment_parameters) or None,
     }
 
 

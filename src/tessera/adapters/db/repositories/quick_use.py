@@ -196,10 +196,10 @@ WITH asked AS MATERIALIZED (
      ORDER BY asked.n, e.n
 ), requested AS (
     INSERT INTO fulfilment_requests (id, tenant_id, voucher_id, serial, subscriber_id, offer,
-                                     action, status, created_at)
+                                     action, status, created_at, parameters)
     SELECT (asked.fulfilment->>'id')::uuid, asked.tenant, moved.id, moved.serial,
            asked.subscriber_id, asked.fulfilment->>'offer', asked.fulfilment->>'action',
-           'pending', asked.now
+           'pending', asked.now, asked.fulfilment->'parameters'
       FROM moved JOIN asked ON asked.n = moved.n
      WHERE jsonb_typeof(asked.fulfilment) = 'object'
 ), queued AS (
@@ -264,6 +264,16 @@ class _Read:
     external_id: str
 
 
+def _fulfilment(
+    request_id: uuid.UUID, offer: str, action: str, parameters: dict[str, str]
+) -> dict[str, Any]:
+    """The request as ``asked.fulfilment``; no parameters, no key (the column stays NULL)."""
+    found: dict[str, Any] = {"id": str(request_id), "offer": offer, "action": action}
+    if parameters:
+        found["parameters"] = parameters
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class UseWrite:
     """One decided use, as the write statement takes it (``services/redemption/ledger.py``
@@ -277,7 +287,8 @@ class UseWrite:
     subscriber: Subscriber
     new_subscriber: bool
     buckets: Sequence[BucketGrant]
-    fulfilment: tuple[uuid.UUID, str, str] | None  # the request's id, offer and action
+    # the request's id, offer, action and parameters (None when there are none)
+    fulfilment: tuple[uuid.UUID, str, str, dict[str, str]] | None
     edrs: Sequence[EdrDraft]
     outbox: Sequence[tuple[uuid.UUID, str, bytes]]  # endpoint id, event type, sealed payload
     actor_key_id: uuid.UUID | None
@@ -312,11 +323,7 @@ class UseWrite:
                 for b in self.buckets
             ],
             "edrs": [{"n": n, **draft_columns(d)} for n, d in enumerate(self.edrs)],
-            "fulfilment": (
-                None
-                if self.fulfilment is None
-                else dict(zip(("id", "offer", "action"), map(str, self.fulfilment), strict=True))
-            ),
+            "fulfilment": None if self.fulfilment is None else _fulfilment(*self.fulfilment),
             "outbox": [
                 {
                     "n": n,
