@@ -216,6 +216,11 @@ def _walk(api: Any, admin_key: str) -> set[str]:
         w("POST", "/v1/vouchers/redeem", json={"code": code, "subscriber": "254700"}, headers=till)
     w("POST", "/v1/vouchers/redeem", json={"code": voucher()["code"], "subscriber": "254701"},
       headers={**till, "Idempotency-Key": "walk-1"})  # fmt: skip
+    (asked,) = w("GET", "/v1/fulfilments", params={"status": "pending"})["items"]
+    w("GET", "/v1/fulfilments/{request_id}", request_id=asked["id"])
+    w("POST", "/v1/fulfilments/{request_id}/fail", request_id=asked["id"],
+      json={"reason": "out of stock"})  # fmt: skip
+    w("POST", "/v1/fulfilments/{request_id}/complete", request_id=asked["id"], ok=(409,))
     held = voucher()
     body = {"code": held["code"], "subscriber": "254702"}
     w("POST", "/v1/vouchers/reserve", json=body, headers=till)
