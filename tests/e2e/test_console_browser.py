@@ -359,6 +359,7 @@ def test_every_page_passes_axe_at_laptop_and_tablet_width(browser, live, width, 
         for name, path in [
             ("dashboard", "/console"),
             ("voucher", f"/console/vouchers?serial={serial}"),
+            ("subscriber", "/console/subscribers?id=31600000001"),
             ("catalog", "/console/catalog"),
             ("batches", "/console/batches"),
             ("batch", f"/console/batches/{batch['id']}"),

@@ -66,6 +66,8 @@ def _pages(seeded: dict[str, Any]) -> list[str]:
         f"/console/batches/{seeded['batch']['id']}",
         "/console/campaigns",
         f"/console/campaigns/{seeded['campaign']['id']}",
+        "/console/subscribers",
+        "/console/subscribers?id=31600000009",
         "/console/lists",
         f"/console/lists/{seeded['list']['id']}",
         "/console/webhooks",
@@ -176,3 +178,13 @@ def test_only_an_admin_may_make_or_revoke_keys(api, seeded):
     made = api.post("/console/keys", data={"csrf": csrf, "name": "till 4", "role": "pos"})
     assert made.status_code == 200
     assert re.search(r'id="new-key">tsk_', made.text)
+
+
+def test_a_subscriber_shows_the_wallet_its_redemptions_credited_and_its_history(api, seeded):
+    sign_in(api, seeded["keys"]["auditor"])
+    page = api.get("/console/subscribers?id=31600000009").text
+    assert re.search(r"<td>data_mb</td><td>3072</td>", page)  # three redemptions of 1024
+    assert page.count("<td>wallet.credit</td>") == 3
+    missing = api.get("/console/subscribers?id=nobody")
+    assert missing.status_code == 404
+    assert 'id="e-id"' in missing.text

@@ -16,12 +16,13 @@ from tessera.entrypoints.console import (
     dashboard,
     keys,
     lists,
+    subscribers,
     vouchers,
     webhooks,
 )
 from tessera.entrypoints.console.web import PREFIX, STATIC, templates
 
-PAGES = (auth, dashboard, vouchers, campaigns, catalog, batches, lists, webhooks, keys)
+PAGES = (auth, dashboard, vouchers, subscribers, campaigns, catalog, batches, lists, webhooks, keys)
 
 
 def install(app: FastAPI) -> None:
