@@ -3,6 +3,9 @@ exactly like an id that does not exist, and lists never show another tenant's ro
 
 from helpers import auth
 
+SUBSCRIBER = "254711111111"
+DEAD = "01a20000-0000-7000-8000-00000000dead"
+
 
 def _seed(api, key):
     h = auth(key)
@@ -23,7 +26,50 @@ def _seed(api, key):
         headers=h,
     )
     key = api.post("/v1/keys", json={"name": "k", "role": "pos"}, headers=h).json()
-    return {"lifecycle": lifecycle["id"], "type": vtype["id"], "key": key["id"]}
+    # A redeemed voucher, a reward and a batch: what customer care's lookups find.
+    issued = api.post(
+        "/v1/vouchers", json={"voucher_type_id": vtype["id"], "subscriber": SUBSCRIBER}, headers=h
+    ).json()
+    api.post(
+        "/v1/vouchers/redeem", json={"code": issued["code"], "subscriber": SUBSCRIBER}, headers=h
+    )
+    api.post(
+        "/v1/aggregates",
+        json={"name": "n", "event_type": "usage.data", "function": "count", "window": "day"},
+        headers=h,
+    )
+    campaign = api.post(
+        "/v1/campaigns",
+        json={
+            "name": "c",
+            "trigger_types": ["usage.data"],
+            "condition": "agg.n >= 1",
+            "rewards": [{"kind": "credit_bucket", "balance_type": "sms", "amount": 1}],
+            "status": "active",
+            "caps": {"per_subscriber": 5},
+        },
+        headers=h,
+    ).json()
+    event = {
+        "id": "e",
+        "subscriber": SUBSCRIBER,
+        "type": "usage.data",
+        "occurred_at": "2026-11-23T11:00:00Z",
+        "attributes": {},
+    }
+    rewarded = api.post("/v1/events", json=event, headers=h).json()
+    assert rewarded["results"][0]["rewards"], rewarded
+    batch = api.post(
+        "/v1/batches", json={"voucher_type_id": vtype["id"], "count": 3}, headers=h
+    ).json()
+    return {
+        "lifecycle": lifecycle["id"],
+        "type": vtype["id"],
+        "key": key["id"],
+        "batch": batch["id"],
+        "campaign": campaign["id"],
+        "serial": issued["serial"],
+    }
 
 
 def test_another_tenants_ids_answer_404_like_unknown_ids(api, make_tenant):
@@ -43,12 +89,13 @@ def test_another_tenants_ids_answer_404_like_unknown_ids(api, make_tenant):
             "/v1/subscribers/254711111111/wallet/debits",
             {"balance_type": "sms", "amount": 1},
         ),
+        ("get", f"/v1/batches/{a['batch']}/vouchers", None),
     ]
     for method, path, body in probes:
         foreign = api.request(method, path, json=body, headers=b)
         unknown = api.request(
             method,
-            path.replace(a["lifecycle"], "01a20000-0000-7000-8000-00000000dead"),
+            path.replace(a["lifecycle"], DEAD).replace(a["batch"], DEAD),
             json=body,
             headers=b,
         )
@@ -61,10 +108,30 @@ def test_another_tenants_ids_answer_404_like_unknown_ids(api, make_tenant):
 
 def test_lists_never_show_another_tenants_rows(api, make_tenant):
     (_, key_a), (_, key_b) = make_tenant(), make_tenant()
-    _seed(api, key_a)
+    a = _seed(api, key_a)
     b = auth(key_b)
     for path in ("/v1/lifecycles", "/v1/voucher-types", "/v1/subscribers"):
         assert api.get(path, headers=b).json()["items"] == [], path
+    # Customer care's lookups, with A's own subscriber, type, batch, campaign and serials.
+    lookups = [
+        ("/v1/vouchers", {}),
+        ("/v1/vouchers", {"subscriber": SUBSCRIBER}),
+        ("/v1/vouchers", {"subscriber": SUBSCRIBER, "status": "used"}),
+        ("/v1/vouchers", {"type": a["type"]}),
+        ("/v1/vouchers", {"batch": a["batch"]}),
+        ("/v1/vouchers", {"serial_from": a["serial"], "serial_to": a["serial"]}),
+        (f"/v1/subscribers/{SUBSCRIBER}/history", {}),
+        ("/v1/rewards", {}),
+        ("/v1/rewards", {"subscriber": SUBSCRIBER}),
+        ("/v1/rewards", {"campaign": a["campaign"]}),
+    ]
+    for path, params in lookups:
+        mine = api.get(path, params=params, headers=auth(key_a)).json()["items"]
+        assert mine, (path, params)  # A's own key finds them
+        assert api.get(path, params=params, headers=b).json()["items"] == [], (path, params)
+    seen = api.get(f"/v1/subscribers/{SUBSCRIBER}/aggregates", headers=b).json()
+    assert seen["aggregates"] == [] and seen["caps"] == []
+    assert api.get(f"/v1/subscribers/{SUBSCRIBER}/aggregates", headers=auth(key_a)).json()["caps"]
     keys_b = api.get("/v1/keys", headers=b).json()["items"]
     assert len(keys_b) == 1  # its own first admin key only
     edrs_b = api.get("/v1/edrs", headers=b).json()["items"]

@@ -294,6 +294,21 @@ def _walk(api: Any, admin_key: str) -> set[str]:
                                        "until": "2026-12-31T00:00:00Z"})  # fmt: skip
     rewards = [r for result in answered["results"] for r in result.get("rewards", [])]
     assert rewards, answered
+    # Customer care's lookups, each filter once (routes/lookups.py).
+    for params in (
+        {"subscriber": "254700", "status": "used"},
+        {"last4": "0000"},
+        {"type": vtype["id"]},
+        {"status": "closed"},
+        {"batch": batch["id"]},
+        {"serial_from": 1, "serial_to": 9, "since": "2026-11-01T00:00:00Z"},
+    ):
+        w("GET", "/v1/vouchers", params=params)  # fmt: skip
+    w("GET", "/v1/batches/{batch_id}/vouchers", batch_id=batch["id"], params={"serial_to": 9})
+    w("GET", "/v1/subscribers/{external_id}/history", external_id="254700",
+      params={"kind": ["redemption", "other"]})  # fmt: skip
+    w("GET", "/v1/subscribers/{external_id}/aggregates", external_id="254700")
+    w("GET", "/v1/rewards", params={"campaign": campaign["id"], "subscriber": "254700"})
     w("POST", "/v1/rewards/{reward_id}/reverse", reward_id=rewards[-1]["reward_id"], json={})
     queued = w("GET", "/v1/notifications")
     assert queued["items"], "the walk should have queued notifications"

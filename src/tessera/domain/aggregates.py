@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -83,6 +83,19 @@ class AggregateDefinition:
             today = now.date()
             return [_day_key(today - timedelta(days=i)) for i in range(self.days)]
         return [self.bucket_key(now)]
+
+    def window_bounds(self, now: datetime) -> tuple[datetime, datetime]:
+        """The stretch of time (UTC, ``[from, until)``) whose events make up the value that a
+        condition reads at ``now``."""
+        start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        if self.window is Window.MONTH:
+            first = start.replace(day=1)
+            following = (first + timedelta(days=32)).replace(day=1)
+            return first, following
+        if self.window is Window.ROLLING_DAYS:
+            assert self.days is not None
+            return start - timedelta(days=self.days - 1), start + timedelta(days=1)
+        return start, start + timedelta(days=1)
 
     def combine(self, values: list[float]) -> float | int:
         if not values:

@@ -36,3 +36,18 @@ class Edr:
     amount_minor: int | None
     currency: str | None
     details: dict[str, Any]
+
+
+SUBSCRIBER_SCOPE = "subscriber:"  # a bar's (and a wrong code's) caller scope
+
+
+def subscriber_of(draft: EdrDraft) -> str | None:
+    """The subscriber a record is about (its history): the subject when that is a subscriber,
+    the subscriber scope of a bar or a wrong code, else the subscriber its details name."""
+    if draft.subject_type == "subscriber":
+        return draft.subject_id
+    if draft.subject_type == "caller":
+        scope = draft.subject_id
+        return scope[len(SUBSCRIBER_SCOPE) :] if scope.startswith(SUBSCRIBER_SCOPE) else None
+    named = draft.details.get("subscriber")
+    return named if isinstance(named, str) and named else None

@@ -20,6 +20,13 @@ metadata = sa.MetaData(
     }
 )
 
+# Conditions of partial indexes on vouchers; a query that means to use one says it verbatim
+# (SQLite, and PostgreSQL's generic plans, match a partial index only so).
+RESERVED_ONLY = "status = 'reserved'"
+HAS_SUBSCRIBER = "subscriber_id IS NOT NULL"
+LATER_STATUS = "status NOT IN ('pending', 'available')"
+UNBATCHED = "batch_id IS NULL"
+
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
 
@@ -138,10 +145,21 @@ edrs = sa.Table(
     sa.Column("amount_minor", sa.BigInteger, nullable=True),
     sa.Column("currency", sa.String(3), nullable=True),
     sa.Column("details", JSONDocument, nullable=False),
+    # The subscriber the record is about (domain/edr.py subscriber_of), for a subscriber's
+    # history; only the records that name one are in its index.
+    sa.Column("subscriber", sa.String(80), nullable=True),
     sa.Index(None, "tenant_id", "id"),
     sa.Index(None, "tenant_id", "operation", "id"),
     sa.Index(None, "tenant_id", "subject_type", "subject_id", "id"),
     sa.Index(None, "tenant_id", "occurred_at"),
+    sa.Index(
+        None,
+        "tenant_id",
+        "subscriber",
+        "id",
+        sqlite_where=sa.text("subscriber IS NOT NULL"),
+        postgresql_where=sa.text("subscriber IS NOT NULL"),
+    ),
 )
 
 # Sealed blocks of EDRs (domain/edr_seal.py), written by the worker's ``seal`` job after the
@@ -447,9 +465,49 @@ fulfilment_requests = sa.Table(
     sa.Index(None, "status", "created_at"),  # the time-out sweep, over every tenant
 )
 
-# The expiry sweeper and purge walk one lifecycle at a time; lapsed holds are found by time.
+# The expiry sweeper and purge walk one lifecycle at a time; lapsed holds are found by time
+# among the reserved vouchers only (the query names the status as a literal to match).
 sa.Index(None, vouchers.c.lifecycle_id, vouchers.c.status, vouchers.c.status_changed_at)
-sa.Index(None, vouchers.c.status, vouchers.c.reserved_until)
+sa.Index(
+    "ix_vouchers_reserved_until",
+    vouchers.c.tenant_id,
+    vouchers.c.reserved_until,
+    sqlite_where=sa.text(RESERVED_ONLY),
+    postgresql_where=sa.text(RESERVED_ONLY),
+)
+
+# Customer care's lookups (GET /v1/vouchers), each in serial order. Every full index on
+# vouchers costs about 2 s of a 1M batch on PostgreSQL (measured: 17.5 s with none of these,
+# 23.9 s with last4, status and type as full indexes), so only the last four characters get
+# one; the others hold only rows that generating a batch never writes: vouchers that reached
+# a subscriber; vouchers past pending and available (the queries repeat the condition as a
+# literal); and vouchers outside any batch, of one type (a batch's are read through
+# ix_vouchers_batch_id_serial, one batch of the type at a time).
+sa.Index(
+    "ix_vouchers_by_subscriber",
+    vouchers.c.tenant_id,
+    vouchers.c.subscriber_id,
+    vouchers.c.serial,
+    sqlite_where=sa.text(HAS_SUBSCRIBER),
+    postgresql_where=sa.text(HAS_SUBSCRIBER),
+)
+sa.Index(None, vouchers.c.tenant_id, vouchers.c.code_last4, vouchers.c.serial)
+sa.Index(
+    "ix_vouchers_by_later_status",
+    vouchers.c.tenant_id,
+    vouchers.c.status,
+    vouchers.c.serial,
+    sqlite_where=sa.text(LATER_STATUS),
+    postgresql_where=sa.text(LATER_STATUS),
+)
+sa.Index(
+    "ix_vouchers_unbatched_by_type",
+    vouchers.c.tenant_id,
+    vouchers.c.voucher_type_id,
+    vouchers.c.serial,
+    sqlite_where=sa.text(UNBATCHED),
+    postgresql_where=sa.text(UNBATCHED),
+)
 
 # --- Rewards engine: events, aggregates, campaigns, rewards -------------------------------
 # Cap and budget counters are rows updated with conditional upserts (``... WHERE n < cap``),
@@ -577,6 +635,10 @@ rewards = sa.Table(
     sa.Column("reversed_at", UTCDateTime, nullable=True),
     sa.Index(None, "tenant_id", "funding_partner", "rewarded_at"),
     sa.Index(None, "tenant_id", "event_id"),
+    # GET /v1/rewards: by subscriber, by campaign, or all, in (rewarded_at, id) order.
+    sa.Index(None, "tenant_id", "subscriber", "rewarded_at", "id"),
+    sa.Index(None, "tenant_id", "campaign_id", "rewarded_at", "id"),
+    sa.Index(None, "tenant_id", "rewarded_at", "id"),
 )
 
 # --- Background work (issue 12) -----------------------------------------------------------

@@ -24,6 +24,7 @@ from tessera.adapters.db.repositories.batches import (
     BatchVoucherRepository,
     GeneratingBatches,
 )
+from tessera.adapters.db.repositories.care import CareReads
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.dashboard import DashboardQueries
 from tessera.adapters.db.repositories.edr_blocks import EdrBlockRepository, EdrHorizon
@@ -162,6 +163,7 @@ class UnitOfWork(_Transaction):
         self.fulfilment = FulfilmentRequestRepository(conn, tenant)
         self.purge = PurgeRepository(conn, tenant)
         self.dashboard = DashboardQueries(conn, tenant)
+        self.care = CareReads(conn, tenant)
         return self
 
 

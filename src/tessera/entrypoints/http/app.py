@@ -23,6 +23,7 @@ from tessera.entrypoints.http import (
     health,
     keys,
     lifecycles,
+    lookups,
     notifications,
     problems,
     subscribers,
@@ -57,6 +58,7 @@ ROUTERS = (
     batches,
     campaigns,
     fulfilments,
+    lookups,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -61,17 +62,64 @@ class TenantScoped:
         parse_key: Callable[[str], Any] = uuid.UUID,
     ) -> Page[T]:
         """Keyset pagination on ``key`` (ascending): stable under inserts, no OFFSET scans."""
-        if cursor is not None:
-            try:
-                after = parse_key(decode_cursor(cursor))
-            except ValueError as exc:
-                raise Invalid("cursor", "is not a cursor this API returned") from exc
+        after = self._after(cursor, parse_key)
+        if after is not None:
             stmt = stmt.where(key > after)
         rows: Sequence[sa.RowMapping] = (
             self.conn.execute(stmt.order_by(key).limit(limit + 1)).mappings().all()
         )
+        return self._paged(rows, limit, to_item, lambda row: str(row[str(key.key)]))
+
+    @staticmethod
+    def _after(cursor: str | None, parse_key: Callable[[str], Any]) -> Any:
+        """The key a cursor points after (None: the first page)."""
+        if cursor is None:
+            return None
+        try:
+            return parse_key(decode_cursor(cursor))
+        except ValueError as exc:
+            raise Invalid("cursor", "is not a cursor this API returned") from exc
+
+    @staticmethod
+    def _paged(
+        rows: Sequence[sa.RowMapping],
+        limit: int,
+        to_item: Callable[[sa.RowMapping], T],
+        key_of: Callable[[sa.RowMapping], str],
+    ) -> Page[T]:
+        """The page of ``limit + 1`` rows read: the cursor is the key of its last item."""
         items = [to_item(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            next_cursor = encode_cursor(str(rows[limit - 1][str(key.key)]))
+        next_cursor = encode_cursor(key_of(rows[limit - 1])) if len(rows) > limit else None
         return Page(items=items, next_cursor=next_cursor)
+
+    def _page_by(
+        self,
+        stmt: sa.Select[Any],
+        keys: tuple[sa.ColumnElement[Any], ...],
+        cursor: str | None,
+        limit: int,
+        to_item: Callable[[sa.RowMapping], T],
+        parsers: tuple[Callable[[str], Any], ...],
+    ) -> Page[T]:
+        """Keyset pagination on several columns (a time, then an id to break its ties)."""
+
+        def parse(text: str) -> tuple[Any, ...]:
+            parts = json.loads(text)
+            if not isinstance(parts, list) or len(parts) != len(parsers):
+                raise ValueError("not a cursor")
+            return tuple(parse(str(part)) for parse, part in zip(parsers, parts, strict=True))
+
+        after = self._after(cursor, parse)
+        if after is not None:
+            bound = [sa.literal(value, type_=k.type) for k, value in zip(keys, after, strict=True)]
+            stmt = stmt.where(sa.tuple_(*keys) > sa.tuple_(*bound))
+        rows = self.conn.execute(stmt.order_by(*keys).limit(limit + 1)).mappings().all()
+
+        def key_of(row: sa.RowMapping) -> str:
+            return json.dumps([_text(row[str(k.key)]) for k in keys])
+
+        return self._paged(rows, limit, to_item, key_of)
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
-from tessera.domain.edr import Edr, EdrDraft
+from tessera.domain.edr import Edr, EdrDraft, subscriber_of
 from tessera.domain.paging import Page
 
 
@@ -53,6 +53,7 @@ def draft_columns(draft: EdrDraft) -> dict[str, Any]:
         "amount_minor": draft.amount_minor,
         "currency": draft.currency,
         "details": draft.details,
+        "subscriber": subscriber_of(draft),
     }
 
 

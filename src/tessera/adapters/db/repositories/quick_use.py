@@ -186,13 +186,15 @@ WITH asked AS MATERIALIZED (
            AS b(id bigint, balance_type text, amount bigint, expires_at timestamptz)
 ), recorded AS (
     INSERT INTO edrs (tenant_id, occurred_at, actor_key_id, operation, subject_type,
-                      subject_id, status_before, status_after, amount_minor, currency, details)
+                      subject_id, status_before, status_after, amount_minor, currency, details,
+                      subscriber)
     SELECT asked.tenant, asked.now, asked.actor, e.operation, e.subject_type, e.subject_id,
-           e.status_before, e.status_after, e.amount_minor, e.currency, e.details
+           e.status_before, e.status_after, e.amount_minor, e.currency, e.details, e.subscriber
       FROM moved JOIN asked ON asked.n = moved.n,
            jsonb_to_recordset(asked.edrs)
            AS e(n int, operation text, subject_type text, subject_id text, status_before text,
-                status_after text, amount_minor bigint, currency text, details jsonb)
+                status_after text, amount_minor bigint, currency text, details jsonb,
+                subscriber text)
      ORDER BY asked.n, e.n
 ), requested AS (
     INSERT INTO fulfilment_requests (id, tenant_id, voucher_id, serial, subscriber_id, offer,

@@ -239,7 +239,7 @@ class VoucherRepository(TenantScoped):
     def lapsed_holds(self, now: datetime, limit: int) -> list[Voucher]:
         stmt = (
             self._select()
-            .where(v.c.status == VoucherStatus.RESERVED.value, v.c.reserved_until <= now)
+            .where(sa.text(t.RESERVED_ONLY), v.c.reserved_until <= now)
             .order_by(v.c.id)
             .limit(limit)
         )
