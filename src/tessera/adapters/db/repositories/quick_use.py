@@ -94,21 +94,21 @@ def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
         f"ARRAY(SELECT nextval('{bucket_sequence}'::regclass) "  # noqa: S608 - from the catalog
         "FROM generate_series(1, jsonb_array_length(voucher_types.buckets))) AS bucket_ids"
     )
-    # A use's notifications (services/redemption/decision.py, USE_EVENTS): where they go.
+    # A use's notifications (services/redemption/decision.py, USE_EVENTS): the endpoints that
+    # want them and, only when there is one (HAVING: no row, no templates read), the templates.
     webhooks = sa.text(
-        "(SELECT jsonb_agg(jsonb_build_array(w.id, w.event_types) ORDER BY w.id) "
-        "FROM webhook_endpoints AS w WHERE w.tenant_id = :tenant AND w.active "
-        "AND w.event_types ?| ARRAY['voucher.redeemed', 'fulfilment.requested']) AS webhooks"
-    )
-    templates = sa.text(
-        "(SELECT jsonb_agg(jsonb_build_array(m.event_type, m.language, m.body) "
+        "(SELECT jsonb_build_array(jsonb_agg(jsonb_build_array(w.id, w.event_types) "
+        "ORDER BY w.id), (SELECT jsonb_agg(jsonb_build_array(m.event_type, m.language, m.body) "
         "ORDER BY m.event_type, m.id) FROM message_templates AS m "
         "WHERE m.tenant_id = :tenant "
-        "AND m.event_type IN ('voucher.redeemed', 'fulfilment.requested')) AS templates"
+        "AND m.event_type IN ('voucher.redeemed', 'fulfilment.requested'))) "
+        "FROM webhook_endpoints AS w WHERE w.tenant_id = :tenant AND w.active "
+        "AND w.event_types ?| ARRAY['voucher.redeemed', 'fulfilment.requested'] "
+        "HAVING count(*) > 0) AS webhooks"
     )
     one = str(
         _view_statement(True, False, True)
-        .add_columns(bar.label("barred_until"), bucket_ids, webhooks, templates)
+        .add_columns(bar.label("barred_until"), bucket_ids, webhooks)
         .compile(dialect=dialect)
     )
     # The single read's parameters become the columns of its row in ``asked``.
@@ -540,8 +540,9 @@ def _quick_view(row: Any, sql: str) -> QuickView:
             else None
         ),
     )
-    endpoints = [(uuid.UUID(i), types) for i, types in row[at["webhooks"]] or ()]
-    templates = [(e, language, body) for e, language, body in row[at["templates"]] or ()]
+    subscribed, templates = row[at["webhooks"]] or ((), ())
+    endpoints = [(uuid.UUID(i), types) for i, types in subscribed]
+    templates = [(e, language, body) for e, language, body in templates or ()]
     return QuickView(view, list(row[at["bucket_ids"]]), endpoints, templates)
 
 
