@@ -128,7 +128,8 @@ def main() -> None:
         ):
             sign_in(client, key)
             for path in pages.values():  # warm each page once
-                assert client.get(path()).status_code == 200
+                warm = client.get(path())
+                assert warm.status_code == 200, (path(), warm.status_code, warm.text[:300])
             for name, path in pages.items():
                 times = []
                 for _ in range(args.requests):
