@@ -188,3 +188,18 @@ def test_a_subscriber_shows_the_wallet_its_redemptions_credited_and_its_history(
     missing = api.get("/console/subscribers?id=nobody")
     assert missing.status_code == 404
     assert 'id="e-id"' in missing.text
+
+
+def test_the_dashboard_lists_a_list_whose_low_stock_alert_was_raised(api, seeded):
+    h = auth(seeded["keys"]["admin"])
+    low = _made(api.post("/v1/voucher-lists", headers=h,
+                         json={"partner": "Java House", "name": "Nearly gone", "low_stock_percent": 50}))  # fmt: skip
+    api.post(f"/v1/voucher-lists/{low['id']}/codes", headers={**h, "Content-Type": "text/csv"},
+             content=b"code\nLOW-1\nLOW-2\n")  # fmt: skip
+    sign_in(api, seeded["keys"]["auditor"])
+    assert "No list is low on stock" in api.get("/console").text
+    _made(api.post("/v1/distributions", headers=h,
+                   json={"list_ids": [low["id"]], "subscriber": "31600000001"}))  # fmt: skip
+    page = api.get("/console").text
+    assert "Nearly gone</a> (Java House): 1 of 2 issued, alert at 50%" in page
+    assert "Coffee</a>" not in page  # 0 of 2 issued: not low

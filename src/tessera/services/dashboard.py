@@ -1,5 +1,5 @@
 """What the console's dashboard shows: the last hours' redemptions, rewards and events, the
-webhook endpoints that fail, and the batches still generating."""
+webhook endpoints that fail, the batches still generating and the lists low on stock."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Overview:
     events: list[int]
     failing_endpoints: list[FailingEndpoint]
     generating: list[dict[str, Any]]
+    low_stock: list[dict[str, Any]]
 
 
 def overview(uow: UnitOfWork, hours: int = 24) -> Overview:
@@ -36,4 +37,5 @@ def overview(uow: UnitOfWork, hours: int = 24) -> Overview:
             events=q.events_per_hour(start, hours),
             failing_endpoints=q.failing_endpoints(),
             generating=[dict(r) for r in q.batches_in_progress()],
+            low_stock=[dict(r) for r in q.low_stock_lists()],
         )

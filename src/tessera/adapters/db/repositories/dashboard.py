@@ -91,3 +91,14 @@ class DashboardQueries(TenantScoped):
             .limit(limit)
         )
         return list(self.conn.execute(stmt).mappings())
+
+    def low_stock_lists(self, limit: int = 10) -> list[sa.RowMapping]:
+        """Lists whose low-stock alert was raised (and not re-armed by a top-up)."""
+        c = t.voucher_lists.c
+        stmt = (
+            sa.select(c.id, c.name, c.partner, c.uploaded, c.issued, c.low_stock_percent)
+            .where(self._mine(t.voucher_lists), c.low_stock_armed.is_(False))
+            .order_by(c.name)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt).mappings())
