@@ -80,6 +80,7 @@ def test_an_operator_finds_what_a_subscriber_redeemed_and_their_history(seeded):
         (("voucher", "find", "--since", "yesterday"), "--since"),
         (("voucher", "find", "--serial-from", "9", "--serial-to", "3"), "serial_to"),
         (("subscriber", "history", A, "--until", "2026-13-01T00:00:00Z"), "--until"),
+        (("key", "create", "--role", "partner"), "list_ids"),  # a partner key names its lists
     ],
 )
 def test_a_bad_filter_is_one_line_naming_it_and_exit_2(seeded, args, says):

@@ -27,7 +27,8 @@ def test_missing_or_unknown_key_answers_401_problem(api, headers):
 
 def test_revoked_key_is_refused(api, tenant):
     _, admin = tenant
-    made = api.post("/v1/keys", json={"name": "till 4", "role": "pos"}, headers=auth(admin)).json()
+    made = api.post("/v1/keys", json={"name": "books", "role": "auditor"}, headers=auth(admin))
+    made = made.json()
     assert api.get("/v1/voucher-types", headers=auth(made["key"])).status_code == 200
     assert api.delete(f"/v1/keys/{made['id']}", headers=auth(admin)).json()["revoked_at"]
     assert api.get("/v1/voucher-types", headers=auth(made["key"])).status_code == 401

@@ -96,7 +96,11 @@ def test_utilization_follows_distribution_and_partner_redemptions(api, tenant, c
         for subscriber in ("s1", "s2")
     ]
     assert [g["code"] for g in given] == ["A", "B"]
-    pos = key_with_role(api, key, "pos")
+    pos = api.post(  # the partner's own key: bound to this list
+        "/v1/keys",
+        json={"name": "partner", "role": "partner", "list_ids": [coffee["id"]]},
+        headers=auth(key),
+    ).json()["key"]
     answer = api.post(
         f"/v1/voucher-lists/{coffee['id']}/redemptions", json={"codes": ["A"]}, headers=auth(pos)
     )
@@ -220,7 +224,11 @@ def test_a_line_too_long_is_one_bad_row_and_the_good_rows_are_stored(api, tenant
         {"line": 3, "kind": "invalid", "reason": "row is longer than 65536 characters"}
     ]
     assert report["utilization"]["uploaded"] == 2
-    pos = key_with_role(api, tenant[1], "pos")
+    pos = api.post(  # the partner's key, bound to this list
+        "/v1/keys",
+        json={"name": "partner", "role": "partner", "list_ids": [coffee["id"]]},
+        headers=auth(tenant[1]),
+    ).json()["key"]
     redeemed = api.post(
         f"/v1/voucher-lists/{coffee['id']}/redemptions/csv",
         content=f"code\n{huge}\nGOOD-1\n".encode(),

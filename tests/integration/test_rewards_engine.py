@@ -300,8 +300,10 @@ def test_list_codes_fall_back_to_the_next_list_and_stop_when_all_run_out(contain
     results = ingest(
         container, uow, [ev(1, subscriber="s1"), ev(2, subscriber="s2"), ev(3, subscriber="s3")]
     )
-    given = [[r.details.get("code") for r in o.rewards if r.kind == "list_code"] for o in results]
-    assert given == [["F1"], ["S1"], []]
+    given = [[r.details.get("list") for r in o.rewards if r.kind == "list_code"] for o in results]
+    assert given == [["first"], ["second"], []]
+    # the code itself goes to the subscriber by the tenant's webhook, never in the answer
+    assert all("code" not in r.details for o in results for r in o.rewards)
     assert [len(o.rewards) for o in results] == [
         2,
         2,
@@ -321,11 +323,11 @@ def test_a_reversed_list_code_reward_returns_the_code_to_its_list(container, uow
         uow(), spec(rewards=(RewardSpec(RewardKind.LIST_CODE, list_ids=(only.id,)),))
     )
     reward = ingest(container, uow, [ev(1, subscriber="s1")])[0].rewards[0]
-    assert reward.details["code"] == "C1"
+    first_code = reward.details["code_id"]  # the answer names the code; the webhook carries it
     campaigns.reverse_reward(uow(), reward.reward_id)
     assert lists.get_list(uow(), only.id).utilization.issued == 0
     again = ingest(container, uow, [ev(2, subscriber="s2")])[0].rewards[0]
-    assert again.details["code"] == "C1"
+    assert again.details["code_id"] == first_code
 
 
 def test_reward_records_never_keep_a_partner_code_in_clear(container, uow):

@@ -1,7 +1,10 @@
-"""Key roles and what each may do: the one table the API consults for authorization."""
+"""Key roles and what each may do: the one table the API consults for authorization.
+
+The README's role table says this table in words; a test compares the two."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -12,17 +15,21 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     POS = "pos"
+    PARTNER = "partner"  # a brand partner, bound to the voucher lists its key names
     AUDITOR = "auditor"
     ORDER_SYSTEM = "order_system"  # the tenant's order system: settles fulfilment requests
 
 
 class Permission(StrEnum):
-    READ = "read"  # every role, the auditor included
+    READ = "read"  # the tenant's records: catalog, subscribers, vouchers, EDRs, reports
+    READ_WALLET = "read_wallet"  # one subscriber's wallet, asked by the subscriber's id
+    READ_LIST_REPORTS = "read_list_reports"  # a list's utilization; the partner settlement
+    REPORT_LIST_REDEMPTIONS = "report_list_redemptions"  # a partner's redemptions of its codes
     MANAGE_KEYS = "manage_keys"
     MANAGE_CATALOG = "manage_catalog"  # lifecycles, voucher types, batches, lists, campaigns
     MANAGE_SUBSCRIBERS = "manage_subscribers"
     OPERATE_VOUCHERS = "operate_vouchers"  # by serial: reissue, cancel, close, reverse
-    POINT_OF_SALE = "point_of_sale"  # by code: validate, reserve, confirm, redeem
+    POINT_OF_SALE = "point_of_sale"  # by code: validate, reserve, confirm, release, redeem
     SEND_EVENTS = "send_events"  # usage and account events for the rewards engine
     FULFIL = "fulfil"  # read, complete and fail fulfilment requests
 
@@ -30,14 +37,30 @@ class Permission(StrEnum):
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPERATOR: frozenset(Permission) - {Permission.MANAGE_KEYS},
-    Role.POS: frozenset({Permission.READ, Permission.POINT_OF_SALE}),
-    Role.AUDITOR: frozenset({Permission.READ}),
+    # A till: its operations by code and their answers, and the wallet of the customer in
+    # front of it (asked by number); never a list of subscribers, vouchers or EDRs.
+    Role.POS: frozenset({Permission.POINT_OF_SALE, Permission.READ_WALLET}),
+    # A brand partner: only on the lists its key is bound to (reaches_list).
+    Role.PARTNER: frozenset({Permission.REPORT_LIST_REDEMPTIONS, Permission.READ_LIST_REPORTS}),
+    Role.AUDITOR: frozenset(
+        {Permission.READ, Permission.READ_WALLET, Permission.READ_LIST_REPORTS}
+    ),
     Role.ORDER_SYSTEM: frozenset({Permission.FULFIL}),
 }
+
+# Roles whose keys name the voucher lists they may act on; every other key reaches all.
+BOUND_TO_LISTS: frozenset[Role] = frozenset({Role.PARTNER})
 
 
 def allows(role: Role, permission: Permission) -> bool:
     return permission in GRANTS[role]
+
+
+def reaches_list(role: Role, bound_lists: frozenset[uuid.UUID] | None, list_id: uuid.UUID) -> bool:
+    """May a key of ``role``, bound to ``bound_lists``, act on the list ``list_id``?"""
+    if role not in BOUND_TO_LISTS:
+        return True
+    return bound_lists is not None and list_id in bound_lists
 
 
 def may_operate(role: Role, operation: Operation) -> bool:

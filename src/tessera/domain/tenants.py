@@ -34,6 +34,7 @@ class ApiKey:
     display_prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    list_ids: frozenset[uuid.UUID] | None = None  # a partner key's lists
 
     @property
     def active(self) -> bool:
@@ -47,6 +48,7 @@ class Caller:
     tenant_id: uuid.UUID
     key_id: uuid.UUID | None
     role: Role
+    list_ids: frozenset[uuid.UUID] | None = None  # a partner key's lists (roles.reaches_list)
 
 
 def new_plain_key() -> str:

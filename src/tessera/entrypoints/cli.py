@@ -142,11 +142,15 @@ def key_create(
     tenant: Annotated[str, typer.Option(help="Tenant name")],
     role: Annotated[Role, typer.Option(help="Role of the new key")] = Role.ADMIN,
     name: Annotated[str, typer.Option(help="A label for the key")] = "created from the CLI",
+    list_ids: Annotated[
+        list[uuid.UUID] | None,
+        typer.Option("--list", help="A partner key's voucher list id (repeat for several)"),
+    ] = None,
 ) -> None:
     """Create a key for a tenant (for example when its last admin key was lost)."""
     uow = tenant_uow(tenant)
     with refusals():
-        _key, plain = tenants.create_key(uow, name, role)
+        _key, plain = tenants.create_key(uow, name, role, list_ids)
     typer.echo(plain)
 
 

@@ -196,8 +196,18 @@ def simulate(
 def settlement(
     uow: UnitOfWork, partner: str | None, since: datetime, until: datetime, period: str
 ) -> list[dict[str, Any]]:
+    """The partner settlement; a key bound to lists (a partner's) sees only the partners of
+    its lists."""
     with uow:
-        return uow.rewards.settlement(partner, since, until, period)
+        rows = uow.rewards.settlement(partner, since, until, period)
+        if uow.bound_lists is None:
+            return rows
+        partners = {
+            found.spec.partner
+            for found in (uow.lists.get(list_id) for list_id in uow.bound_lists)
+            if found is not None
+        }
+        return [row for row in rows if row["partner"] in partners]
 
 
 def _redeemed(serial: int) -> Conflict:

@@ -751,12 +751,15 @@ class RewardsEngine:
                     },
                 )
             )
+            # A partner's code reaches the subscriber through the tenant's webhook only: the
+            # caller that sent the event is told which code, never the code itself.
+            answered = stored if g.reward.kind is RewardKind.LIST_CODE else details
             outcome = RewardOutcome(
                 reward_id,
                 g.campaign.id,
                 spec.name,
                 g.reward.kind.value,
-                details,
+                answered,
                 g.cost,
                 spec.currency,
                 spec.funding_partner,

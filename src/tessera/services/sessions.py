@@ -52,7 +52,7 @@ def session_of(directory: DirectoryUnitOfWork, token: str | None) -> Session:
             code="session_ended",
         )
     key, expires_at = found
-    return Session(Caller(key.tenant_id, key.id, key.role), key, expires_at)
+    return Session(Caller(key.tenant_id, key.id, key.role, key.list_ids), key, expires_at)
 
 
 def sign_out(directory: DirectoryUnitOfWork, token: str | None) -> None:

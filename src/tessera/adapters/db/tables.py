@@ -53,6 +53,8 @@ api_keys = sa.Table(
     sa.Column("display_prefix", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # The voucher lists a partner key is bound to (ids as text); null for every other role.
+    sa.Column("list_ids", JSONDocument, nullable=True),
 )
 
 # A console sign-in: only the SHA-256 of the session token is kept. A session is valid while

@@ -120,6 +120,8 @@ class UnitOfWork(_Transaction):
         self.tenant_id = tenant_id
         self.actor_key_id = actor_key_id
         self._sealer = sealer
+        # The lists the calling key is bound to (a partner key's; None: every list).
+        self.bound_lists: frozenset[uuid.UUID] | None = None
 
     @property
     def sealer(self) -> Sealer:

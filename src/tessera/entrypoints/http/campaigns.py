@@ -20,7 +20,13 @@ from tessera.domain.campaigns import (
     RewardKind,
     RewardSpec,
 )
-from tessera.entrypoints.http.deps import CatalogManager, ContainerDep, Reader, SubscriberManager
+from tessera.entrypoints.http.deps import (
+    CatalogManager,
+    ContainerDep,
+    ListReportReader,
+    Reader,
+    SubscriberManager,
+)
 from tessera.entrypoints.http.events import EventIn, EventResultOut, outcome_out
 from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
@@ -254,14 +260,15 @@ class SettlementRow(BaseModel):
 
 @router.get("/v1/settlement")
 def get_settlement(
-    uow: Reader,
+    uow: ListReportReader,
     since: Moment,
     until: Moment,
     partner: str | None = None,
     period: Literal["day", "month"] = "day",
 ) -> list[SettlementRow]:
     """Rewards funded by each partner by period, as of now: rewarded events (each once,
-    however many rewards it carried), how many of them were reversed, and the amounts."""
+    however many rewards it carried), how many of them were reversed, and the amounts. A
+    partner key sees the partners of its lists only."""
     return [
         SettlementRow(**row) for row in campaigns.settlement(uow, partner, since, until, period)
     ]

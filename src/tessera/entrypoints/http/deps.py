@@ -3,6 +3,7 @@
 # Depends(...) annotations where they are defined.
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -12,8 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.bootstrap import Container
-from tessera.domain.errors import Forbidden
-from tessera.domain.roles import Permission, allows
+from tessera.domain.errors import Forbidden, NotFound
+from tessera.domain.roles import Permission, allows, reaches_list
 from tessera.domain.tenants import Caller, hash_key
 from tessera.services.tenants import authenticate
 
@@ -95,7 +96,30 @@ def _uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
         plain = credentials.credentials if credentials else None
         caller = allowed(await caller_of(container, plain), permission)
         request.state.role = caller.role  # what a refusal may offer it (problems.py)
-        return container.uow(caller.tenant_id, caller.key_id)
+        uow = container.uow(caller.tenant_id, caller.key_id)
+        uow.bound_lists = caller.list_ids
+        return uow
+
+    return _make
+
+
+def _list_uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
+    """As ``_uow``, for a route on one voucher list (``{list_id}``): a key bound to lists
+    (a partner's) finds no other list, exactly as if it did not exist."""
+    make = _uow(permission)
+
+    async def _make(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> UnitOfWork:
+        uow = await make(request, credentials)
+        try:
+            list_id = uuid.UUID(str(request.path_params.get("list_id")))
+        except ValueError:
+            return uow  # the route's own validation names the field
+        if not reaches_list(request.state.role, uow.bound_lists, list_id):
+            raise NotFound("no such voucher list", code="list_not_found")
+        return uow
 
     return _make
 
@@ -107,3 +131,10 @@ SubscriberManager = Annotated[UnitOfWork, Depends(_uow(Permission.MANAGE_SUBSCRI
 VoucherOperator = Annotated[UnitOfWork, Depends(_uow(Permission.OPERATE_VOUCHERS))]
 PointOfSale = Annotated[UnitOfWork, Depends(_uow(Permission.POINT_OF_SALE))]
 OrderSystem = Annotated[UnitOfWork, Depends(_uow(Permission.FULFIL))]
+WalletReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_WALLET))]
+ListReportReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_LIST_REPORTS))]
+# One list's reports and partner redemptions: a partner key reaches only its own lists.
+ListReader = Annotated[UnitOfWork, Depends(_list_uow(Permission.READ_LIST_REPORTS))]
+ListRedemptionReporter = Annotated[
+    UnitOfWork, Depends(_list_uow(Permission.REPORT_LIST_REDEMPTIONS))
+]

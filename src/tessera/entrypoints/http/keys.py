@@ -20,6 +20,9 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
+    list_ids: list[uuid.UUID] | None = Field(
+        None, max_length=100, description="A partner key's voucher lists (partner keys only)"
+    )
 
 
 class KeyOut(BaseModel):
@@ -29,6 +32,7 @@ class KeyOut(BaseModel):
     display_prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    list_ids: list[uuid.UUID] | None = None
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyOut:
@@ -39,6 +43,7 @@ class KeyOut(BaseModel):
             display_prefix=key.display_prefix,
             created_at=key.created_at,
             revoked_at=key.revoked_at,
+            list_ids=None if key.list_ids is None else sorted(key.list_ids),
         )
 
 
@@ -48,7 +53,7 @@ class NewKeyOut(KeyOut):
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_key(body: KeyIn, uow: KeyAdmin) -> NewKeyOut:
-    key, plain = tenants.create_key(uow, body.name, body.role)
+    key, plain = tenants.create_key(uow, body.name, body.role, body.list_ids)
     return NewKeyOut(**KeyOut.of(key).model_dump(), key=plain)
 
 
@@ -60,4 +65,5 @@ def list_keys(uow: KeyAdmin, cursor: Cursor = None, limit: Limit = 100) -> PageO
 
 @router.delete("/{key_id}")
 def revoke_key(key_id: uuid.UUID, uow: KeyAdmin) -> KeyOut:
+    """Revoke a key at once; the tenant's last admin key cannot be (409 last_admin_key)."""
     return KeyOut.of(tenants.revoke_key(uow, key_id))

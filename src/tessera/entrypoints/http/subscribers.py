@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from tessera.domain.wallet import ServiceState, Subscriber, Wallet
-from tessera.entrypoints.http.deps import Reader, SubscriberManager
+from tessera.entrypoints.http.deps import Reader, SubscriberManager, WalletReader
 from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import wallets
@@ -103,7 +103,8 @@ def get_subscriber(external_id: str, uow: Reader) -> SubscriberOut:
 
 
 @router.get("/{external_id}/wallet")
-def get_wallet(external_id: str, uow: Reader) -> WalletOut:
+def get_wallet(external_id: str, uow: WalletReader) -> WalletOut:
+    """The subscriber's wallet: a pos key may read it, for the customer it serves."""
     return WalletOut.of(wallets.get_wallet(uow, external_id), uow.clock())
 
 

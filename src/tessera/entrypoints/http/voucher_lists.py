@@ -20,7 +20,12 @@ from tessera.domain.lists import (
     Utilization,
     VoucherList,
 )
-from tessera.entrypoints.http.deps import CatalogManager, PointOfSale, Reader
+from tessera.entrypoints.http.deps import (
+    CatalogManager,
+    ListReader,
+    ListRedemptionReporter,
+    Reader,
+)
 from tessera.entrypoints.http.moments import Moment
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import lists
@@ -220,7 +225,7 @@ def list_lists(
 
 
 @router.get("/{list_id}")
-def get_list(list_id: uuid.UUID, uow: Reader) -> ListOut:
+def get_list(list_id: uuid.UUID, uow: ListReader) -> ListOut:
     return ListOut.of(lists.get_list(uow, list_id), uow.clock())
 
 
@@ -272,7 +277,7 @@ def list_uploads(
 
 @router.post("/{list_id}/redemptions")
 def report_redemptions(
-    list_id: uuid.UUID, body: RedemptionIn, uow: PointOfSale
+    list_id: uuid.UUID, body: RedemptionIn, uow: ListRedemptionReporter
 ) -> RedemptionReportOut:
     """The partner reports codes used on its side (idempotent: a repeat counts once)."""
     at = body.redeemed_at or uow.clock()
@@ -284,7 +289,7 @@ def report_redemptions(
 async def report_redemptions_csv(
     list_id: uuid.UUID,
     request: Request,
-    uow: PointOfSale,
+    uow: ListRedemptionReporter,
     redeemed_at: Moment | None = Query(None, description="When they were used (now)"),
 ) -> RedemptionReportOut:
     """The same as a CSV file with a `code` column; problems are named by file line."""

@@ -28,6 +28,9 @@ def _key(row: sa.RowMapping) -> ApiKey:
         display_prefix=row["display_prefix"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        list_ids=None
+        if row["list_ids"] is None
+        else frozenset(uuid.UUID(i) for i in row["list_ids"]),
     )
 
 
@@ -94,6 +97,7 @@ class ApiKeyRepository(TenantScoped):
                 display_prefix=key.display_prefix,
                 created_at=key.created_at,
                 revoked_at=None,
+                list_ids=None if key.list_ids is None else sorted(str(i) for i in key.list_ids),
             )
         )
 
@@ -103,6 +107,16 @@ class ApiKeyRepository(TenantScoped):
 
     def list(self, cursor: str | None, limit: int) -> Page[ApiKey]:
         return self._page(self._select(), self.table.c.id, cursor, limit, _key)
+
+    def active_admins(self) -> set[uuid.UUID]:
+        """The tenant's active admin keys, locked until the transaction ends (PostgreSQL;
+        SQLite's writers already go one at a time): of two admins revoking each other's key
+        at once, the second sees the first one's revocation."""
+        c = self.table.c
+        stmt = self._select(c.id).where(c.role == Role.ADMIN.value, c.revoked_at.is_(None))
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return set(self.conn.execute(stmt).scalars())
 
     def revoke(self, key_id: uuid.UUID, at: datetime) -> bool:
         result = self.conn.execute(
