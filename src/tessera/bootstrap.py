@@ -77,6 +77,7 @@ class Container:
             threshold=s.bar_threshold,
             window=timedelta(seconds=s.bar_window_seconds),
             period=timedelta(seconds=s.bar_period_seconds),
+            key_threshold=s.bar_key_threshold,
         )
 
     @cached_property

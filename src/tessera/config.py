@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     bar_threshold: int = Field(
         default=5, ge=1, description="Wrong codes from one subscriber or key before a bar."
     )
+    bar_key_threshold: int = Field(
+        default=50,
+        ge=1,
+        description="Wrong codes from one API key (a till serves many subscribers) before the "
+        "key itself is barred.",
+    )
     bar_window_seconds: int = Field(
         default=900, ge=1, description="The window in which wrong codes are counted."
     )

@@ -136,7 +136,8 @@ def test_a_barred_caller_leaves_records_only_of_real_vouchers(api, container, ti
     tid, admin, pos, _key_id, type_id = till
     voucher, code = issue(container, tid, type_id)
     for unknown in generate_codes(DEFAULT_FORMAT, 12):  # well past the bar's threshold
-        api.post("/v1/vouchers/validate", json={"code": unknown}, headers=auth(pos))
+        body = {"code": unknown, "subscriber": "2547"}
+        api.post("/v1/vouchers/validate", json=body, headers=auth(pos))
     failed = {"operation": "voucher.validate_failed"}
     counted = len(api.get("/v1/edrs", params=failed, headers=auth(admin)).json()["items"])
     r = api.post(

@@ -20,8 +20,10 @@ import sqlalchemy as sa
 
 from helpers import auth
 from tessera.adapters.db import tables as t
+from tessera.domain.codes import generate_codes
 from tessera.entrypoints import console
 from tessera.entrypoints.console.web import SIGN_IN_COOKIE
+from tessera.services.issuing import DEFAULT_FORMAT
 
 TENANT_TABLES = frozenset(
     table.name for table in t.metadata.sorted_tables if "tenant_id" in table.c
@@ -216,6 +218,11 @@ def _walk(api: Any, admin_key: str) -> set[str]:
         w("POST", "/v1/vouchers/redeem", json={"code": code, "subscriber": "254700"}, headers=till)
     w("POST", "/v1/vouchers/redeem", json={"code": voucher()["code"], "subscriber": "254701"},
       headers={**till, "Idempotency-Key": "walk-1"})  # fmt: skip
+    for unknown in generate_codes(DEFAULT_FORMAT, 5):  # a guessing subscriber is barred
+        w("POST", "/v1/vouchers/redeem", json={"code": unknown, "subscriber": "254799"},
+          headers=till, ok=(404, 429))  # fmt: skip
+    (bar,) = w("GET", "/v1/bars")["items"]
+    w("POST", "/v1/bars/{scope}/lift", scope=bar["scope"], json={"reason": "vouched for"})
     (asked,) = w("GET", "/v1/fulfilments", params={"status": "pending"})["items"]
     w("GET", "/v1/fulfilments/{request_id}", request_id=asked["id"])
     w("POST", "/v1/fulfilments/{request_id}/fail", request_id=asked["id"],

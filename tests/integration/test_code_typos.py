@@ -9,8 +9,7 @@ import pytest
 from batching import make_voucher_type, read_print_file
 from tessera.domain.batches import BatchOperation, BatchRequest
 from tessera.domain.codes import CodeFormat
-from tessera.domain.errors import NotFound
-from tessera.domain.vouchers import BarPolicy
+from tessera.domain.vouchers import BarPolicy, CodeMistyped
 from tessera.services import batches, redemption
 from vouchering import by_code, issue, make_type
 
@@ -23,14 +22,14 @@ def _typo(code: str) -> str:
     return code[:-2] + swapped + code[-1]
 
 
-def test_a_one_character_typo_is_refused_as_an_unknown_code(container, tenant):
+def test_a_one_character_typo_is_refused_as_mistyped(container, tenant):
     type_id = make_type(container, tenant[0])
     _, code = issue(container, tenant[0], type_id)
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(CodeMistyped) as caught:
         redemption.redeem(
             container.uow(tenant[0]), container.code_secret, by_code(_typo(code), "s1"), POLICY
         )
-    assert caught.value.code == "code_unknown"
+    assert caught.value.code == "code_mistyped" and caught.value.field == "code"
     outcome = redemption.redeem(
         container.uow(tenant[0]), container.code_secret, by_code(code, "s1"), POLICY
     )

@@ -8,6 +8,7 @@ import pytest
 
 from tessera.adapters.db.repositories.edrs import EdrFilter
 from tessera.domain.catalog import BucketTemplate
+from tessera.domain.codes import generate_codes
 from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.lifecycle import ValidityKind
 from tessera.domain.statuses import IllegalTransition, VoucherStatus
@@ -15,6 +16,7 @@ from tessera.domain.vouchers import Barred, CodeUnknown, CreditSpent, Verdict, V
 from tessera.services import catalog, notifications, redemption, wallets
 from tessera.services.edrs import list_edrs
 from tessera.services.expiry import expire_tenant, purge_tenant
+from tessera.services.issuing import DEFAULT_FORMAT
 from vouchering import POLICY, by_code, by_serial, issue, make_lifecycle, make_type
 
 S = VoucherStatus
@@ -75,9 +77,8 @@ def test_validate_says_why_not_and_what_it_would_grant(container, tid):
     assert result.view.voucher_type.spec.buckets[0].amount == 500
     run(container, tid, redemption.redeem, by_code(code, "s1"))
     assert run(container, tid, redemption.validate, by_code(code)).verdict is Verdict.USED
-    assert run(container, tid, redemption.validate, by_code("1234567890128")).verdict is (
-        Verdict.UNKNOWN
-    )
+    (unknown,) = generate_codes(DEFAULT_FORMAT, 1)
+    assert run(container, tid, redemption.validate, by_code(unknown)).verdict is Verdict.UNKNOWN
     _pending, pcode = issue(container, tid, type_id, S.PENDING)
     assert run(container, tid, redemption.validate, by_code(pcode)).verdict is Verdict.PENDING
 
@@ -324,9 +325,9 @@ def test_fulfilment_offer_records_a_request_instead_of_buckets(container, tid):
 def test_wrong_codes_bar_the_subscriber_and_the_key_then_the_bar_ends(container, tid, clock):
     type_id = make_type(container, tid)
     _voucher, code = issue(container, tid, type_id)
-    for attempt in range(POLICY.threshold):
+    for unknown in generate_codes(DEFAULT_FORMAT, POLICY.threshold):
         with pytest.raises(CodeUnknown):
-            run(container, tid, redemption.redeem, by_code(f"00000000000{attempt}", "guesser"))
+            run(container, tid, redemption.redeem, by_code(unknown, "guesser"))
     with pytest.raises(Barred):  # a correct code too
         run(container, tid, redemption.redeem, by_code(code, "guesser"))
     ops = [e.operation for e in list_edrs(container.uow(tid), EdrFilter(), None, 500).items]
@@ -341,12 +342,13 @@ def test_wrong_codes_bar_the_subscriber_and_the_key_then_the_bar_ends(container,
 def test_wrong_codes_outside_the_window_do_not_add_up(container, tid, clock):
     type_id = make_type(container, tid)
     _voucher, code = issue(container, tid, type_id)
-    for _ in range(POLICY.threshold - 1):
+    unknown = generate_codes(DEFAULT_FORMAT, POLICY.threshold)
+    for wrong in unknown[:-1]:
         with pytest.raises(CodeUnknown):
-            run(container, tid, redemption.redeem, by_code("12", "s1"))
+            run(container, tid, redemption.redeem, by_code(wrong, "s1"))
     clock.advance(seconds=POLICY.window.total_seconds() + 1)
     with pytest.raises(CodeUnknown):
-        run(container, tid, redemption.redeem, by_code("12", "s1"))
+        run(container, tid, redemption.redeem, by_code(unknown[-1], "s1"))
     assert run(container, tid, redemption.redeem, by_code(code, "s1")).voucher.status is S.USED
 
 

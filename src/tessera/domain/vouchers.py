@@ -160,6 +160,20 @@ class Barred(TooManyAttempts):
         self.retry_after = retry_after
 
 
+class CodeMistyped(Invalid):
+    """A code no format the tenant issues in can have (its check character, length or
+    symbols are wrong): a typing error, never a guess at a real code, so no bar counts it."""
+
+    code = "code_mistyped"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "code",
+            "mistyped: no voucher can have this code (check each character and type it again)",
+            code=self.code,
+        )
+
+
 class CreditSpent(Conflict):
     code = "credit_spent"
 
@@ -224,18 +238,27 @@ def is_plausible_code(raw: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class BarPolicy:
-    """After ``threshold`` wrong codes within ``window`` from one scope (a subscriber or an
-    API key), every attempt from that scope is refused for ``period``."""
+    """After ``threshold`` wrong codes within ``window`` from one subscriber (the one
+    presenting codes), every attempt from that subscriber is refused for ``period``; an API
+    key is barred the same way at its own, higher ``key_threshold``, so a till serving many
+    customers keeps working while a script guessing from it is stopped."""
 
     threshold: int = 5
     window: timedelta = timedelta(minutes=15)
     period: timedelta = timedelta(minutes=30)
+    key_threshold: int = 50
+
+    def threshold_of(self, scope: str) -> int:
+        return self.key_threshold if scope.startswith(KEY_SCOPE) else self.threshold
+
+
+KEY_SCOPE, SUBSCRIBER_SCOPE = "key:", "subscriber:"
 
 
 def bar_scopes(key_id: uuid.UUID | None, subscriber: str | None) -> list[str]:
     scopes = []
     if key_id is not None:
-        scopes.append(f"key:{key_id}")
+        scopes.append(f"{KEY_SCOPE}{key_id}")
     if subscriber:
-        scopes.append(f"subscriber:{subscriber}")
+        scopes.append(f"{SUBSCRIBER_SCOPE}{subscriber}")
     return scopes

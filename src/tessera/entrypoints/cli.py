@@ -28,6 +28,7 @@ from tessera.domain.batches import BatchOperation, BatchRequest
 from tessera.domain.codes import Alphabet, CodeFormat
 from tessera.domain.errors import DomainError
 from tessera.domain.roles import Role
+from tessera.entrypoints.cli_bars import bar_app
 from tessera.entrypoints.cli_campaigns import aggregate_app, campaign_app
 from tessera.entrypoints.cli_care import register as register_care
 from tessera.entrypoints.cli_catalog import lifecycle_app, type_app
@@ -89,6 +90,7 @@ app.add_typer(webhook_app, name="webhook")
 app.add_typer(notification_app, name="notification")
 app.add_typer(voucher_app, name="voucher")
 register_care(app, voucher_app)
+app.add_typer(bar_app, name="bar")
 
 DEMO_TENANT = "demo"
 _fail = fail

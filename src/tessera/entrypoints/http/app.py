@@ -13,6 +13,7 @@ from tessera import __version__
 from tessera.bootstrap import Container, build
 from tessera.entrypoints import console
 from tessera.entrypoints.http import (
+    bars,
     batches,
     campaigns,
     distributions,
@@ -59,6 +60,7 @@ ROUTERS = (
     campaigns,
     fulfilments,
     lookups,
+    bars,
 )
 
 

@@ -24,6 +24,7 @@ from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import (
     BarPolicy,
     Barred,
+    CodeMistyped,
     CodeUnknown,
     CreditSpent,
     Verdict,
@@ -118,12 +119,12 @@ def _locate(
             raise VoucherNotFound()
         return found
     assert target.code is not None
+    if not _well_formed(uow, target.code):
+        raise CodeMistyped()  # counts towards no bar: it cannot be a guess at a real code
     scopes = bar_scopes(uow.actor_key_id, subscriber)
-    view = None
-    if _well_formed(uow, target.code):
-        view = uow.vouchers.view(
-            code_hash=code_hash(secret, target.code), bar_scopes=scopes, subscriber=subscriber
-        )
+    view = uow.vouchers.view(
+        code_hash=code_hash(secret, target.code), bar_scopes=scopes, subscriber=subscriber
+    )
     if view is None:
         _wrong_code(uow, scopes, policy, now)
     assert view is not None
@@ -181,7 +182,10 @@ def _wrong_code(uow: UnitOfWork, scopes: list[str], policy: BarPolicy, now: date
                     "voucher.bar",
                     "caller",
                     scope,
-                    details={"barred_until": bar.isoformat(), "threshold": policy.threshold},
+                    details={
+                        "barred_until": bar.isoformat(),
+                        "threshold": policy.threshold_of(scope),
+                    },
                 )
             )
     uow.edrs.append_many(drafts, now)
