@@ -180,8 +180,8 @@ def test_a_fulfilment_offer_is_written_by_the_batched_ledger_with_its_request(te
     (write,) = store.writes
     assert write.buckets == ()
     assert write.fulfilment is not None
-    request_id, offer, action, _parameters = write.fulfilment
-    assert (offer, action) == ("BUNDLE-5GB", "activate")
+    request_id, offer, action, parameters = write.fulfilment
+    assert (offer, action, parameters) == ("BUNDLE-5GB", "activate", {})
     assert outcome.fulfilment_request_id == str(request_id)
     assert [event for _e, event, _sealed in write.outbox] == ["fulfilment.requested"]
 
