@@ -70,10 +70,12 @@ def test_both_paths_leave_the_same_records(container, make_tenant, api):
     edrs, buckets = records[0]
     assert [e[0] for e in edrs if not e[0].startswith(("key.", "lifecycle.", "voucher_type."))] == [
         "voucher.issue",
+        "revenue.added",
         "subscriber.create",
         "wallet.credit",
         "wallet.credit",
         "voucher.redeem",
+        "revenue.recognized_by_use",
     ]
     assert buckets == [("data_mb", 500), ("sms", 9)]
 
@@ -146,8 +148,10 @@ def test_a_lapsed_hold_is_released_on_the_record_then_redeemed(container, api, t
     assert r.status_code == 200, r.text
     assert r.json()["status_before"] == "available"
     rows = _operations(container, tid, voucher.serial)
-    assert [row.operation for row in rows][-2:] == ["voucher.release", "voucher.redeem"]
-    assert rows[-2].details["cause"] == "hold_lapsed"
+    assert [row.operation for row in rows][-3:] == [
+        "voucher.release", "voucher.redeem", "revenue.recognized_by_use",
+    ]  # fmt: skip
+    assert rows[-3].details["cause"] == "hold_lapsed"
 
 
 def test_a_live_hold_is_confirmed_by_code(container, api, till):
@@ -161,4 +165,4 @@ def test_a_live_hold_is_confirmed_by_code(container, api, till):
     assert r.status_code == 200, r.text
     assert (r.json()["status_before"], r.json()["voucher"]["status"]) == ("reserved", "used")
     ops = [row.operation for row in _operations(container, tid, voucher.serial)]
-    assert ops[-1] == "voucher.confirm"
+    assert ops[-2:] == ["voucher.confirm", "revenue.recognized_by_use"]

@@ -303,7 +303,8 @@ def test_purge_deletes_finished_vouchers_and_never_an_edr(api, container, tenant
         headers=auth(key),
     )  # fmt: skip
     assert [e["operation"] for e in answer.json()["items"]] == [
-        "voucher.issue", "voucher.redeem", "voucher.purge",
+        "voucher.issue", "revenue.added", "voucher.redeem", "revenue.recognized_by_use",
+        "voucher.purge",
     ]  # fmt: skip
 
 

@@ -58,7 +58,8 @@ def test_redeem_credits_the_wallet_once_and_records_it(container, tid):
     assert "reverse" in caught.value.extra["allowed_operations"]
     assert totals(container, tid, "254700000001") == {"data_mb": 500}
     assert edr_ops(container, tid, voucher.serial) == [
-        "voucher.issue", "voucher.redeem", "voucher.redeem_refused",
+        "voucher.issue", "revenue.added", "voucher.redeem", "revenue.recognized_by_use",
+        "voucher.redeem_refused",
     ]  # fmt: skip
 
 
@@ -253,7 +254,9 @@ def test_a_lapsed_hold_counts_as_released_and_the_sweeper_writes_it_down(contain
     assert run(container, tid, redemption.redeem, by_code(code_a, "s2")).status_before is (
         S.AVAILABLE
     )
-    assert edr_ops(container, tid, a.serial)[-2:] == ["voucher.release", "voucher.redeem"]
+    assert edr_ops(container, tid, a.serial)[-3:] == [
+        "voucher.release", "voucher.redeem", "revenue.recognized_by_use",
+    ]  # fmt: skip
     assert expire_tenant(container.uow(tid)).released == 1
     assert status_of(container, tid, b.serial) is S.AVAILABLE
 
@@ -367,10 +370,9 @@ def test_purge_deletes_finished_vouchers_after_retention_and_keeps_their_edrs(
         redemption.describe(container.uow(tid), used.serial)
     assert status_of(container, tid, kept.serial) is S.AVAILABLE
     assert edr_ops(container, tid, used.serial) == [
-        "voucher.issue",
-        "voucher.redeem",
+        "voucher.issue", "revenue.added", "voucher.redeem", "revenue.recognized_by_use",
         "voucher.purge",
-    ]
+    ]  # fmt: skip
 
 
 def test_activity_in_the_future_is_refused(container, tid, clock):

@@ -46,6 +46,7 @@ from tessera.domain.errors import Conflict, Gone, NotFound
 from tessera.domain.ids import new_id
 from tessera.domain.lifecycle import Lifecycle
 from tessera.domain.paging import Page
+from tessera.domain.revenue import Movement, revenue_edr
 from tessera.domain.statuses import sources
 
 MAX_COLLISION_ROUNDS = 20  # each round regenerates only the codes that collided
@@ -417,7 +418,8 @@ def operate(
         new_state = next_batch_state(batch.state, operation, ranged=ranged)
         now = uow.clock()
         voucher_op = voucher_operation(operation)
-        count = uow.batch_vouchers.transition(batch.id, serials, voucher_op, now)
+        moved = uow.batch_vouchers.transition(batch.id, serials, voucher_op, now)
+        count = sum(moved.values())
         discard_print_file = new_state is BatchState.CANCELED and batch.print_file is not None
         extra = {"print_file": None} if discard_print_file else {}
         uow.batches.change(batch.id, batch.state, now, state=new_state.value, **extra)
@@ -439,11 +441,40 @@ def operate(
             ),
             now,
         )
+        uow.edrs.append_many(_revenue_edrs(uow, batch, moved, f"batch.{operation.value}"), now)
         uow.commit()
         updated = _batch_or_404(uow, batch.id)
     if discard_print_file and batch.print_file:  # canceled: its codes must not be printed
         print_files.discard(Path(batch.print_file))
     return BatchChange(updated, operation, serials, count)
+
+
+def _revenue_edrs(
+    uow: UnitOfWork, batch: Batch, moved: dict[Movement | None, int], cause: str
+) -> list[EdrDraft]:
+    """One revenue EDR per movement for the whole range (the count times the cost)."""
+    voucher_type = uow.voucher_types.get(batch.voucher_type_id)
+    assert voucher_type is not None  # types are never deleted
+    spec = voucher_type.spec
+    drafts = []
+    for kind, count in moved.items():
+        if kind is None:
+            continue
+        draft = revenue_edr(
+            kind,
+            cost_minor=spec.cost_minor,
+            currency=spec.currency,
+            voucher_type_id=batch.voucher_type_id,
+            batch_id=batch.id,
+            subject_type="batch",
+            subject_id=str(batch.id),
+            effective_at=uow.clock(),
+            cause=cause,
+            vouchers=count,
+        )
+        if draft is not None:
+            drafts.append(draft)
+    return drafts
 
 
 def take_print_file(uow: UnitOfWork, batch_id: uuid.UUID) -> Iterator[bytes]:

@@ -18,8 +18,9 @@ from tessera.adapters.db.unit_of_work import DirectoryUnitOfWork, UnitOfWork
 from tessera.domain.catalog import VoucherType, VoucherTypeSpec
 from tessera.domain.edr import EdrDraft
 from tessera.domain.lifecycle import Lifecycle, ValidityKind
+from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import FINISHED, Operation, VoucherStatus, next_status, past_expiry
-from tessera.domain.vouchers import Voucher, is_time_expired
+from tessera.domain.vouchers import Voucher, expiry_of, is_time_expired
 from tessera.services import voucher_events
 
 S = VoucherStatus
@@ -108,6 +109,9 @@ def expire_vouchers(uow: UnitOfWork, chunk: int = CHUNK) -> SweepReport:
                             report.closed += 1
                             continue
                         drafts.append(_expire_edr(voucher, spec, status, after, now))
+                        # Recognized when the grace period ended, not when the sweep came.
+                        ended = (expiry_of(voucher, lifecycle.rules) or now) + lifecycle.rules.grace
+                        drafts += voucher_revenue(voucher, spec, status, after, ended, "expire")
                         voucher_events.voucher_expired(
                             uow, voucher, types[voucher.voucher_type_id], None, now
                         )

@@ -16,6 +16,7 @@ from tessera.domain.codes import CodeFormat, generate_codes, last4
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.ids import new_id
+from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import VoucherStatus
 from tessera.domain.vouchers import Voucher, expiry_of
 from tessera.domain.wallet import Subscriber, validate_external_id
@@ -97,6 +98,8 @@ def issue_voucher(
         ),
         now,
     )
+    cause = "reissue" if replaces is not None else "issue"
+    uow.edrs.append_many(voucher_revenue(voucher, voucher_type.spec, None, status, now, cause), now)
     return voucher, code
 
 

@@ -65,9 +65,11 @@ def test_a_redemption_credits_each_bucket_template_with_the_ids_drawn():
         BucketGrant(12, "sms", 10, None),
     )
     assert [e.operation for e in decision.edrs] == [
-        "wallet.credit", "wallet.credit", "voucher.redeem",
+        "wallet.credit", "wallet.credit", "voucher.redeem", "revenue.recognized_by_use",
     ]  # fmt: skip
-    use = decision.edrs[-1]
+    use, revenue = decision.edrs[-2:]
+    assert (revenue.amount_minor, revenue.currency) == (500, "EUR")
+    assert revenue.details["effective_at"] == NOW.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     assert (use.amount_minor, use.currency, use.details["revenue"]) == (500, "EUR", "recognized")
     assert [b["bucket_id"] for b in use.details["buckets"]] == [11, 12]
     assert [n.event_type for n in decision.notices] == ["voucher.redeemed"]
@@ -100,7 +102,7 @@ def test_a_type_with_an_offer_asks_for_fulfilment_instead_of_buckets():
     assert [n.event_type for n in decision.notices] == ["fulfilment.requested", "voucher.redeemed"]
     assert decision.notices[0].details["request_id"] == str(request_id)
     assert decision.notices[0].details["subscriber"] == "254700"
-    assert decision.edrs[-1].details["fulfilment_request_id"] == str(request_id)
+    assert decision.edrs[-2].details["fulfilment_request_id"] == str(request_id)
 
 
 def test_an_offer_nobody_is_subscribed_to_deliver_is_refused():
@@ -141,7 +143,9 @@ def test_confirm_uses_a_reservation():
     held = view(S.RESERVED, reserved_until=NOW + timedelta(minutes=5))
     decision = decide(held, operation=Operation.CONFIRM)
     assert (decision.expected, decision.new_status) == (S.RESERVED, S.USED)
-    assert decision.edrs[-1].operation == "voucher.confirm"
+    assert [e.operation for e in decision.edrs[-2:]] == [
+        "voucher.confirm", "revenue.recognized_by_use",
+    ]  # fmt: skip
 
 
 def test_a_terminated_subscriber_is_refused():

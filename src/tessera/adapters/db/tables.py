@@ -181,6 +181,24 @@ edr_blocks = sa.Table(
     sa.PrimaryKeyConstraint("tenant_id", "seq"),
 )
 
+# The revenue ledger's moves (domain/revenue.py), one row per ``revenue.*`` EDR: filled by a
+# trigger on ``edrs`` from the EDR itself (migration 0019), so every writer of the EDR, the
+# batched redemption statement too, writes it in the same statement. Read by the reports.
+revenue_movements = sa.Table(
+    "revenue_movements",
+    metadata,
+    sa.Column("edr_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("effective_at", UTCDateTime, nullable=False),
+    sa.Column("movement", sa.String(24), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("voucher_type_id", sa.Uuid, nullable=False),
+    sa.Column("batch_id", sa.Uuid, nullable=True),
+    sa.Column("vouchers", sa.BigInteger, nullable=False),
+    sa.Index(None, "tenant_id", "effective_at"),
+)
+
 # --- Vouchers and batches ----------------------------------------------------------------
 # A voucher's code is never stored: only its keyed hash (HMAC-SHA256, 32 bytes) and its last
 # four characters for support screens. Expiry is not stored either: it follows from the

@@ -45,6 +45,7 @@ from tessera.adapters.db.repositories.notifications import (
     WebhookEndpointRepository,
 )
 from tessera.adapters.db.repositories.purge import PurgeRepository
+from tessera.adapters.db.repositories.reports import ReportQueries
 from tessera.adapters.db.repositories.rewards import (
     AggregateRepository,
     CampaignRepository,
@@ -144,6 +145,7 @@ class UnitOfWork(_Transaction):
         self.buckets = BucketRepository(conn, tenant)
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
         self.edr_blocks = EdrBlockRepository(conn, tenant)
+        self.reports = ReportQueries(conn, tenant)
         self.serials = SerialCounter(conn, tenant)
         self.events = EventRepository(conn, tenant)
         self.ingest = IngestRepository(conn, tenant)

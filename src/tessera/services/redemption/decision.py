@@ -21,6 +21,7 @@ from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.domain.edr import EdrDraft
 from tessera.domain.fulfilment import Action, FulfilmentUnavailable
 from tessera.domain.fulfilment import offer_parameters as checked_parameters
+from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher, expiry_of, plan
 from tessera.domain.wallet import BucketGrant, ServiceState, Subscriber, SubscriberInactive
@@ -171,6 +172,8 @@ def decide_use(
             fulfilment_request_id=str(request_id) if fulfilment else None,
         )
     )
+    # At the activity time: a use reported in the grace period is revenue of when it was.
+    drafts += voucher_revenue(view.voucher, spec, before, after, activity, operation.value)
     notices.append(
         Notice(
             VOUCHER_REDEEMED,

@@ -20,6 +20,7 @@ from tessera.domain.codes import CodeFormat, is_well_formed
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, DomainError, Invalid
 from tessera.domain.ids import new_id
+from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import (
     BarPolicy,
@@ -468,6 +469,8 @@ def _simple(
             raise _lost_race(uow, view.voucher, operation)
         drafts = [] if operation is Operation.RELEASE else release_lapsed_hold(view, before)
         drafts.append(voucher_edr(operation, view, before, after, reason=request.reason))
+        spec = view.voucher_type.spec
+        drafts += voucher_revenue(view.voucher, spec, before, after, now, operation.value)
         uow.edrs.append_many(drafts, now)
         uow.commit()
     return Outcome(moved, before, expiry_of(moved, rules))
@@ -498,6 +501,9 @@ def reissue(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 reason=request.reason,
             )
         )
+        # Out of sellable here; the replacement came in with its issue (issue_voucher).
+        spec = view.voucher_type.spec
+        drafts += voucher_revenue(old, spec, before, after, now, Operation.REISSUE.value)
         uow.edrs.append_many(drafts, now)
         uow.commit()
     return Outcome(moved, before, expiry_of(moved, rules), replacement=new, replacement_code=code)
@@ -571,6 +577,8 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 reason=request.reason,
             )
         )
+        spec = view.voucher_type.spec
+        drafts += voucher_revenue(view.voucher, spec, before, after, now, Operation.REVERSE.value)
         uow.edrs.append_many(drafts, now)
         uow.commit()
     return Outcome(

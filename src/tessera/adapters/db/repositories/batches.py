@@ -27,6 +27,7 @@ from tessera.adapters.db.repositories.base import TenantScoped
 from tessera.domain.batches import Batch, BatchState, SerialRange
 from tessera.domain.codes import CodeFormat
 from tessera.domain.paging import Page
+from tessera.domain.revenue import Movement, movement
 from tessera.domain.statuses import Operation, VoucherStatus, next_status, sources
 
 # (serial, code hash, last 4 characters of the code)
@@ -282,15 +283,18 @@ class BatchVoucherRepository(TenantScoped):
 
     def transition(
         self, batch_id: uuid.UUID, serials: SerialRange, operation: Operation, now: datetime
-    ) -> int:
+    ) -> dict[Movement | None, int]:
         """Moves every voucher of the range that ``operation`` may start from, in one UPDATE
-        per target status (one for every batch operation); returns how many moved."""
+        per target status and revenue movement (sources moving the same revenue share one:
+        closing pending stock moves none, closing sold stock releases it); returns how many
+        moved, by movement."""
         c = self.table.c
-        by_target: dict[VoucherStatus, list[str]] = {}
+        groups: dict[tuple[VoucherStatus, Movement | None], list[str]] = {}
         for source in sorted(sources(operation)):
-            by_target.setdefault(next_status(source, operation), []).append(source.value)
-        moved = 0
-        for target, starts in by_target.items():
+            target = next_status(source, operation)
+            groups.setdefault((target, movement(source, target)), []).append(source.value)
+        moved: dict[Movement | None, int] = {}
+        for (target, kind), starts in groups.items():
             values: dict[str, Any] = {"status": target.value, "status_changed_at": now}
             if target is VoucherStatus.AVAILABLE:  # the first activation starts the validity
                 values["activated_at"] = sa.func.coalesce(c.activated_at, now)
@@ -299,7 +303,7 @@ class BatchVoucherRepository(TenantScoped):
                 c.serial.between(serials.first, serials.last),
                 c.status.in_(starts),
             ).values(**values)
-            moved += self.conn.execute(stmt).rowcount
+            moved[kind] = moved.get(kind, 0) + self.conn.execute(stmt).rowcount
         return moved
 
     def delete_batch(self, batch_id: uuid.UUID) -> int:

@@ -1,0 +1,95 @@
+"""Reports: GET /v1/reports/revenue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from tessera.domain.reports import Period, RevenueGrouping
+from tessera.entrypoints.http.deps import Reader
+from tessera.entrypoints.http.moments import Moment
+from tessera.services import reports
+from tessera.services.reports import RevenueGroup
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+class RevenueLineOut(BaseModel):
+    group: str | None = Field(
+        description="The voucher type's id (group_by=type), the batch's (group_by=batch; null:"
+        " vouchers issued one by one), null for group_by=currency"
+    )
+    name: str | None = Field(description="The voucher type's name (group_by=type)")
+    currency: str
+    opening_deferred: int
+    added: int
+    recognized_by_use: int
+    recognized_by_expiry: int
+    reversed: int
+    released: int
+    closing_deferred: int
+
+    @classmethod
+    def of(cls, g: RevenueGroup) -> RevenueLineOut:
+        line = g.line
+        return cls(
+            group=g.group,
+            name=g.name,
+            currency=g.currency,
+            opening_deferred=line.opening_deferred,
+            added=line.added,
+            recognized_by_use=line.recognized_by_use,
+            recognized_by_expiry=line.recognized_by_expiry,
+            reversed=line.reversed,
+            released=line.released,
+            closing_deferred=line.closing_deferred,
+        )
+
+
+class RevenuePeriodOut(BaseModel):
+    start: datetime
+    end: datetime
+    groups: list[RevenueLineOut]
+    totals: list[RevenueLineOut] = Field(description="One line per currency")
+
+
+class RevenueReportOut(BaseModel):
+    since: datetime
+    until: datetime
+    period: Period
+    group_by: RevenueGrouping
+    periods: list[RevenuePeriodOut]
+
+
+@router.get("/revenue")
+def revenue(
+    uow: Reader,
+    since: Moment,
+    until: Moment,
+    period: Period = Period.DAY,
+    group_by: RevenueGrouping = RevenueGrouping.TYPE,
+) -> RevenueReportOut:
+    """The revenue ledger per period (UTC days or months, the first and last cut at since
+    and until) and group: the deferred balance at the opening, what was added (sellable),
+    recognized by use (at the activity time) and by expiry (when the grace period ended),
+    reversed (back to deferred) and released (canceled, closed, frozen or reissued before
+    use), and the closing balance, which is the next period's opening. Amounts in minor
+    units of each line's currency."""
+    report = reports.revenue_report(uow, since, until, period, group_by)
+    return RevenueReportOut(
+        since=report.since,
+        until=report.until,
+        period=report.period,
+        group_by=report.group_by,
+        periods=[
+            RevenuePeriodOut(
+                start=p.start,
+                end=p.end,
+                groups=[RevenueLineOut.of(g) for g in p.groups],
+                totals=[RevenueLineOut.of(g) for g in p.totals],
+            )
+            for p in report.periods
+        ],
+    )
