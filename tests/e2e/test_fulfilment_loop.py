@@ -114,6 +114,8 @@ def test_a_failed_activation_gives_the_voucher_back_with_its_records(api, contai
     (reverse,) = [e for e in edrs if e["operation"] == "voucher.reverse"]
     assert reverse["details"]["cause"] == "fulfilment_failed"
     assert reverse["details"]["revenue"] == "reversed" and reverse["amount_minor"] == 1500
+    (revenue,) = [e for e in edrs if e["operation"] == "revenue.reversed"]  # back to deferred
+    assert (revenue["amount_minor"], revenue["currency"]) == (1500, "EUR")
     again = redeem(api, pos, code)  # the subscriber can use it again: a new request
     assert again.status_code == 200 and again.json()["fulfilment_request_id"] != request_id
 

@@ -325,6 +325,8 @@ def _walk(api: Any, admin_key: str) -> set[str]:
     w("GET", "/v1/edrs")
     w("GET", "/v1/edrs/export")
     w("GET", "/v1/edrs/verify")
+    w("GET", "/v1/reports/revenue", params={"since": "2026-11-01T00:00:00Z",
+      "until": "2027-01-01T00:00:00Z", "period": "month", "group_by": "type"})  # fmt: skip
     w("DELETE", "/v1/templates/{event_type}/{language}", event_type="voucher.redeemed",
       language="en", ok=(200, 204))  # fmt: skip
     w("DELETE", "/v1/webhooks/{endpoint_id}", endpoint_id=hook["id"], ok=(200, 204))

@@ -19,6 +19,7 @@ from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.fulfilment import Action, FulfilmentSettled, FulfilmentStatus
 from tessera.domain.paging import Page
+from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import Operation, VoucherStatus, next_status
 from tessera.services.expiry import tenant_ids
 
@@ -180,4 +181,6 @@ def _give_back(
             },
         )
     )
+    cause = f"fulfilment_{status.value}"
+    drafts += voucher_revenue(voucher, spec, VoucherStatus.USED, after, now, cause)
     return True

@@ -137,7 +137,7 @@ def test_a_redemption_hands_the_ledger_its_whole_decision(tenant, code):
         (41, "data_mb", 1024)
     ]
     assert [e.operation for e in write.edrs] == [
-        "subscriber.create", "wallet.credit", "voucher.redeem",
+        "subscriber.create", "wallet.credit", "voucher.redeem", "revenue.recognized_by_use",
     ]  # fmt: skip
     assert write.fulfilment is None and write.outbox == []
     assert [c.bucket_id for c in outcome.credits] == [41]
