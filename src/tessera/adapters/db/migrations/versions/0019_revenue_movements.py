@@ -1,7 +1,7 @@
 """The revenue ledger's moves, filled from the revenue.* EDRs by a trigger (issue 16 item 1)
 
 Revision ID: 0019
-Revises: 0020
+Revises: 0022
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from tessera.adapters.db.types import UTCDateTime
 
 revision = "0019"
-down_revision = "0020"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
