@@ -341,3 +341,24 @@ def test_a_redemption_written_by_either_ledger_is_in_the_subscribers_history(
     assert [e["subject_id"] for e in history["items"]] == [str(s) for s in redeemed]
     found = api.get("/v1/vouchers", params={"subscriber": A}, headers=auth(admin)).json()
     assert serials(found) == redeemed
+
+
+def test_a_type_with_more_batches_than_a_union_holds_is_still_found_in_serial_order(
+    api, container, tenant, tmp_path
+):
+    tenant_id, key = tenant
+    h = auth(key)
+    type_id = make_type(container, tenant_id)
+    made = []
+    for _ in range(102):  # past the batch-by-batch read (100): read in serial order instead
+        batch = batches.create_batch(container.uow(tenant_id), BatchRequest(type_id, 1), tmp_path)
+        batches.generate_batch(
+            container.uow(tenant_id), batch.id, container.code_secret, chunk_size=1
+        )
+        made.append(batch.id)
+    loose = issue(container, tenant_id, type_id)[0]
+    found = all_pages(api, h, "/v1/vouchers", type=str(type_id), limit=40)
+    assert len(found) == 103
+    assert [v["serial"] for v in found] == sorted(v["serial"] for v in found)
+    assert found[-1]["serial"] == loose.serial
+    assert {v["batch_id"] for v in found} == {str(b) for b in made} | {None}

@@ -38,6 +38,10 @@ from tessera.domain.vouchers import expiry_of
 
 v, lc, sb, b, e, r = t.vouchers, t.lifecycles, t.subscribers, t.batches, t.edrs, t.rewards
 
+# A type with more batches than this (past the cursor) is read in serial order instead of
+# batch by batch: SQLite allows 500 terms in a compound SELECT, and each costs a probe.
+_MAX_BATCH_PARTS = 100
+
 # Statuses the partial index ix_vouchers_by_later_status holds (tables.LATER_STATUS).
 _EARLY = {VoucherStatus.PENDING, VoucherStatus.AVAILABLE}
 
@@ -105,9 +109,12 @@ class CareReads(TenantScoped):
             where.append(v.c.serial <= q.serial_to)
         return where
 
-    def _batches_of_type(self, voucher_type_id: uuid.UUID) -> list[uuid.UUID]:
+    def _batches_of_type(self, voucher_type_id: uuid.UUID, after: int | None) -> list[uuid.UUID]:
+        """The type's batches that may still hold a voucher past ``after``."""
         stmt = sa.select(b.c.id).where(self._mine(b), b.c.voucher_type_id == voucher_type_id)
-        return list(self.conn.execute(stmt.order_by(b.c.id)).scalars())
+        if after is not None:
+            stmt = stmt.where(sa.or_(b.c.serial_last.is_(None), b.c.serial_last > after))
+        return list(self.conn.execute(stmt.order_by(b.c.id).limit(_MAX_BATCH_PARTS + 1)).scalars())
 
     def vouchers(self, q: VoucherQuery, cursor: str | None, limit: int) -> Page[VoucherLookup]:
         where = self._voucher_filters(q)
@@ -120,14 +127,16 @@ class CareReads(TenantScoped):
             and q.last4 is None
             and (q.status is None or q.status in _EARLY)
         )
-        if by_type_alone:
-            assert q.voucher_type_id is not None
+        batches = (
+            self._batches_of_type(q.voucher_type_id, after)
+            if by_type_alone and q.voucher_type_id is not None
+            else []
+        )
+        if by_type_alone and len(batches) <= _MAX_BATCH_PARTS:
             # A type alone: a batch's vouchers are all of its type, so they are read one batch
             # at a time through (batch_id, serial), and the rest through the unbatched index;
             # each part stops at a page, and the page is the first of their union.
-            parts = [
-                sa.and_(*where, v.c.batch_id == i) for i in self._batches_of_type(q.voucher_type_id)
-            ]
+            parts = [sa.and_(*where, v.c.batch_id == i) for i in batches]
             parts.append(sa.and_(*where, sa.text(t.UNBATCHED)))
         else:
             parts = [sa.and_(*where)]
