@@ -56,6 +56,7 @@ from tessera.entrypoints.cli_common import (
 )
 from tessera.entrypoints.cli_edrs import add_commands as add_edr_commands
 from tessera.entrypoints.cli_lists import list_app, register_dispatch
+from tessera.entrypoints.cli_reports import report_app
 from tessera.entrypoints.cli_webhooks import notification_app, webhook_app
 from tessera.entrypoints.http import batches as batch_routes
 from tessera.entrypoints.http import keys
@@ -89,6 +90,7 @@ app.add_typer(aggregate_app, name="aggregate")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(notification_app, name="notification")
 app.add_typer(voucher_app, name="voucher")
+app.add_typer(report_app, name="report")
 register_care(app, voucher_app)
 app.add_typer(bar_app, name="bar")
 

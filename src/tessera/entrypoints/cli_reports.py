@@ -1,0 +1,112 @@
+"""``tessera report revenue|settlement``: the reports the API serves, with the same numbers
+(each command calls the API's own route function), as a table, CSV or JSON (``--format
+json`` is the API's answer as it is)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+
+from tessera.domain.reports import Period, RevenueGrouping
+from tessera.entrypoints.cli_common import TenantOpt, out, refusals, tenant_uow
+from tessera.entrypoints.http import campaigns as campaign_routes
+from tessera.entrypoints.http import reports as report_routes
+
+report_app = typer.Typer(help="Reports for finance (the same numbers as the API).")
+
+REVENUE_COLUMNS = [
+    "start", "end", "group", "name", "currency", "opening_deferred", "added",
+    "recognized_by_use", "recognized_by_expiry", "reversed", "released", "closing_deferred",
+]  # fmt: skip
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+SinceOpt = Annotated[datetime, typer.Option(help="ISO time, UTC if no offset")]
+UntilOpt = Annotated[datetime, typer.Option(help="ISO time, UTC if no offset (excluded)")]
+ReportFormatOpt = Annotated[ReportFormat, typer.Option("--format")]
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=at.tzinfo or UTC).astimezone(UTC)
+
+
+def _emit(answer: Any, rows: list[dict[str, Any]], columns: list[str], fmt: ReportFormat) -> None:
+    if fmt is ReportFormat.JSON:
+        plain = (
+            answer.model_dump(mode="json")
+            if isinstance(answer, BaseModel)
+            else [a.model_dump(mode="json") for a in answer]
+        )
+        sys.stdout.write(json.dumps(plain, indent=2) + "\n")
+        return
+    if fmt is ReportFormat.CSV:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in columns:
+        numeric = column not in ("start", "end", "group", "name", "currency", "partner", "period")
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    out.print(table)
+
+
+@report_app.command("revenue")
+def revenue(
+    tenant: TenantOpt,
+    since: SinceOpt,
+    until: UntilOpt,
+    period: Annotated[Period, typer.Option()] = Period.DAY,
+    group_by: Annotated[RevenueGrouping, typer.Option("--group-by")] = RevenueGrouping.TYPE,
+    fmt: ReportFormatOpt = ReportFormat.TABLE,
+) -> None:
+    """Deferred revenue per period and group: opening, added, recognized by use and by
+    expiry, reversed, released, closing (GET /v1/reports/revenue). A row per group and
+    period, then one per currency (group "total")."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = report_routes.revenue(uow, _utc(since), _utc(until), period, group_by)
+    rows = []
+    for p in answer.periods:
+        span = {"start": p.start.isoformat(), "end": p.end.isoformat()}
+        rows += [span | g.model_dump() for g in p.groups]
+        rows += [span | g.model_dump() | {"group": "total"} for g in p.totals]
+    _emit(answer, rows, REVENUE_COLUMNS, fmt)
+
+
+@report_app.command("settlement")
+def settlement(
+    tenant: TenantOpt,
+    since: SinceOpt,
+    until: UntilOpt,
+    partner: Annotated[str | None, typer.Option(help="One partner only")] = None,
+    period: Annotated[Period, typer.Option()] = Period.DAY,
+    fmt: ReportFormatOpt = ReportFormat.TABLE,
+) -> None:
+    """Partner settlement per period: rewarded events, reversed events, rewards and amounts
+    (GET /v1/settlement)."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = campaign_routes.get_settlement(
+            uow, _utc(since), _utc(until), partner, period.value
+        )
+    rows = [r.model_dump() for r in answer]
+    columns = list(campaign_routes.SettlementRow.model_fields)
+    _emit(answer, rows, columns, fmt)
