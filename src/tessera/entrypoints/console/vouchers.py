@@ -20,6 +20,7 @@ from tessera.entrypoints.console.web import (
     render,
 )
 from tessera.entrypoints.http import edrs, vouchers
+from tessera.entrypoints.http.idempotency import run_again_if_transient
 from tessera.entrypoints.http.voucher_types import get_voucher_type
 from tessera.services import redemption
 from tessera.services.redemption import Request as UseRequest
@@ -85,11 +86,14 @@ def operate(request: Request, serial: int, operation: Operation, posted: Form) -
     use_case = redemption.OPERATIONS[operation]
     container = signed.container
     try:
-        outcome = use_case(
-            uow,
-            container.code_secret,
-            UseRequest(target=Target(serial=serial), reason=posted.optional("reason")),
-            container.bar_policy,
+        outcome = run_again_if_transient(  # as the API does, on a deadlock
+            lambda: use_case(
+                uow,
+                container.code_secret,
+                UseRequest(target=Target(serial=serial), reason=posted.optional("reason")),
+                container.bar_policy,
+            ),
+            request.app.state.metrics.transactions_retried.inc,
         )
     except FORM_ERRORS as exc:
         errors = field_errors(exc)

@@ -18,7 +18,7 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Header, Request
@@ -34,10 +34,26 @@ from tessera.entrypoints.http.problems import PROBLEM_JSON, problem_body, reques
 log = structlog.get_logger(__name__)
 HEADER = "Idempotency-Key"
 Reveal = Callable[[dict[str, Any]], dict[str, Any]]
+T = TypeVar("T")
 ATTEMPTS = 3  # of a transaction the database rolled back for a deadlock
 REPLAYED = "Idempotent-Replayed"
 STORED_STATUSES = frozenset({200, 201, 404, 409})
 SHOWN_ONCE = frozenset({"code", "replacement_code"})
+
+
+def run_again_if_transient(call: Callable[[], T], retried: Callable[[], object]) -> T:
+    """``call`` (one transaction), run again from its start when the database rolled it back
+    for a deadlock or a serialization failure, up to ``ATTEMPTS`` times in all (``retried``
+    counts each retry): the one retry rule of the API and the console."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return call()
+        except DBAPIError as error:
+            if not is_transient(error) or attempt == ATTEMPTS:
+                raise
+            retried()
+            log.warning("transaction retried", attempt=attempt, sqlstate=_sqlstate(error))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +84,10 @@ class Idempotency:
         database rolled back for a deadlock or a serialization failure is run again, from
         its start, up to ``ATTEMPTS`` times: the caller never sees a 500 for it.
         ``answer_status`` picks a success's status from the answer (else ``status_code``)."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return self._run_once(uow, body, call, status_code, reveal, answer_status)
-            except DBAPIError as error:
-                if not is_transient(error) or attempt == ATTEMPTS:
-                    raise
-                self.retried()
-                log.warning("transaction retried", attempt=attempt, sqlstate=_sqlstate(error))
-        raise AssertionError("unreachable")  # the loop returns or raises
+        return run_again_if_transient(
+            lambda: self._run_once(uow, body, call, status_code, reveal, answer_status),
+            self.retried,
+        )
 
     def _run_once(
         self,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,6 +31,19 @@ class FailingEndpoint:
 class DashboardQueries(TenantScoped):
     table = t.edrs
 
+    def _hour_of(self, column: sa.ColumnElement[datetime]) -> sa.ColumnElement[Any]:
+        """An expression naming the hour of ``column``, cheap enough for every row: SQLite
+        keeps the time as 'YYYY-MM-DD HH:MM:SS...' (the first 13 characters are the hour),
+        PostgreSQL counts hours since the epoch."""
+        if self.conn.dialect.name == "sqlite":
+            return sa.type_coerce(sa.func.substr(column, 1, 13), sa.String)
+        return sa.func.floor(sa.extract("epoch", column) / 3600)
+
+    def _hour_start(self, key: Any) -> datetime:
+        if self.conn.dialect.name == "sqlite":
+            return datetime.strptime(str(key), "%Y-%m-%d %H").replace(tzinfo=UTC)
+        return datetime.fromtimestamp(int(key) * 3600, UTC)
+
     def _hourly(
         self,
         table: sa.Table,
@@ -38,17 +52,25 @@ class DashboardQueries(TenantScoped):
         hours: int,
         *where: sa.ColumnElement[bool],
     ) -> list[int]:
-        # One conditional count per hour: the same SQL on both stores, one range scan.
-        bounds = [start + timedelta(hours=h) for h in range(hours + 1)]
-        counts = [
-            sa.func.sum(sa.case(((column >= bounds[h]) & (column < bounds[h + 1]), 1), else_=0))
-            for h in range(hours)
-        ]
-        stmt = sa.select(*counts).where(
-            self._mine(table), column >= bounds[0], column < bounds[-1], *where
+        # One pass over the range, grouped by an hour key (a comparison per hour per row
+        # took 367 ms for 33,000 EDRs on SQLite).
+        hour = self._hour_of(column).label("hour")
+        stmt = (
+            sa.select(hour, sa.func.count())
+            .where(
+                self._mine(table),
+                column >= start,
+                column < start + timedelta(hours=hours),
+                *where,
+            )
+            .group_by(hour)
         )
-        row = self.conn.execute(stmt).first()
-        return [int(v or 0) for v in row] if row is not None else [0] * hours
+        counts = [0] * hours
+        for key, n in self.conn.execute(stmt):
+            index = int((self._hour_start(key) - start) / timedelta(hours=1))
+            if 0 <= index < hours:
+                counts[index] += int(n)
+        return counts
 
     def edrs_per_hour(self, operations: tuple[str, ...], start: datetime, hours: int) -> list[int]:
         c = t.edrs.c
