@@ -33,7 +33,7 @@ from _harness import fresh_database
 from tessera.bootstrap import build
 from tessera.config import Settings
 from tessera.domain.lists import ListSpec
-from tessera.services import lists, wallets
+from tessera.services import lists
 from tessera.services.distribution import distribute
 from tessera.services.list_upload import upload_codes
 from tessera.services.tenants import create_tenant
@@ -91,19 +91,27 @@ def main() -> None:
                 file=sys.stderr,
             )
 
-            subscribers = [f"2547{i:08d}" for i in range(args.clients)]
-            for external_id in subscribers:
-                wallets.upsert_subscriber(uow(), external_id)
-            counter = iter(range(args.distributions))
+            # One subscriber per distribution (a list gives each one code by default), known
+            # beforehand, as a subscriber of the operator usually is.
+            subscribers = [f"2547{i:08d}" for i in range(args.distributions)]
+            with uow() as bulk:
+                for start in range(0, len(subscribers), 5000):
+                    bulk.subscribers.ensure_many(
+                        set(subscribers[start : start + 5000]), bulk.clock()
+                    )
+                bulk.commit()
+            counter = iter(subscribers)
             lock = threading.Lock()
             codes: list[str] = []
 
-            def client(n: int) -> None:
+            def client(_: int) -> None:
                 while True:
                     with lock:
-                        if next(counter, None) is None:
-                            return
-                    given = distribute(uow(), [vl.id], subscribers[n])
+                        subscriber = next(counter, None)
+                    if subscriber is None:
+                        return
+                    given = distribute(uow(), [vl.id], subscriber)
+                    assert not given.already_given
                     codes.append(given.code)
 
             started = time.perf_counter()

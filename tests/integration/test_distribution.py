@@ -186,12 +186,17 @@ def test_concurrent_distributions_never_give_a_code_twice_nor_skip_one(
         assert figures.issued == figures.uploaded
 
 
+@pytest.mark.parametrize("known", [True, False])
 @pytest.mark.parametrize("cap", [1, 3])
 def test_concurrent_distributions_to_one_subscriber_stop_at_the_lists_cap(
-    store, database_url, container, tenant, uow, cap
+    store, database_url, container, tenant, uow, cap, known
 ):
     """32 threads at once for one subscriber: the cap is settled by the database, so exactly
-    ``cap`` codes are taken and every other answer is one of them, already given."""
+    ``cap`` codes are taken and every other answer is one of them, already given. A known
+    subscriber's distributions go by the one statement on PostgreSQL; a new one's first
+    through the unit of work."""
+    if known:
+        wallets.upsert_subscriber(uow(), "racer")
     vl = new_list(uow, "capped", [f"C{i}" for i in range(100)], codes_per_subscriber=cap)
     container_ = build(
         container.settings.model_copy(update={"database_url": database_url, "db_pool_size": 32})

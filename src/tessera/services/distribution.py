@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tessera.adapters.db.repositories.lists import TakenCode
+from tessera.adapters.db.repositories.quick_distribution import QuickDistribution
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, Invalid, NotFound
@@ -50,7 +51,15 @@ def distribute(
 ) -> Distribution:
     """Give one code to a subscriber (created if this is the first we hear of them, as a
     redemption or an event would); refused (``lists_exhausted``) if no list has one. A
-    subscriber at a list's cap gets the code that list gave it last (``already_given``)."""
+    subscriber at a list's cap gets the code that list gave it last (``already_given``).
+
+    On PostgreSQL the common case (the first list gives a known subscriber a code) is one
+    statement (``quick_distribution.py``); whatever it leaves comes here, decided again."""
+    quick = uow.quick_distribution() if list_ids and len(list_ids) <= MAX_LISTS else None
+    if quick is not None:
+        given = _quickly(uow, quick, list_ids[0], subscriber_external_id, campaign)
+        if given is not None:
+            return given
     with uow:
         subscriber = ensure_subscriber(uow, subscriber_external_id)
         given = give_code(uow, list_ids, subscriber, campaign, capped=True)
@@ -61,6 +70,41 @@ def distribute(
             )
         uow.commit()
     return given
+
+
+def _quickly(
+    uow: UnitOfWork,
+    quick: QuickDistribution,
+    list_id: uuid.UUID,
+    subscriber_external_id: str,
+    campaign: str | None,
+) -> Distribution | None:
+    sealer = uow.sealer  # refuses before anything is taken when TESSERA_LIST_KEY is unset
+    now = uow.clock()
+    got = quick.give(list_id, subscriber_external_id, campaign, now)
+    if got is None:
+        return None
+    if got.low_stock_armed and is_low(got.issued, got.uploaded, got.low_stock_percent):
+        # A concurrent take crossed the threshold first (the statement gives nothing when
+        # its own take would): raised here at once, else by the next take through the unit
+        # of work. Once: ``arm`` is a compare-and-set.
+        with uow:
+            voucher_list = uow.lists.get(list_id)
+            if voucher_list is not None:
+                _raise_low_stock(uow, voucher_list, got.uploaded, got.issued, now)
+            uow.commit()
+    return Distribution(
+        code=sealer.open(got.code_sealed, list_id.bytes).decode(),
+        code_id=got.code_id,
+        list_id=list_id,
+        list_name=got.list_name,
+        partner=got.partner,
+        description=got.description,
+        expires_at=got.expires_at,
+        subscriber=subscriber_external_id,
+        issued_at=now,
+        campaign=campaign,
+    )
 
 
 def code_again(uow: UnitOfWork, code_id: int) -> str | None:

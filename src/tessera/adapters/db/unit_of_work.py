@@ -45,6 +45,7 @@ from tessera.adapters.db.repositories.notifications import (
     WebhookEndpointRepository,
 )
 from tessera.adapters.db.repositories.purge import PurgeRepository
+from tessera.adapters.db.repositories.quick_distribution import QuickDistribution
 from tessera.adapters.db.repositories.reports import ReportQueries
 from tessera.adapters.db.repositories.rewards import (
     AggregateRepository,
@@ -133,6 +134,14 @@ class UnitOfWork(_Transaction):
                 code="list_key_missing",
             )
         return self._sealer
+
+    def quick_distribution(self) -> QuickDistribution | None:
+        """The one-statement distribution (PostgreSQL), for a call that is its own
+        transaction: None on SQLite, and inside an open unit of work (an Idempotency-Key's
+        answer must commit with the change)."""
+        if self.engine.dialect.name != "postgresql" or self.is_open:
+            return None
+        return QuickDistribution(self.engine, self.tenant_id, self.actor_key_id)
 
     def __enter__(self) -> UnitOfWork:
         if not self._open():

@@ -116,9 +116,21 @@ class DashboardQueries(TenantScoped):
 
     def low_stock_lists(self, limit: int = 10) -> list[sa.RowMapping]:
         """Lists whose low-stock alert was raised (and not re-armed by a top-up)."""
-        c = t.voucher_lists.c
+        c, s = t.voucher_lists.c, t.list_issued_slots.c
+        slots = (  # a list's issued figure is its row's plus its slots' (repositories/lists.py)
+            sa.select(sa.cast(sa.func.coalesce(sa.func.sum(s.issued), 0), sa.BigInteger))
+            .where(s.tenant_id == c.tenant_id, s.list_id == c.id)
+            .scalar_subquery()
+        )
         stmt = (
-            sa.select(c.id, c.name, c.partner, c.uploaded, c.issued, c.low_stock_percent)
+            sa.select(
+                c.id,
+                c.name,
+                c.partner,
+                c.uploaded,
+                (c.issued + slots).label("issued"),
+                c.low_stock_percent,
+            )
             .where(self._mine(t.voucher_lists), c.low_stock_armed.is_(False))
             .order_by(c.name)
             .limit(limit)

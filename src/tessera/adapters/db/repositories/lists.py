@@ -79,7 +79,9 @@ def _list(row: sa.RowMapping) -> VoucherList:
             codes_per_subscriber=row["codes_per_subscriber"],
         ),
         set_status=ListStatus(row["status"]),
-        utilization=Utilization(row["uploaded"], row["issued"], row["redeemed"]),
+        utilization=Utilization(
+            row["uploaded"], row["issued"] + row["issued_slots"], row["redeemed"]
+        ),
         low_stock_armed=row["low_stock_armed"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -108,7 +110,23 @@ class Counters:
 
 
 class VoucherListRepository(TenantScoped):
+    """A list's ``issued`` figure is its row's plus its slots' (``list_issued_slots``)."""
+
     table = t.voucher_lists
+
+    def _slots_of(self, list_id: Any) -> sa.ScalarSelect[Any]:
+        s = t.list_issued_slots.c
+        return (
+            sa.select(sa.cast(sa.func.coalesce(sa.func.sum(s.issued), 0), sa.BigInteger))
+            .where(s.tenant_id == self.tenant_id, s.list_id == list_id)
+            .scalar_subquery()
+        )
+
+    def _select(self, *columns: Any) -> sa.Select[Any]:
+        if columns:
+            return super()._select(*columns)
+        slots = self._slots_of(self.table.c.id).label("issued_slots")
+        return super()._select(self.table, slots)
 
     def add(self, voucher_list: VoucherList) -> None:
         self.conn.execute(
@@ -187,7 +205,9 @@ class VoucherListRepository(TenantScoped):
             .returning(c.uploaded, c.issued, c.low_stock_percent, c.low_stock_armed)
         )
         row = self.conn.execute(stmt).one()
-        return Counters(row.uploaded, row.issued, row.low_stock_percent, row.low_stock_armed)
+        slots = self.conn.execute(sa.select(self._slots_of(list_id))).scalar_one()
+        issued = row.issued + slots
+        return Counters(row.uploaded, issued, row.low_stock_percent, row.low_stock_armed)
 
     def arm(self, list_id: uuid.UUID, armed: bool) -> bool:
         """Set the low-stock flag; True only for the one caller that changed it."""
