@@ -226,25 +226,25 @@ def test_purge_deletes_wrong_code_counts_whose_window_and_bar_are_over(container
     policy = container.bar_policy
     uow = container.uow(tid)
     with uow:
-        for _ in range(policy.threshold):  # barred
-            uow.attempts.record_failure("key:barred", clock.now, policy)
-        uow.attempts.record_failure("key:once", clock.now, policy)
+        for _ in range(policy.threshold):  # a subscriber barred (a key has its own threshold)
+            uow.attempts.record_failure("subscriber:barred", clock.now, policy)
+        uow.attempts.record_failure("subscriber:once", clock.now, policy)
         uow.commit()
     keep = timedelta(hours=container.settings.failed_attempt_retention_hours)
     clock.advance(seconds=policy.window.total_seconds() + 1)
     clock.advance(seconds=keep.total_seconds())
     with uow:
-        uow.attempts.record_failure("key:recent", clock.now, policy)
+        uow.attempts.record_failure("subscriber:recent", clock.now, policy)
         uow.commit()
     purge(container)  # "once": window over long enough; "barred": its bar lasts longer
     scopes = t.failed_attempts.c.scope
     with container.engine.connect() as conn:
         q = sa.select(scopes).where(t.failed_attempts.c.tenant_id == tid)
-        assert sorted(conn.execute(q).scalars()) == ["key:barred", "key:recent"]
+        assert sorted(conn.execute(q).scalars()) == ["subscriber:barred", "subscriber:recent"]
     clock.advance(seconds=policy.period.total_seconds())
     purge(container)
     with container.engine.connect() as conn:
-        assert sorted(conn.execute(q).scalars()) == ["key:recent"]
+        assert sorted(conn.execute(q).scalars()) == ["subscriber:recent"]
 
 
 def test_purge_deletes_spent_and_expired_buckets_past_retention(api, container, tenant, clock):
