@@ -110,7 +110,13 @@ def test_a_name_that_resolves_inside_at_delivery_is_not_posted(api, tenant, cont
     """DNS rebinding: public when saved, loopback when delivered; nothing is sent."""
     key = tenant[1]
     answers = {"hooks.example.net": [ipaddress.ip_address(PUBLIC)]}
-    container.webhook_targets = WebhookTargets((), resolver=lambda host, port: answers[host])
+
+    def resolve(host: str, _port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        # A dispatcher round serves every tenant of the store: other tests' endpoints are
+        # address literals, resolved as themselves (and refused: no network is allowed here).
+        return answers.get(host) or [ipaddress.ip_address(host)]
+
+    container.webhook_targets = WebhookTargets((), resolver=resolve)
     with Receiver() as receiver:
         port = receiver.server.server_address[1]
         assert save(api, key, f"https://hooks.example.net:{port}/hooks").status_code == 201
