@@ -180,6 +180,18 @@ def test_reissue_only_from_available_or_reserved(container, tid):
             run(container, tid, redemption.reissue, by_serial(serial))
 
 
+def test_a_reissued_reservation_keeps_its_subscriber_whom_a_confirm_credits(container, tid):
+    type_id = make_type(container, tid)
+    _voucher, code = issue(container, tid, type_id)
+    run(container, tid, redemption.reserve, by_code(code, "s1"))
+    out = run(container, tid, redemption.reissue, by_code(code))
+    assert out.replacement.status is S.RESERVED
+
+    confirmed = run(container, tid, redemption.confirm, by_serial(out.replacement.serial))
+    assert confirmed.subscriber == "s1"
+    assert totals(container, tid, "s1") == {"data_mb": 500}
+
+
 def test_inactive_type_still_redeems(container, tid):
     type_id = make_type(container, tid)
     _voucher, code = issue(container, tid, type_id)

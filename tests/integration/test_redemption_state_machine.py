@@ -3,6 +3,7 @@ against the store: the status follows the transition table and the wallet the cr
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -122,7 +123,7 @@ def run_machine(container) -> None:
                 assert got == total, (who, got, total, now)
 
     Vouchers.TestCase.settings = settings(
-        max_examples=40,
+        max_examples=int(os.environ.get("TESSERA_STATE_MACHINE_EXAMPLES", "40")),
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=list(HealthCheck),

@@ -46,7 +46,8 @@ def issue_voucher(
 
     A new voucher gets its type's current lifecycle. A replacement (reissue) keeps the
     lifecycle, issue and activation times of the voucher it replaces, so reissuing never
-    extends validity, and is held as long as the old one was.
+    extends validity, is held as long as the old one was, and stays with the same subscriber
+    (the one it was given to, or the one holding the reservation, whom a confirm credits).
     """
     if status not in (VoucherStatus.AVAILABLE, VoucherStatus.RESERVED, VoucherStatus.PENDING):
         raise Invalid("status", "a new voucher is pending, available or reserved")
@@ -60,11 +61,13 @@ def issue_voucher(
         lifecycle_id = replaces.lifecycle_id
         issued_at, activated_at = replaces.issued_at, replaces.activated_at
         reserved_until = replaces.reserved_until if status is VoucherStatus.RESERVED else None
+        subscriber_id = replaces.subscriber_id
     else:
         lifecycle_id = voucher_type.spec.lifecycle_id
         issued_at = now
         activated_at = None if status is VoucherStatus.PENDING else now
         reserved_until = None
+        subscriber_id = subscriber.id if subscriber else None
     voucher = uow.vouchers.add(
         serial=serial,
         code_hash=code_hash(secret, code),
@@ -76,7 +79,7 @@ def issue_voucher(
         activated_at=activated_at,
         reserved_until=reserved_until,
         now=now,
-        subscriber_id=subscriber.id if subscriber else None,
+        subscriber_id=subscriber_id,
         replaces_id=replaces.id if replaces else None,
     )
     uow.edrs.append(
