@@ -22,6 +22,7 @@ from tessera.domain.paging import Page
 from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import Operation, VoucherStatus, next_status
 from tessera.services.expiry import tenant_ids
+from tessera.services.redemption.decision import voucher_record
 
 CHUNK = 500
 _VERB = {
@@ -163,24 +164,19 @@ def _give_back(
     voucher_type = uow.voucher_types.get(voucher.voucher_type_id)
     assert voucher_type is not None
     spec = voucher_type.spec
+    cause = f"fulfilment_{status.value}"
     drafts.append(
-        EdrDraft(
-            "voucher.reverse",
-            "voucher",
-            str(voucher.serial),
-            status_before=VoucherStatus.USED.value,
-            status_after=after.value,
-            amount_minor=spec.cost_minor,
-            currency=spec.currency,
-            details={
-                "voucher_type": spec.name,
-                "voucher_type_id": str(voucher.voucher_type_id),
-                "revenue": "reversed",
-                "cause": f"fulfilment_{status.value}",
-                "fulfilment_request_id": str(request.id),
-            },
+        voucher_record(
+            Operation.REVERSE,
+            voucher,
+            voucher_type,
+            VoucherStatus.USED,
+            after,
+            amount=True,
+            revenue="reversed",
+            cause=cause,
+            fulfilment_request_id=str(request.id),
         )
     )
-    cause = f"fulfilment_{status.value}"
     drafts += voucher_revenue(voucher, spec, VoucherStatus.USED, after, now, cause)
     return True

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
+from tessera.domain.catalog import VoucherType
 from tessera.domain.edr import EdrDraft
 from tessera.domain.fulfilment import Action, FulfilmentUnavailable
 from tessera.domain.fulfilment import offer_parameters as checked_parameters
@@ -217,16 +218,33 @@ def voucher_edr(
     **details: Any,
 ) -> EdrDraft:
     """The record of one operation on a voucher (with its cost when it moves revenue)."""
-    spec = view.voucher_type.spec
+    return voucher_record(
+        operation, view.voucher, view.voucher_type, before, after, amount=amount, **details
+    )
+
+
+def voucher_record(
+    operation: Operation,
+    voucher: Voucher,
+    voucher_type: VoucherType,
+    before: VoucherStatus,
+    after: VoucherStatus,
+    *,
+    amount: bool = False,
+    **details: Any,
+) -> EdrDraft:
+    """``voucher_edr`` for a caller that holds the voucher and its type but no view (the
+    fulfilment loop giving a voucher back)."""
+    spec = voucher_type.spec
     return EdrDraft(
         f"voucher.{operation.value}",
         "voucher",
-        str(view.voucher.serial),
+        str(voucher.serial),
         status_before=before.value,
         status_after=after.value,
         amount_minor=spec.cost_minor if amount else None,
         currency=spec.currency if amount else None,
-        details={"voucher_type": spec.name, "voucher_type_id": str(view.voucher.voucher_type_id)}
+        details={"voucher_type": spec.name, "voucher_type_id": str(voucher.voucher_type_id)}
         | {k: v for k, v in details.items() if v is not None},
     )
 

@@ -238,6 +238,8 @@ def recorded(operation: Operation) -> Callable[[UseCase], UseCase]:
 def _record_refusal(
     uow: UnitOfWork, secret: bytes, request: Request, operation: Operation, refusal: DomainError
 ) -> None:
+    """The voucher is read again rather than carried with the refusal: after a lost race the
+    winner has moved it, and the record shows the status it has now (refusals only)."""
     target = request.target
     with uow:
         now = uow.clock()
