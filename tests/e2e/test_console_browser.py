@@ -377,3 +377,27 @@ def test_every_page_passes_axe_at_laptop_and_tablet_width(browser, live, width, 
         assert {k: v for k, v in problems.items() if v} == {}
     finally:
         context.close()
+
+
+def test_read_the_revenue_report_see_a_bad_span_refused_and_download_its_csv(page, live):
+    redeemed_voucher(live)  # a sale: revenue added today
+    sign_in(page, live, live.admin_key)
+    page.get_by_role("link", name="Reports").click()
+    page.get_by_role("link", name="Revenue").click()
+    form = page.locator("#report-form")
+    to = form.get_by_label("To (UTC day, included)").input_value()
+    form.get_by_label("From (UTC day)").fill("2099-01-01")
+    form.get_by_role("button", name="Show").click()
+    expect(page.locator("#e-to")).to_contain_text("must be after since")
+    form = page.locator("#report-form")
+    form.get_by_label("From (UTC day)").fill(to)
+    form.get_by_label("Group by").select_option("currency")
+    form.get_by_role("button", name="Show").click()
+    total = page.get_by_role("row", name=re.compile(r"^.*total.*EUR"))
+    expect(total.first).to_be_visible()
+    shot(page, live, "report-revenue")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download CSV").click()
+    rows = Path(download_info.value.path()).read_text().splitlines()
+    assert rows[0].split(",")[:5] == ["start", "end", "group", "name", "currency"]
+    assert any(",total,,EUR," in row for row in rows[1:]), rows

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -72,6 +73,9 @@ def _pages(seeded: dict[str, Any]) -> list[str]:
         f"/console/lists/{seeded['list']['id']}",
         "/console/webhooks",
         "/console/webhooks?status=dead",
+        "/console/reports",
+        "/console/reports/revenue",
+        "/console/reports/settlement",
     ]
 
 
@@ -216,3 +220,59 @@ def test_the_dashboard_lists_a_list_whose_low_stock_alert_was_raised(api, seeded
     page = api.get("/console").text
     assert "Nearly gone</a> (Java House): 1 of 2 issued, alert at 50%" in page
     assert "Coffee</a>" not in page  # 0 of 2 issued: not low
+
+
+def test_a_report_page_shows_the_apis_rows_and_its_csv_download_holds_the_same(api, seeded):
+    h = auth(seeded["keys"]["admin"])
+    sign_in(api, seeded["keys"]["auditor"])
+    page = api.get("/console/reports/revenue")  # the last 30 days, by type
+    assert page.status_code == 200
+    since = re.search(r'name="since" type="date" value="([0-9-]+)"', page.text).group(1)
+    to = re.search(r'name="to" type="date" value="([0-9-]+)"', page.text).group(1)
+    asked = {"since": since, "to": to, "period": "month", "group_by": "type"}
+    shown = api.get("/console/reports/revenue", params=asked)
+    csv_link = re.search(r'href="(/console/reports/revenue\.csv\?[^"]+)"', shown.text).group(1)
+    download = api.get(csv_link.replace("&amp;", "&"))
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "attachment" in download.headers["content-disposition"]
+    lines = download.text.splitlines()
+    assert lines[0].startswith("start,end,group,name,currency,opening_deferred,added")
+    until = (date.fromisoformat(to) + timedelta(days=1)).isoformat()
+    answer = api.get(
+        "/v1/reports/revenue", headers=h,
+        params={"since": f"{since}T00:00:00Z", "until": f"{until}T00:00:00Z", "period": "month"},
+    ).json()  # fmt: skip
+    expected = [g for p in answer["periods"] for g in p["groups"] + p["totals"]]
+    assert len(lines) - 1 == len(expected) > 0
+    data_row = next(line for line in lines[1:] if ",Data 1GB," in line)
+    added = next(g for g in expected if g["name"] == "Data 1GB")["added"]
+    assert data_row.split(",")[6] == str(added) == "1500"  # three sold at 500
+    assert f'<td class="num">{added}</td>' in shown.text
+
+
+def test_a_report_refused_by_the_api_says_why_next_to_the_field(api, seeded):
+    sign_in(api, seeded["keys"]["operator"])
+    backwards = {"since": "2026-12-07", "to": "2026-12-01", "period": "day", "group_by": "type"}
+    page = api.get("/console/reports/revenue", params=backwards)
+    assert page.status_code == 422
+    assert re.search(r'id="e-to"[^>]*>must be after since', page.text)
+    bad_day = api.get("/console/reports/settlement", params={**backwards, "since": "yesterday"})
+    assert bad_day.status_code == 422
+    assert 'id="e-since"' in bad_day.text
+    assert api.get("/console/reports/revenue.csv", params=backwards).status_code == 422
+
+
+def test_a_partner_key_reads_the_settlement_of_its_own_partners_only(api, seeded):
+    h = auth(seeded["keys"]["admin"])
+    other = _made(
+        api.post("/v1/voucher-lists", headers=h, json={"partner": "Tea Shop", "name": "Tea"})
+    )
+    partner = _made(api.post("/v1/keys", headers=h, json={
+        "name": "tea", "role": "partner", "list_ids": [other["id"]]}))["key"]  # fmt: skip
+    sign_in(api, partner)
+    index = api.get("/console/reports").text
+    assert "/console/reports/settlement" in index
+    assert "/console/reports/revenue" not in index  # revenue needs read
+    assert api.get("/console/reports/revenue").status_code == 403
+    assert api.get("/console/reports/settlement").status_code == 200

@@ -358,7 +358,14 @@ def _walk_the_console(api: Any, admin_key: str, serial: int) -> None:
         answer = api.get(page, follow_redirects=False)
         assert answer.status_code == 200, (page, answer.status_code)
     assert api.get("/console/vouchers", params={"serial": serial}).status_code == 200
+    for slug in console.reports.REPORTS:  # each report's page and its CSV, default span
+        assert api.get(f"/console/reports/{slug}").status_code == 200, slug
+        assert api.get(f"/console/reports/{slug}.csv", params=_span()).status_code == 200, slug
     api.cookies.clear()  # the next walk signs in as its own tenant
+
+
+def _span() -> dict[str, str]:
+    return {"since": "2026-11-01", "to": "2026-12-31", "period": "month", "group_by": "type"}
 
 
 def _operations(api: Any) -> set[str]:

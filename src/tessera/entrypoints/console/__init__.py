@@ -16,13 +16,26 @@ from tessera.entrypoints.console import (
     dashboard,
     keys,
     lists,
+    reports,
     subscribers,
     vouchers,
     webhooks,
 )
 from tessera.entrypoints.console.web import PREFIX, STATIC, templates
 
-PAGES = (auth, dashboard, vouchers, subscribers, campaigns, catalog, batches, lists, webhooks, keys)
+PAGES = (
+    auth,
+    dashboard,
+    vouchers,
+    subscribers,
+    campaigns,
+    catalog,
+    batches,
+    lists,
+    webhooks,
+    reports,
+    keys,
+)
 
 
 def install(app: FastAPI) -> None:

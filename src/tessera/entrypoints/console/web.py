@@ -60,7 +60,15 @@ def _when(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _day_or_when(value: datetime | None) -> str:
+    """A report's period bound: the day alone when it is a midnight."""
+    if value is not None and (value.hour, value.minute, value.second) == (0, 0, 0):
+        return value.strftime("%Y-%m-%d")
+    return _when(value)
+
+
 templates.filters["when"] = _when
+templates.filters["day_or_when"] = _day_or_when
 templates.globals["prefix"] = PREFIX
 
 
@@ -91,7 +99,9 @@ class Signed:
         """A unit of work for the caller's tenant, refused (Forbidden) for a role that lacks
         ``permission``: the API's own check."""
         caller = allowed(self.session.caller, permission)
-        return self.container.uow(caller.tenant_id, caller.key_id)
+        uow = self.container.uow(caller.tenant_id, caller.key_id)
+        uow.bound_lists = caller.list_ids  # a partner's key reads its own lists only (deps.py)
+        return uow
 
 
 def container_of(request: Request) -> Container:
