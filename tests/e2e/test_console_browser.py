@@ -20,6 +20,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from browser import CHROMIUM, SCREENSHOTS, axe_violations, require_chromium, tessera_serve
 from tessera.bootstrap import build
 from tessera.config import Settings
+from tessera.domain.codes import generate_codes
+from tessera.services.issuing import DEFAULT_FORMAT
 from tessera.services.tenants import create_tenant
 
 CODE_SECRET = "console-code-secret-not-for-production"
@@ -401,3 +403,26 @@ def test_read_the_revenue_report_see_a_bad_span_refused_and_download_its_csv(pag
     rows = Path(download_info.value.path()).read_text().splitlines()
     assert rows[0].split(",")[:5] == ["start", "end", "group", "name", "currency"]
     assert any(",total,,EUR," in row for row in rows[1:]), rows
+
+
+def test_see_a_barred_subscribers_aggregates_and_lift_the_bar(page, live):
+    subscriber = f"3161{uuid.uuid4().int % 10**7:07d}"
+    _id, till = live.key("pos")
+    # TESSERA_BAR_THRESHOLD's default: five wrong codes bar the subscriber.
+    for unknown in generate_codes(DEFAULT_FORMAT, 5):
+        live.api.post("/v1/vouchers/redeem", json={"code": unknown, "subscriber": subscriber},
+                      headers={"Authorization": f"Bearer {till}"})  # fmt: skip
+    live.api.put(f"/v1/subscribers/{subscriber}", json={"attributes": {"plan": "prepaid"}})
+    _id, operator = live.key("operator")
+    sign_in(page, live, operator)
+    page.get_by_role("link", name="Subscribers").click()
+    page.locator("#bars").get_by_role("link", name=subscriber).click()
+    expect(page.locator("#bar-state")).to_contain_text("Barred until")
+    expect(page.get_by_role("heading", name="Aggregates and caps")).to_be_visible()
+    shot(page, live, "subscriber-barred")
+    page.get_by_label("Why (for the record)").fill("customer mistyped at the till")
+    page.get_by_role("button", name="Lift the bar").click()
+    expect(page.get_by_role("status")).to_contain_text("bar lifted")
+    expect(page.locator("#bar-state")).to_have_text("Not barred.")
+    lifts = live.api.get("/v1/edrs", params={"operation": "voucher.bar_lift"}).json()["items"]
+    assert any(e["details"]["reason"] == "customer mistyped at the till" for e in lifts)

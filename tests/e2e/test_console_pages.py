@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 
 from consoling import sign_in
 from helpers import auth
+from tessera.domain.codes import generate_codes
+from tessera.services.issuing import DEFAULT_FORMAT
 
 
 def _made(answer: Any) -> dict[str, Any]:
@@ -276,3 +278,55 @@ def test_a_partner_key_reads_the_settlement_of_its_own_partners_only(api, seeded
     assert "/console/reports/revenue" not in index  # revenue needs read
     assert api.get("/console/reports/revenue").status_code == 403
     assert api.get("/console/reports/settlement").status_code == 200
+
+
+def test_a_subscriber_shows_the_aggregates_a_condition_reads_and_the_caps_counted(
+    api, seeded, clock
+):
+    h = auth(seeded["keys"]["admin"])
+    _made(api.post("/v1/aggregates", headers=h, json={
+        "name": "data_mb_month", "event_type": "usage.data", "function": "sum",
+        "attribute": "mb", "window": "month"}))  # fmt: skip
+    for n, mb in enumerate((600, 650)):
+        event = {"id": f"e{n}", "subscriber": "31600000009", "type": "usage.data",
+                 "occurred_at": clock().isoformat(), "attributes": {"mb": mb}}  # fmt: skip
+        _made(api.post("/v1/events", headers=h, json=event))
+    sign_in(api, seeded["keys"]["auditor"])
+    page = api.get("/console/subscribers?id=31600000009").text
+    assert re.search(r"<code>agg.data_mb_month</code>.*?<td class=\"num\">1250</td>", page)
+    assert 'data-barred="false"' in page
+
+
+def test_an_operator_lifts_a_subscribers_bar_and_an_auditor_may_not(api, seeded, container):
+    pos = seeded["keys"]["pos"]
+    for unknown in generate_codes(DEFAULT_FORMAT, container.settings.bar_threshold):
+        api.post("/v1/vouchers/redeem", headers=auth(pos),
+                 json={"code": unknown, "subscriber": "31600000009"})  # fmt: skip
+    csrf = sign_in(api, seeded["keys"]["auditor"])
+    page = api.get("/console/subscribers?id=31600000009").text
+    assert 'data-barred="true"' in page
+    assert 'id="lift-form"' not in page
+    assert 'id="bars"' not in api.get("/console/subscribers").text  # GET /v1/bars: operators'
+    scope = "subscriber:31600000009"
+    forged = api.post("/console/subscribers/bars/lift", data={"csrf": csrf, "scope": scope})
+    assert forged.status_code == 403
+    api.cookies.clear()
+    csrf = sign_in(api, seeded["keys"]["operator"])
+    listed = api.get("/console/subscribers").text
+    assert 'href="/console/subscribers?id=31600000009"' in listed
+    lifted = api.post(
+        "/console/subscribers/bars/lift",
+        data={"csrf": csrf, "scope": scope, "subscriber": "31600000009", "reason": "x" * 201},
+    )
+    assert lifted.status_code == 422
+    assert re.search(r'id="e-reason"[^>]*>[^<]*200 characters', lifted.text)
+    lifted = api.post(
+        "/console/subscribers/bars/lift",
+        data={"csrf": csrf, "scope": scope, "subscriber": "31600000009", "reason": "vouched"},
+    )
+    assert lifted.status_code == 200  # back on the subscriber's page
+    assert 'data-barred="false"' in lifted.text
+    assert "Nobody is barred" in api.get("/console/subscribers").text
+    (edr,) = api.get("/v1/edrs", params={"operation": "voucher.bar_lift"},
+                     headers=auth(seeded["keys"]["admin"])).json()["items"]  # fmt: skip
+    assert edr["details"]["reason"] == "vouched"

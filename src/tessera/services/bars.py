@@ -36,3 +36,10 @@ def lift_bar(uow: UnitOfWork, scope: str, reason: str | None = None) -> Bar:
         )
         uow.commit()
     return Bar(scope, until)
+
+
+def bar_on(uow: UnitOfWork, scope: str) -> Bar | None:
+    """The bar running on ``scope`` now, if any."""
+    with uow:
+        until = uow.attempts.barred_until([scope])
+        return Bar(scope, until) if until is not None and until > uow.clock() else None

@@ -222,7 +222,9 @@ def report_csv(request: Request, slug: str, signed: SignedIn) -> Response:
 def report_page(request: Request, slug: str, signed: SignedIn) -> Response:
     report = _report(slug)
     asked = any(k in request.query_params for k in report.query.model_fields)
-    values = _given(report, request) if asked else _defaults(report, datetime.now(UTC).date())
+    values = (
+        _given(report, request) if asked else _defaults(report, signed.container.clock().date())
+    )
     rows, errors = _run(report, signed, values)
     return render(
         request, report.template, signed, status_code=422 if errors else 200, report=report,
