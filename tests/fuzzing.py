@@ -22,13 +22,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -107,14 +109,23 @@ class Served:
     document: dict[str, Any] = field(default_factory=dict)
     ids: dict[str, Any] = field(default_factory=dict)  # path parameter -> a seeded value
     statuses: Counter[str] = field(default_factory=Counter)  # "METHOD /path status" -> answers
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=10))  # the last requests
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
     def check(self, case: schemathesis.Case) -> None:
-        """Send ``case`` with the admin key and apply the two checks."""
-        response = case.call(base_url=self.base, headers=self.headers, timeout=30)
+        """Send ``case`` with the admin key and apply the two checks. A request that gets
+        no answer fails with what was sent before it and the end of the server's log."""
+        try:
+            response = case.call(base_url=self.base, headers=self.headers, timeout=30)
+        except requests.exceptions.Timeout:
+            pytest.fail(
+                f"{case.operation.label} got no answer in 30 s; sent before it: "
+                f"{list(self.recent)}; the server's log ends:\n{self.log.read_text()[-4000:]}"
+            )
+        self.recent.append(f"{case.method} {case.formatted_path}")
         self.statuses[f"{case.operation.label} {response.status_code}"] += 1
         case.validate_response(response, checks=CHECKS, headers=self.headers)
 

@@ -55,8 +55,18 @@ class Container:
             await self.quick_uses.close()
             self.quick_uses = None
 
-    def uow(self, tenant_id: uuid.UUID, actor_key_id: uuid.UUID | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, tenant_id, actor_key_id, self.clock, self.sealer)
+    def uow(
+        self,
+        tenant_id: uuid.UUID,
+        actor_key_id: uuid.UUID | None = None,
+        *,
+        read_only: bool = False,
+    ) -> UnitOfWork:
+        """``read_only``: the caller writes nothing, so on SQLite it reads beside the writers
+        instead of queueing behind them (``adapters.db.engine.READ_ONLY``)."""
+        return UnitOfWork(
+            self.engine, tenant_id, actor_key_id, self.clock, self.sealer, read_only=read_only
+        )
 
     @cached_property
     def sealer(self) -> Sealer | None:
@@ -94,8 +104,9 @@ class Container:
             bar_window=timedelta(seconds=s.bar_window_seconds),
         )
 
-    def directory(self) -> DirectoryUnitOfWork:
-        return DirectoryUnitOfWork(self.engine, self.clock)
+    def directory(self, *, read_only: bool = False) -> DirectoryUnitOfWork:
+        """``read_only``: as for ``uow`` (resolving a key on every request writes nothing)."""
+        return DirectoryUnitOfWork(self.engine, self.clock, read_only=read_only)
 
     @property
     def code_secret(self) -> bytes:

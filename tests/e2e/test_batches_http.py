@@ -163,3 +163,18 @@ def test_another_tenants_batch_does_not_exist(api, container, make_tenant, print
     ):
         assert answer.status_code == 404
         assert answer.json()["code"] == "batch_not_found"
+
+
+def test_reads_answer_while_a_writer_holds_the_store(api, container, tenant, print_dir):
+    """A batch chunk (200,000 vouchers on SQLite) is one long write; a GET, its key's
+    resolution included, reads beside it instead of queueing behind it."""
+    batch_id = _create(api, container, tenant, count=5).json()["id"]
+    _wait_generated(api, tenant[1], batch_id)
+    with container.engine.connect() as writer, writer.begin():
+        writer.exec_driver_sql("UPDATE batches SET updated_at = updated_at")  # holds the lock
+        began = time.monotonic()
+        listed = api.get("/v1/batches", headers=auth(tenant[1]))
+        one = api.get(f"/v1/batches/{batch_id}", headers=auth(tenant[1]))
+        waited = time.monotonic() - began
+    assert listed.status_code == 200 and one.status_code == 200
+    assert waited < 2.0, f"the reads waited {waited:.1f} s for the writer"

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tessera.adapters.db.engine import DatabaseBusy, create_engine
+from tessera.adapters.db.engine import READ_ONLY, DatabaseBusy, create_engine
 from tessera.entrypoints.http import problems
 
 HOLD = 0.005  # how long each writer keeps the lock
@@ -249,4 +249,66 @@ def test_a_writer_that_waits_past_the_busy_timeout_is_answered_503(tmp_path: Pat
         holder.join(2)
     _write(engine)  # the writers that gave up did not leave the lock taken
     assert _writes(engine) == 2
+    engine.dispose()
+
+
+# A read-only transaction (a GET's unit of work, a key's resolution) takes no writer lock.
+
+
+def _read_only(engine: Engine) -> sa.Connection:
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def test_a_read_only_transaction_reads_while_a_writer_holds_the_lock(engine: Engine) -> None:
+    _write(engine)
+    with engine.begin() as writer:
+        writer.execute(INSERT, {"n": 2})  # holds the lock, uncommitted
+        began = time.perf_counter()
+        with _read_only(engine) as reader, reader.begin():
+            seen = reader.execute(sa.text("SELECT count(*) FROM writes")).scalar_one()
+        waited = time.perf_counter() - began
+    assert seen == 1  # the snapshot before the writer's commit
+    assert waited < 0.5, f"the read waited {waited * 1000:.0f} ms for the writer"
+
+
+def test_a_read_only_transaction_cannot_write(engine: Engine) -> None:
+    with (
+        _read_only(engine) as reader,
+        reader.begin(),
+        pytest.raises(sa.exc.OperationalError, match="readonly"),
+    ):
+        reader.execute(INSERT, {"n": 1})
+    assert _writes(engine) == 0
+
+
+def _read_committed(engine: Engine) -> None:
+    with _read_only(engine) as reader, reader.begin():
+        reader.execute(sa.text("SELECT 1"))
+
+
+def _read_rolled_back(engine: Engine) -> None:
+    with _read_only(engine) as reader:
+        reader.begin()
+        reader.execute(sa.text("SELECT 1"))
+        reader.rollback()
+
+
+def _read_dropped_without_close(engine: Engine) -> None:
+    reader = _read_only(engine)
+    reader.begin()
+    reader.execute(sa.text("SELECT 1"))
+    del reader
+    gc.collect()
+
+
+@pytest.mark.parametrize("read", [_read_committed, _read_rolled_back, _read_dropped_without_close])
+def test_the_connection_writes_again_after_a_read_only_transaction(
+    tmp_path: Path, read: Callable[[Engine], None]
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'one.db'}", pool_size=1)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE writes (n INTEGER)")
+    read(engine)
+    _write(engine)  # the pool's one connection, query_only lifted
+    assert _writes(engine) == 1
     engine.dispose()

@@ -34,6 +34,11 @@ class Permission(StrEnum):
     FULFIL = "fulfil"  # read, complete and fail fulfilment requests
 
 
+# The permissions whose routes write nothing (GETs): their transactions read beside writers.
+READS: frozenset[Permission] = frozenset(
+    {Permission.READ, Permission.READ_WALLET, Permission.READ_LIST_REPORTS}
+)
+
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPERATOR: frozenset(Permission) - {Permission.MANAGE_KEYS},

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tessera.adapters.crypto import Sealer
+from tessera.adapters.db.engine import READ_ONLY
 from tessera.adapters.db.repositories.attempts import FailedAttemptRepository
 from tessera.adapters.db.repositories.batches import (
     BatchRepository,
@@ -67,9 +68,10 @@ from tessera.domain.errors import Unavailable
 
 
 class _Transaction:
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, *, read_only: bool = False) -> None:
         self.engine = engine
         self.clock = clock
+        self.read_only = read_only  # its transaction writes nothing: see engine.READ_ONLY
         self.conn: sa.Connection
         self._stack: list[sa.RootTransaction | sa.NestedTransaction] = []
 
@@ -83,6 +85,8 @@ class _Transaction:
             self._stack.append(self.conn.begin_nested())
             return False
         self.conn = self.engine.connect()
+        if self.read_only:
+            self.conn.execution_options(**{READ_ONLY: True})
         self._stack.append(self.conn.begin())
         return True
 
@@ -117,8 +121,10 @@ class UnitOfWork(_Transaction):
         actor_key_id: uuid.UUID | None = None,
         clock: Clock = system_clock,
         sealer: Sealer | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
-        super().__init__(engine, clock)
+        super().__init__(engine, clock, read_only=read_only)
         self.tenant_id = tenant_id
         self.actor_key_id = actor_key_id
         self._sealer = sealer

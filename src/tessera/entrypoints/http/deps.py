@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.bootstrap import Container
 from tessera.domain.errors import Forbidden, NotFound
-from tessera.domain.roles import Permission, allows, reaches_list
+from tessera.domain.roles import READS, Permission, allows, reaches_list
 from tessera.domain.tenants import Caller, hash_key
 from tessera.services.tenants import authenticate
 
@@ -52,13 +52,13 @@ async def caller_of(container: Container, plain: str | None) -> Caller:
     """The caller of a bearer key; Unauthenticated when it is missing, unknown or revoked."""
     ttl = container.settings.key_cache_seconds
     if plain is None or ttl <= 0:
-        return await run_in_threadpool(authenticate, container.directory(), plain)
+        return await run_in_threadpool(authenticate, container.directory(read_only=True), plain)
     now = time.monotonic()
     digest = hash_key(plain)
     hit = _key_cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    caller = await run_in_threadpool(authenticate, container.directory(), plain)
+    caller = await run_in_threadpool(authenticate, container.directory(read_only=True), plain)
     if len(_key_cache) >= _KEY_CACHE_MAX:
         _key_cache.clear()
     _key_cache[digest] = (now + ttl, caller)
@@ -96,7 +96,7 @@ def _uow(permission: Permission) -> Callable[..., Awaitable[UnitOfWork]]:
         plain = credentials.credentials if credentials else None
         caller = allowed(await caller_of(container, plain), permission)
         request.state.role = caller.role  # what a refusal may offer it (problems.py)
-        uow = container.uow(caller.tenant_id, caller.key_id)
+        uow = container.uow(caller.tenant_id, caller.key_id, read_only=permission in READS)
         uow.bound_lists = caller.list_ids
         return uow
 
