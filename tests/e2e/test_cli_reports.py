@@ -61,3 +61,26 @@ def test_a_span_that_ends_before_it_starts_is_refused_naming_until(env):
     done = run(env, "report", "revenue", "--tenant", "books2", "--since", "2026-12-02",
                "--until", "2026-12-01", check=False)  # fmt: skip
     assert done.returncode == 2 and "until" in done.stderr
+
+
+def test_the_operational_reports_match_the_api(env, api, container):
+    key = run(env, "tenant", "create", "ops").stdout.strip()
+    tid = find_tenant(container.directory(), "ops").id
+    type_id = make_type(container, tid, cost=500)
+    a, _ = issue(container, tid, type_id)
+    issue(container, tid, type_id)
+    before_use = container.clock().isoformat()
+    container.clock.advance(hours=1)
+    redemption.redeem(
+        container.uow(tid), container.code_secret, by_serial(a.serial, "2547"), POLICY
+    )
+    for params in ({}, {"as_of": before_use, "group_by": "batch"}):
+        over_http = api.get("/v1/reports/status", params=params, headers=auth(key)).json()
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in params.items()]
+        cli = run(env, "report", "status", "--tenant", "ops", *flags, "--format", "json").stdout
+        drop = {} if params else {"as_of": None}  # now: the process's clock, not the test's
+        assert json.loads(cli) | drop == over_http | drop
+    rows = list(csv.DictReader(io.StringIO(
+        run(env, "report", "status", "--tenant", "ops", "--format", "csv").stdout
+    )))  # fmt: skip
+    assert [(r["group"], r["available"], r["used"]) for r in rows][-1] == ("total", "1", "1")

@@ -78,6 +78,8 @@ def _pages(seeded: dict[str, Any]) -> list[str]:
         "/console/reports",
         "/console/reports/revenue",
         "/console/reports/settlement",
+        "/console/reports/status",
+        "/console/reports/status?as_of=2026-11-01&group_by=batch",
     ]
 
 

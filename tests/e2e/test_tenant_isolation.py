@@ -148,3 +148,28 @@ def test_a_type_cannot_point_at_another_tenants_lifecycle(api, make_tenant):
     )
     assert answer.status_code == 422
     assert answer.json()["field"] == "lifecycle_id"
+
+
+SPAN = {"since": "2026-11-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}
+# Each report route, its parameters, and the rows of its answer: A's key sees A's rows, B's
+# none of them.
+REPORTS = [
+    ("/v1/reports/revenue", {**SPAN, "period": "month"},
+     lambda got: [g for p in got["periods"] for g in p["groups"]]),
+    ("/v1/reports/status", {}, lambda got: got["lines"]),
+    ("/v1/reports/status", {"group_by": "batch", "as_of": "2026-11-23T12:30:00Z"},
+     lambda got: got["lines"]),
+]  # fmt: skip
+
+
+def test_reports_never_count_another_tenants_records(api, container, make_tenant):
+    (_, key_a), (_, key_b) = make_tenant(), make_tenant()
+    _seed(api, key_a)
+    container.clock.advance(hours=1)  # as_of in between rewinds A's records
+    for path, params, rows in REPORTS:
+        mine = api.get(path, params=params, headers=auth(key_a))
+        assert mine.status_code == 200, (path, mine.text)
+        assert rows(mine.json()), (path, params)
+        theirs = api.get(path, params=params, headers=auth(key_b))
+        assert theirs.status_code == 200, (path, theirs.text)
+        assert rows(theirs.json()) == [], (path, params)

@@ -1,4 +1,4 @@
-"""``tessera report revenue|settlement``: the reports the API serves, with the same numbers
+"""``tessera report revenue|status|settlement``: the reports the API serves, with the same numbers
 (each command calls the API's own route function), as a table, CSV or JSON (``--format
 json`` is the API's answer as it is)."""
 
@@ -18,6 +18,7 @@ from tessera.domain.reports import Period, RevenueGrouping
 from tessera.entrypoints.cli_common import TenantOpt, out, refusals, tenant_uow
 from tessera.entrypoints.http import campaigns as campaign_routes
 from tessera.entrypoints.http import reports as report_routes
+from tessera.services.status_report import StatusGrouping
 
 report_app = typer.Typer(help="Reports for finance (the same numbers as the API).")
 
@@ -25,6 +26,15 @@ REVENUE_COLUMNS = [
     "start", "end", "group", "name", "currency", "opening_deferred", "added",
     "recognized_by_use", "recognized_by_expiry", "reversed", "released", "closing_deferred",
 ]  # fmt: skip
+
+
+STATUS_COLUMNS = [
+    "group", "voucher_type_id", "name", "pending", "frozen", "available", "reserved", "used",
+    "canceled", "expired", "closed", "reissued", "total",
+]  # fmt: skip
+TEXT_COLUMNS = frozenset(
+    {"start", "end", "group", "name", "currency", "partner", "period", "voucher_type_id", "day"}
+)
 
 
 class ReportFormat(StrEnum):
@@ -61,7 +71,7 @@ def _emit(answer: Any, rows: list[dict[str, Any]], columns: list[str], fmt: Repo
 
     table = Table()
     for column in columns:
-        numeric = column not in ("start", "end", "group", "name", "currency", "partner", "period")
+        numeric = column not in TEXT_COLUMNS
         table.add_column(column, justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
@@ -110,3 +120,22 @@ def settlement(
     rows = [r.model_dump() for r in answer]
     columns = list(campaign_routes.SettlementRow.model_fields)
     _emit(answer, rows, columns, fmt)
+
+
+@report_app.command("status")
+def status(
+    tenant: TenantOpt,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="ISO time, UTC if no offset (default: now)")
+    ] = None,
+    group_by: Annotated[StatusGrouping, typer.Option("--group-by")] = StatusGrouping.TYPE,
+    fmt: ReportFormatOpt = ReportFormat.TABLE,
+) -> None:
+    """Voucher counts by status per type or batch, now or as of a past instant, frozen apart
+    from pending (GET /v1/reports/status). A row per group, then the totals (group "total")."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = report_routes.status(uow, None if as_of is None else _utc(as_of), group_by)
+    rows = [ln.model_dump() for ln in answer.lines]
+    rows.append({"group": "total", **answer.totals.model_dump()})
+    _emit(answer, rows, STATUS_COLUMNS, fmt)

@@ -46,8 +46,9 @@ from tessera.domain.errors import Conflict, Gone, NotFound
 from tessera.domain.ids import new_id
 from tessera.domain.lifecycle import Lifecycle
 from tessera.domain.paging import Page
-from tessera.domain.revenue import Movement, revenue_edr
-from tessera.domain.statuses import sources
+from tessera.domain.revenue import Movement, movement, revenue_edr
+from tessera.domain.statuses import next_status, sources
+from tessera.domain.voucher_counts import status_of
 
 MAX_COLLISION_ROUNDS = 20  # each round regenerates only the codes that collided
 
@@ -420,6 +421,10 @@ def operate(
         voucher_op = voucher_operation(operation)
         moved = uow.batch_vouchers.transition(batch.id, serials, voucher_op, now)
         count = sum(moved.values())
+        revenue: dict[Movement | None, int] = {}
+        for state, n in moved.items():
+            kind = movement(status_of(state), next_status(status_of(state), voucher_op))
+            revenue[kind] = revenue.get(kind, 0) + n
         discard_print_file = new_state is BatchState.CANCELED and batch.print_file is not None
         extra = {"print_file": None} if discard_print_file else {}
         uow.batches.change(batch.id, batch.state, now, state=new_state.value, **extra)
@@ -437,11 +442,12 @@ def operate(
                     "count": count,
                     "voucher_operation": voucher_op.value,
                     "voucher_statuses_from": sorted(s.value for s in sources(voucher_op)),
+                    "moved": {state: n for state, n in moved.items() if n},
                 },
             ),
             now,
         )
-        uow.edrs.append_many(_revenue_edrs(uow, batch, moved, f"batch.{operation.value}"), now)
+        uow.edrs.append_many(_revenue_edrs(uow, batch, revenue, f"batch.{operation.value}"), now)
         uow.commit()
         updated = _batch_or_404(uow, batch.id)
     if discard_print_file and batch.print_file:  # canceled: its codes must not be printed

@@ -62,6 +62,7 @@ from tessera.adapters.db.repositories.tenants import (
     ConsoleSessions,
     TenantDirectory,
 )
+from tessera.adapters.db.repositories.voucher_counts import VoucherCountQueries
 from tessera.adapters.db.repositories.vouchers import VoucherRepository
 from tessera.domain.clock import Clock, system_clock
 from tessera.domain.errors import Unavailable
@@ -161,6 +162,7 @@ class UnitOfWork(_Transaction):
         self.edrs = EdrRepository(conn, tenant, self.actor_key_id)
         self.edr_blocks = EdrBlockRepository(conn, tenant)
         self.reports = ReportQueries(conn, tenant)
+        self.voucher_counts = VoucherCountQueries(conn, tenant)
         self.serials = SerialCounter(conn, tenant)
         self.events = EventRepository(conn, tenant)
         self.ingest = IngestRepository(conn, tenant)

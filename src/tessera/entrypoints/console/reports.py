@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -24,6 +24,7 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.reports import Period, RevenueGrouping
 from tessera.domain.roles import Permission
+from tessera.entrypoints.cli_reports import STATUS_COLUMNS
 from tessera.entrypoints.console.web import (
     FORM_ERRORS,
     PREFIX,
@@ -37,6 +38,7 @@ from tessera.entrypoints.console.web import (
 from tessera.entrypoints.http import campaigns as campaign_routes
 from tessera.entrypoints.http import reports as report_routes
 from tessera.entrypoints.http.deps import allowed
+from tessera.services.status_report import StatusGrouping
 
 router = APIRouter(prefix=f"{PREFIX}/reports", route_class=ConsoleRoute, include_in_schema=False)
 NAV = [("/reports", "Reports", "read_list_reports")]
@@ -77,6 +79,23 @@ def _revenue(uow: UnitOfWork, q: RevenueQuery) -> Rows:
     return rows
 
 
+class StatusQuery(BaseModel):
+    """Counts at the end of a UTC day (blank: now)."""
+
+    as_of: date | None = Field(None, title="As of the end of (UTC day; blank: now)")
+    group_by: StatusGrouping = Field(StatusGrouping.TYPE, title="Group by")
+
+
+def _status(uow: UnitOfWork, q: StatusQuery) -> Rows:
+    at = None if q.as_of is None else datetime.combine(q.as_of + timedelta(days=1), time(), UTC)
+    if at is not None:
+        at = min(at, uow.clock())  # today's end is not known yet: now
+    answer = report_routes.status(uow, at, q.group_by)
+    return [ln.model_dump() for ln in answer.lines] + [
+        {"group": "total", **answer.totals.model_dump()}
+    ]
+
+
 def _settlement(uow: UnitOfWork, q: SettlementQuery) -> Rows:
     since, until = q.moments
     answer = campaign_routes.get_settlement(uow, since, until, q.partner, q.period.value)
@@ -89,7 +108,7 @@ class Report:
     title: str
     about: str
     permission: Permission
-    query: type[Span]
+    query: type[BaseModel]
     columns: list[str]
     rows: Callable[[UnitOfWork, Any], Rows]
     template: str = "report.html"
@@ -108,6 +127,13 @@ REPORTS = {
              "recognized_by_use", "recognized_by_expiry", "reversed", "released",
              "closing_deferred"],
             _revenue,
+        ),
+        Report(
+            "status", "Voucher status",
+            "Voucher counts by status per type or batch, now or at the end of a past day, "
+            "frozen apart from pending (GET /v1/reports/status). A row per group, then the "
+            "totals.",
+            Permission.READ, StatusQuery, STATUS_COLUMNS, _status,
         ),
         Report(
             "settlement", "Partner settlement",
@@ -143,13 +169,15 @@ def _fields(report: Report) -> list[dict[str, Any]]:
         )
         out.append({
             "name": name, "label": info.title or name, "choices": choices,
-            "type": "date" if kind is date else "text",
+            "type": "date" if kind is date or date in get_args(kind) else "text",
         })  # fmt: skip
     return out
 
 
 def _defaults(report: Report, today: date) -> dict[str, str]:
-    values = {"since": (today - timedelta(days=29)).isoformat(), "to": today.isoformat()}
+    values: dict[str, str] = {}
+    if issubclass(report.query, Span):
+        values = {"since": (today - timedelta(days=29)).isoformat(), "to": today.isoformat()}
     for name, info in report.query.model_fields.items():
         if name not in values and info.default is not None:
             default = info.default
@@ -208,7 +236,8 @@ def report_csv(request: Request, slug: str, signed: SignedIn) -> Response:
     writer.writerow(report.columns)
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in report.columns])
-    name = f"{slug}-{values['since']}-{values['to']}.csv"
+    span = [values[k] for k in ("since", "to", "as_of") if values.get(k)]
+    name = "-".join([slug, *span]) + ".csv"
     return closed(
         Response(
             out.getvalue(),

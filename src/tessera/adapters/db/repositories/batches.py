@@ -27,8 +27,8 @@ from tessera.adapters.db.repositories.base import TenantScoped
 from tessera.domain.batches import Batch, BatchState, SerialRange
 from tessera.domain.codes import CodeFormat
 from tessera.domain.paging import Page
-from tessera.domain.revenue import Movement, movement
 from tessera.domain.statuses import Operation, VoucherStatus, next_status, sources
+from tessera.domain.voucher_counts import FROZEN
 
 # (serial, code hash, last 4 characters of the code)
 VoucherRow = tuple[int, bytes, str]
@@ -283,27 +283,32 @@ class BatchVoucherRepository(TenantScoped):
 
     def transition(
         self, batch_id: uuid.UUID, serials: SerialRange, operation: Operation, now: datetime
-    ) -> dict[Movement | None, int]:
-        """Moves every voucher of the range that ``operation`` may start from, in one UPDATE
-        per target status and revenue movement (sources moving the same revenue share one:
-        closing pending stock moves none, closing sold stock releases it); returns how many
-        moved, by movement."""
+    ) -> dict[str, int]:
+        """Moves every voucher of the range that ``operation`` may start from, one UPDATE per
+        source state (pending apart from frozen: pending once activated), and returns how
+        many moved from each, so the batch's EDR says it and the status report can rewind
+        it (domain/voucher_counts.py)."""
         c = self.table.c
-        groups: dict[tuple[VoucherStatus, Movement | None], list[str]] = {}
+        moved: dict[str, int] = {}
         for source in sorted(sources(operation)):
             target = next_status(source, operation)
-            groups.setdefault((target, movement(source, target)), []).append(source.value)
-        moved: dict[Movement | None, int] = {}
-        for (target, kind), starts in groups.items():
-            values: dict[str, Any] = {"status": target.value, "status_changed_at": now}
-            if target is VoucherStatus.AVAILABLE:  # the first activation starts the validity
-                values["activated_at"] = sa.func.coalesce(c.activated_at, now)
-            stmt = self._update(
-                c.batch_id == batch_id,
-                c.serial.between(serials.first, serials.last),
-                c.status.in_(starts),
-            ).values(**values)
-            moved[kind] = moved.get(kind, 0) + self.conn.execute(stmt).rowcount
+            splits: list[tuple[str, list[sa.ColumnElement[bool]]]] = [(source.value, [])]
+            if source is VoucherStatus.PENDING:
+                splits = [
+                    (source.value, [c.activated_at.is_(None)]),
+                    (FROZEN, [c.activated_at.is_not(None)]),
+                ]
+            for state, extra in splits:
+                values: dict[str, Any] = {"status": target.value, "status_changed_at": now}
+                if target is VoucherStatus.AVAILABLE and state == VoucherStatus.PENDING.value:
+                    values["activated_at"] = now  # the first activation starts the validity
+                stmt = self._update(
+                    c.batch_id == batch_id,
+                    c.serial.between(serials.first, serials.last),
+                    c.status == source.value,
+                    *extra,
+                ).values(**values)
+                moved[state] = self.conn.execute(stmt).rowcount
         return moved
 
     def delete_batch(self, batch_id: uuid.UUID) -> int:

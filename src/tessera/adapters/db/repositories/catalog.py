@@ -130,6 +130,12 @@ class VoucherTypeRepository(TenantScoped):
         row = self.conn.execute(self._select().where(self.table.c.id == type_id)).mappings().first()
         return None if row is None else _voucher_type(row)
 
+    def every(self) -> dict[uuid.UUID, VoucherType]:
+        """Every type of the tenant (a report names its groups; a tenant has tens of types)."""
+        return {
+            vt.id: vt for vt in map(_voucher_type, self.conn.execute(self._select()).mappings())
+        }
+
     def name_taken(self, name: str, except_id: uuid.UUID | None = None) -> bool:
         stmt = self._select(self.table.c.id).where(self.table.c.name == name)
         if except_id is not None:
