@@ -84,3 +84,7 @@ def test_the_operational_reports_match_the_api(env, api, container):
         run(env, "report", "status", "--tenant", "ops", "--format", "csv").stdout
     )))  # fmt: skip
     assert [(r["group"], r["available"], r["used"]) for r in rows][-1] == ("total", "1", "1")
+    over_http = api.get("/v1/reports/liability", params={"as_of": before_use}, headers=auth(key))
+    cli = run(env, "report", "liability", "--tenant", "ops", f"--as-of={before_use}",
+              "--format", "json").stdout  # fmt: skip
+    assert json.loads(cli) == over_http.json()

@@ -80,6 +80,7 @@ def _pages(seeded: dict[str, Any]) -> list[str]:
         "/console/reports/settlement",
         "/console/reports/status",
         "/console/reports/status?as_of=2026-11-01&group_by=batch",
+        "/console/reports/liability",
     ]
 
 

@@ -159,12 +159,16 @@ REPORTS = [
     ("/v1/reports/status", {}, lambda got: got["lines"]),
     ("/v1/reports/status", {"group_by": "batch", "as_of": "2026-11-23T12:30:00Z"},
      lambda got: got["lines"]),
+    ("/v1/reports/liability", {}, lambda got: got["lines"]),
+    ("/v1/reports/liability", {"as_of": "2026-11-23T12:30:00Z"}, lambda got: got["lines"]),
 ]  # fmt: skip
 
 
 def test_reports_never_count_another_tenants_records(api, container, make_tenant):
     (_, key_a), (_, key_b) = make_tenant(), make_tenant()
-    _seed(api, key_a)
+    a = _seed(api, key_a)
+    sold = api.post("/v1/vouchers", json={"voucher_type_id": a["type"]}, headers=auth(key_a))
+    assert sold.status_code == 201, sold.text  # one sold, unused: a liability
     container.clock.advance(hours=1)  # as_of in between rewinds A's records
     for path, params, rows in REPORTS:
         mine = api.get(path, params=params, headers=auth(key_a))

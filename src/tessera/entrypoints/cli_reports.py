@@ -1,6 +1,6 @@
-"""``tessera report revenue|status|settlement``: the reports the API serves, with the same numbers
-(each command calls the API's own route function), as a table, CSV or JSON (``--format
-json`` is the API's answer as it is)."""
+"""``tessera report revenue|status|liability|campaigns|lists|settlement``: the reports the
+API serves, with the same numbers (each command calls the API's own route function), as a
+table, CSV or JSON (``--format json`` is the API's answer as it is)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,24 @@ STATUS_COLUMNS = [
     "group", "voucher_type_id", "name", "pending", "frozen", "available", "reserved", "used",
     "canceled", "expired", "closed", "reissued", "total",
 ]  # fmt: skip
+LIABILITY_COLUMNS = [
+    "kind", "key", "name", "currency", "vouchers", "value_minor", "balance_type", "amount",
+]  # fmt: skip
 TEXT_COLUMNS = frozenset(
-    {"start", "end", "group", "name", "currency", "partner", "period", "voucher_type_id", "day"}
+    {
+        "start",
+        "end",
+        "group",
+        "name",
+        "currency",
+        "partner",
+        "period",
+        "voucher_type_id",
+        "day",
+        "kind",
+        "key",
+        "balance_type",
+    }
 )
 
 
@@ -139,3 +155,20 @@ def status(
     rows = [ln.model_dump() for ln in answer.lines]
     rows.append({"group": "total", **answer.totals.model_dump()})
     _emit(answer, rows, STATUS_COLUMNS, fmt)
+
+
+AsOfOpt = Annotated[
+    datetime | None, typer.Option("--as-of", help="ISO time, UTC if no offset (default: now)")
+]
+
+
+@report_app.command("liability")
+def liability(
+    tenant: TenantOpt, as_of: AsOfOpt = None, fmt: ReportFormatOpt = ReportFormat.TABLE
+) -> None:
+    """What sold, unused vouchers still owe, now or as of a past instant: cost per type and
+    currency, grants per balance type (GET /v1/reports/liability)."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = report_routes.liability(uow, None if as_of is None else _utc(as_of))
+    _emit(answer, [ln.model_dump() for ln in answer.lines], LIABILITY_COLUMNS, fmt)

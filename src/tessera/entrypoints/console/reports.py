@@ -24,7 +24,7 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.reports import Period, RevenueGrouping
 from tessera.domain.roles import Permission
-from tessera.entrypoints.cli_reports import STATUS_COLUMNS
+from tessera.entrypoints.cli_reports import LIABILITY_COLUMNS, STATUS_COLUMNS
 from tessera.entrypoints.console.web import (
     FORM_ERRORS,
     PREFIX,
@@ -79,21 +79,29 @@ def _revenue(uow: UnitOfWork, q: RevenueQuery) -> Rows:
     return rows
 
 
-class StatusQuery(BaseModel):
-    """Counts at the end of a UTC day (blank: now)."""
-
+class AsOfQuery(BaseModel):
     as_of: date | None = Field(None, title="As of the end of (UTC day; blank: now)")
+
+    def moment(self, uow: UnitOfWork) -> datetime | None:
+        """The end of the day asked (today's end is not known yet: now)."""
+        if self.as_of is None:
+            return None
+        return min(datetime.combine(self.as_of + timedelta(days=1), time(), UTC), uow.clock())
+
+
+class StatusQuery(AsOfQuery):
     group_by: StatusGrouping = Field(StatusGrouping.TYPE, title="Group by")
 
 
 def _status(uow: UnitOfWork, q: StatusQuery) -> Rows:
-    at = None if q.as_of is None else datetime.combine(q.as_of + timedelta(days=1), time(), UTC)
-    if at is not None:
-        at = min(at, uow.clock())  # today's end is not known yet: now
-    answer = report_routes.status(uow, at, q.group_by)
+    answer = report_routes.status(uow, q.moment(uow), q.group_by)
     return [ln.model_dump() for ln in answer.lines] + [
         {"group": "total", **answer.totals.model_dump()}
     ]
+
+
+def _liability(uow: UnitOfWork, q: AsOfQuery) -> Rows:
+    return [ln.model_dump() for ln in report_routes.liability(uow, q.moment(uow)).lines]
 
 
 def _settlement(uow: UnitOfWork, q: SettlementQuery) -> Rows:
@@ -134,6 +142,13 @@ REPORTS = {
             "frozen apart from pending (GET /v1/reports/status). A row per group, then the "
             "totals.",
             Permission.READ, StatusQuery, STATUS_COLUMNS, _status,
+        ),
+        Report(
+            "liability", "Liability",
+            "What the vouchers sold and not yet used (available or reserved) still owe, now "
+            "or at the end of a past day: their cost per type, a total per currency, and what "
+            "they would grant per balance type (GET /v1/reports/liability).",
+            Permission.READ, AsOfQuery, LIABILITY_COLUMNS, _liability,
         ),
         Report(
             "settlement", "Partner settlement",

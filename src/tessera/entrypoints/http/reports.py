@@ -1,7 +1,8 @@
-"""Reports: GET /v1/reports/revenue, /status."""
+"""Reports: GET /v1/reports/revenue, /status, /liability."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from fastapi import APIRouter
@@ -11,6 +12,7 @@ from tessera.domain.reports import Period, RevenueGrouping
 from tessera.entrypoints.http.deps import Reader
 from tessera.entrypoints.http.moments import Moment
 from tessera.services import reports
+from tessera.services.liability_report import liability_report
 from tessera.services.reports import RevenueGroup
 from tessera.services.status_report import StatusGrouping, status_report
 
@@ -158,4 +160,35 @@ def status(
             for ln in report.lines
         ],
         totals=StatusTotalsOut(total=sum(report.totals.values()), **report.totals),
+    )
+
+
+class LiabilityLineOut(BaseModel):
+    kind: str = Field(
+        description="type: one voucher type; currency: the total of a currency; balance_type:"
+        " what the vouchers would grant of one balance type"
+    )
+    key: str = Field(description="The type's id, the currency, or the balance type")
+    name: str | None = Field(description="The voucher type's name (kind type)")
+    currency: str | None
+    vouchers: int = Field(description="Sellable vouchers (available or reserved), unused")
+    value_minor: int | None = Field(description="Their cost outstanding (kinds type, currency)")
+    balance_type: str | None
+    amount: int | None = Field(description="What they would grant (kind balance_type)")
+
+
+class LiabilityReportOut(BaseModel):
+    as_of: datetime
+    lines: list[LiabilityLineOut]
+
+
+@router.get("/liability")
+def liability(uow: Reader, as_of: Moment | None = None) -> LiabilityReportOut:
+    """What the vouchers sold and not yet used (available or reserved) still owe, now or as
+    of a past instant: their cost per voucher type with a total per currency (the deferred
+    revenue), and what they would grant per balance type, each type as it is now."""
+    report = liability_report(uow, as_of)
+    return LiabilityReportOut(
+        as_of=report.as_of,
+        lines=[LiabilityLineOut(**dataclasses.asdict(ln)) for ln in report.lines],
     )
