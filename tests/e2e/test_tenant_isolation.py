@@ -177,3 +177,54 @@ def test_reports_never_count_another_tenants_records(api, container, make_tenant
         theirs = api.get(path, params=params, headers=auth(key_b))
         assert theirs.status_code == 200, (path, theirs.text)
         assert rows(theirs.json()) == [], (path, params)
+
+
+def _group(api, make_tenant):
+    """A host with brands A and B, and another host with brand C: each one's admin key."""
+    import uuid
+
+    (_, host), (_, other_host) = make_tenant(), make_tenant()
+
+    def brand(host_key):
+        name = f"brand-{uuid.uuid4().hex[:8]}"
+        made = api.post("/v1/brands", json={"name": name}, headers=auth(host_key)).json()
+        return made["id"], made["admin_key"]["key"]
+
+    return host, brand(host), brand(host), other_host, brand(other_host)
+
+
+def test_a_brands_id_answers_like_an_unknown_id_to_every_key_but_its_hosts(api, make_tenant):
+    host, (a, key_a), (b, key_b), other_host, (c, _key_c) = _group(api, make_tenant)
+    probes = [("get", "/v1/brands/{id}"), ("post", "/v1/brands/{id}/suspend"),
+              ("post", "/v1/brands/{id}/resume")]  # fmt: skip
+    # Brand A against B and C, brand B against A, the other host against A and B.
+    for key, ids in ((key_a, (b, c)), (key_b, (a,)), (other_host, (a, b))):
+        for method, template in probes:
+            unknown = api.request(method, template.format(id=DEAD), headers=auth(key))
+            for brand_id in ids:
+                foreign = api.request(method, template.format(id=brand_id), headers=auth(key))
+                assert foreign.status_code == unknown.status_code == 404, (template, foreign.text)
+                assert foreign.json()["code"] == unknown.json()["code"] == "brand_not_found"
+    assert api.get(f"/v1/brands/{a}", headers=auth(host)).status_code == 200
+
+
+def test_a_host_sees_its_brands_counts_never_their_records(api, make_tenant):
+    host, (a, key_a), (b, _key_b), other_host, (c, _key_c) = _group(api, make_tenant)
+    _seed(api, key_a)
+    h = auth(host)
+    assert {x["id"] for x in api.get("/v1/brands", headers=h).json()["items"]} == {a, b}
+    report = {r["brand_id"]: r for r in api.get("/v1/brands/report", headers=h).json()["items"]}
+    assert set(report) == {a, b} and report[a]["vouchers"] == 4 and report[a]["redemptions"] == 1
+    # The host's own keys find none of A's records: its subscribers, vouchers, keys, EDRs.
+    assert api.get("/v1/subscribers", headers=h).json()["items"] == []
+    assert api.get("/v1/vouchers", headers=h).json()["items"] == []
+    assert api.get(f"/v1/subscribers/{SUBSCRIBER}", headers=h).status_code == 404
+    assert len(api.get("/v1/keys", headers=h).json()["items"]) == 1  # its own admin key
+    assert {e["operation"] for e in api.get("/v1/edrs", headers=h).json()["items"]} == {
+        "key.create", "brand.create"}  # fmt: skip
+    # Brands and other hosts see no brand list but their own (none).
+    for key in (key_a, other_host):
+        listed = {x["id"] for x in api.get("/v1/brands", headers=auth(key)).json()["items"]}
+        assert listed <= {c} and a not in listed and b not in listed
+        counted = api.get("/v1/brands/report", headers=auth(key)).json()["items"]
+        assert {r["brand_id"] for r in counted} <= {c}

@@ -43,7 +43,7 @@ ABOVE_TENANCY: dict[str, tuple[set[str], re.Pattern[str]]] = {
     # its id in the same transaction (TenantDirectory.key_of), to refuse one revoked between.
     "key by id": (
         {"sqlite", "postgresql"},
-        re.compile(r"FROM api_keys\s+WHERE api_keys\.id = ", re.IGNORECASE),
+        re.compile(r"FROM api_keys JOIN tenants ON [^W]*WHERE api_keys\.id = ", re.IGNORECASE),
     ),
     # A console session is found by its token's hash, as a key by its own (ConsoleSessions).
     "session lookup": (
@@ -156,6 +156,11 @@ def _walk(api: Any, admin_key: str) -> set[str]:
     spare = w("POST", "/v1/keys", json={"name": "spare", "role": "auditor"})
     w("GET", "/v1/keys")
     w("DELETE", "/v1/keys/{key_id}", key_id=spare["id"], ok=(200, 204))
+    brand = w("POST", "/v1/brands", json={"name": f"brand-{uuid.uuid4().hex[:8]}"})
+    w("GET", "/v1/brands")
+    w("GET", "/v1/brands/{brand_id}", brand_id=brand["id"])
+    w("POST", "/v1/brands/{brand_id}/suspend", brand_id=brand["id"])
+    w("POST", "/v1/brands/{brand_id}/resume", brand_id=brand["id"])
     lifecycle = w(
         "POST",
         "/v1/lifecycles",
@@ -325,6 +330,7 @@ def _walk(api: Any, admin_key: str) -> set[str]:
     w("GET", "/v1/edrs")
     w("GET", "/v1/edrs/export")
     w("GET", "/v1/edrs/verify")
+    w("GET", "/v1/brands/report")
     w("GET", "/v1/reports/revenue", params={"since": "2026-11-01T00:00:00Z",
       "until": "2027-01-01T00:00:00Z", "period": "month", "group_by": "type"})  # fmt: skip
     w("DELETE", "/v1/templates/{event_type}/{language}", event_type="voucher.redeemed",
@@ -415,4 +421,6 @@ def test_every_statement_on_a_tenant_table_binds_the_callers_tenant(
 
 
 # Tenant tables the walk does not reach, and why.
-UNTOUCHED: set[str] = set()
+UNTOUCHED: set[str] = {
+    "voucher_type_shares",  # made by migration 0026 for issue 18 item 2, no route writes it yet
+}

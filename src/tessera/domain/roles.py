@@ -32,6 +32,10 @@ class Permission(StrEnum):
     POINT_OF_SALE = "point_of_sale"  # by code: validate, reserve, confirm, release, redeem
     SEND_EVENTS = "send_events"  # usage and account events for the rewards engine
     FULFIL = "fulfil"  # read, complete and fail fulfilment requests
+    MANAGE_BRANDS = "manage_brands"  # a host's brands: create (with their first admin key), suspend
+    READ_GROUP_REPORTS = (
+        "read_group_reports"  # a host's brands and their counts, never their records
+    )
 
 
 # The permissions whose routes write nothing (GETs): their transactions read beside writers.
@@ -41,14 +45,20 @@ READS: frozenset[Permission] = frozenset(
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset(Permission) - {Permission.MANAGE_KEYS},
+    # Making a brand mints its first admin key, so it is a key admin's act too.
+    Role.OPERATOR: frozenset(Permission) - {Permission.MANAGE_KEYS, Permission.MANAGE_BRANDS},
     # A till: its operations by code and their answers, and the wallet of the customer in
     # front of it (asked by number); never a list of subscribers, vouchers or EDRs.
     Role.POS: frozenset({Permission.POINT_OF_SALE, Permission.READ_WALLET}),
     # A brand partner: only on the lists its key is bound to (reaches_list).
     Role.PARTNER: frozenset({Permission.REPORT_LIST_REDEMPTIONS, Permission.READ_LIST_REPORTS}),
     Role.AUDITOR: frozenset(
-        {Permission.READ, Permission.READ_WALLET, Permission.READ_LIST_REPORTS}
+        {
+            Permission.READ,
+            Permission.READ_WALLET,
+            Permission.READ_LIST_REPORTS,
+            Permission.READ_GROUP_REPORTS,
+        }
     ),
     Role.ORDER_SYSTEM: frozenset({Permission.FULFIL}),
 }

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from tessera.domain.errors import Invalid
+from tessera.domain.errors import Conflict, Invalid
 from tessera.domain.roles import Role
 
 KEY_PREFIX = "tsk_"
@@ -23,6 +23,18 @@ class Tenant:
     id: uuid.UUID
     name: str
     created_at: datetime
+    host_id: uuid.UUID | None = None  # a brand's host operator; None: not a brand
+    suspended_at: datetime | None = None  # a suspended tenant's keys are refused
+
+    @property
+    def is_brand(self) -> bool:
+        return self.host_id is not None
+
+
+def may_host_brands(tenant: Tenant) -> None:
+    """A group is one level deep: a host and its brands; a brand hosts none."""
+    if tenant.is_brand:
+        raise Conflict("a brand cannot host brands of its own", code="brand_cannot_host")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,7 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None = None
     list_ids: frozenset[uuid.UUID] | None = None  # a partner key's lists
+    tenant_suspended: bool = False  # its tenant (a brand) is suspended: the key is refused
 
     @property
     def active(self) -> bool:

@@ -29,6 +29,7 @@ from tessera.domain.codes import Alphabet, CodeFormat
 from tessera.domain.errors import DomainError
 from tessera.domain.roles import Role
 from tessera.entrypoints.cli_bars import bar_app
+from tessera.entrypoints.cli_brands import brand_app
 from tessera.entrypoints.cli_campaigns import aggregate_app, campaign_app
 from tessera.entrypoints.cli_care import register as register_care
 from tessera.entrypoints.cli_catalog import lifecycle_app, type_app
@@ -78,6 +79,7 @@ voucher_app = typer.Typer(help="Vouchers, one at a time.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
+app.add_typer(brand_app, name="brand")
 app.add_typer(edrs_app, name="edrs")
 add_edr_commands(edrs_app)
 app.add_typer(list_app, name="list")

@@ -31,7 +31,7 @@ def sign_in(
         directory.sessions.end_expired(now)  # sign-ins sweep what has lapsed
         assert caller.key_id is not None
         found = directory.tenants.key_of(caller.key_id)
-        if found is None or not found.active:  # revoked in between
+        if found is None or not found.active or found.tenant_suspended:  # revoked in between
             raise Unauthenticated("the API key is unknown or revoked", code="key_invalid")
         expires_at = now + lifetime
         directory.sessions.add(hash_session_token(token), found, now, expires_at)

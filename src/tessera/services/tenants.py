@@ -72,6 +72,8 @@ def authenticate(directory: DirectoryUnitOfWork, plain_key: str | None) -> Calle
         key = directory.tenants.find_key_by_hash(hash_key(plain_key))
     if key is None or not key.active:
         raise Unauthenticated("the API key is unknown or revoked", code="key_invalid")
+    if key.tenant_suspended:
+        raise Unauthenticated("the key's brand is suspended by its host", code="tenant_suspended")
     return Caller(tenant_id=key.tenant_id, key_id=key.id, role=key.role, list_ids=key.list_ids)
 
 

@@ -34,12 +34,17 @@ def _tenant_fk() -> sa.Column[object]:
     return sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False)
 
 
+# A tenant group is a host operator (the MVNE) and its brands: a brand names its host; a host
+# names none (one level). A suspended tenant's keys are refused (services/tenants.authenticate).
 tenants = sa.Table(
     "tenants",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("host_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=True),
+    sa.Column("suspended_at", UTCDateTime, nullable=True),
+    sa.Index(None, "host_id", "id", postgresql_where=sa.text("host_id IS NOT NULL")),
 )
 
 api_keys = sa.Table(
@@ -103,6 +108,19 @@ voucher_types = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("tenant_id", "name"),
+)
+
+# A marketplace voucher type: its owner (``tenant_id``) lets a brand of its group validate and
+# redeem the type's codes. Looked up by the redeeming brand (``brand_id``) with the code.
+voucher_type_shares = sa.Table(
+    "voucher_type_shares",
+    metadata,
+    _tenant_fk(),
+    sa.Column("voucher_type_id", sa.Uuid, sa.ForeignKey("voucher_types.id"), nullable=False),
+    sa.Column("brand_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("voucher_type_id", "brand_id"),
+    sa.Index(None, "brand_id", "tenant_id", "voucher_type_id"),
 )
 
 subscribers = sa.Table(

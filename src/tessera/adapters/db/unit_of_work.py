@@ -25,6 +25,7 @@ from tessera.adapters.db.repositories.batches import (
     BatchVoucherRepository,
     GeneratingBatches,
 )
+from tessera.adapters.db.repositories.brands import BrandRepository
 from tessera.adapters.db.repositories.care import CareReads
 from tessera.adapters.db.repositories.catalog import LifecycleRepository, VoucherTypeRepository
 from tessera.adapters.db.repositories.dashboard import DashboardQueries
@@ -185,6 +186,7 @@ class UnitOfWork(_Transaction):
         self.purge = PurgeRepository(conn, tenant)
         self.dashboard = DashboardQueries(conn, tenant)
         self.care = CareReads(conn, tenant)
+        self.brands = BrandRepository(conn, tenant)  # the brands this tenant hosts, if any
         return self
 
 

@@ -15,6 +15,7 @@ from tessera.entrypoints import console
 from tessera.entrypoints.http import (
     bars,
     batches,
+    brands,
     campaigns,
     distributions,
     docs,
@@ -48,6 +49,7 @@ ROUTERS = (
     events,
     health,
     keys,
+    brands,
     lifecycles,
     voucher_types,
     subscribers,

@@ -132,6 +132,8 @@ VoucherOperator = Annotated[UnitOfWork, Depends(_uow(Permission.OPERATE_VOUCHERS
 PointOfSale = Annotated[UnitOfWork, Depends(_uow(Permission.POINT_OF_SALE))]
 OrderSystem = Annotated[UnitOfWork, Depends(_uow(Permission.FULFIL))]
 WalletReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_WALLET))]
+BrandManager = Annotated[UnitOfWork, Depends(_uow(Permission.MANAGE_BRANDS))]
+GroupReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_GROUP_REPORTS))]
 ListReportReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_LIST_REPORTS))]
 # One list's reports and partner redemptions: a partner key reaches only its own lists.
 ListReader = Annotated[UnitOfWork, Depends(_list_uow(Permission.READ_LIST_REPORTS))]

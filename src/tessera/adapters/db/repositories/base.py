@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from tessera.adapters.db import tables
 from tessera.domain.errors import Invalid
 from tessera.domain.paging import Page, decode_cursor, encode_cursor
 
@@ -123,3 +124,40 @@ class TenantScoped:
 
 def _text(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+class GroupScoped:
+    """A host operator's reach into its group: the tenant rows of its own brands, and counts
+    over their records. A brand is reached only where ``tenants.host_id`` is this host, so a
+    brand (which hosts none) or another host's brand is indistinguishable from no brand; no
+    record of a brand (subscriber, code, key) is ever read through here, only counted."""
+
+    def __init__(self, connection: sa.Connection, host_id: uuid.UUID) -> None:
+        self.conn = connection
+        self.host_id = host_id
+
+    def _my_brand(self, brand_id: uuid.UUID) -> sa.ColumnElement[bool]:
+        tn = tables.tenants.c
+        return sa.and_(tn.id == brand_id, tn.host_id == self.host_id)
+
+    def _my_brands(self) -> sa.ColumnElement[bool]:
+        return tables.tenants.c.host_id == self.host_id
+
+    def _my_brand_ids(self) -> sa.Select[Any]:
+        return sa.select(tables.tenants.c.id).where(self._my_brands())
+
+    def _insert_for_brand(self, table: sa.Table, brand_id: uuid.UUID, **values: Any) -> bool:
+        """A row of ``table`` for one of this host's brands (its first admin key, that key's
+        record): ``INSERT ... SELECT`` from the brand's tenant row, so another tenant's id
+        writes nothing. True when written."""
+        columns = [table.c[name] for name in values]
+        chosen = sa.select(
+            tables.tenants.c.id,
+            *(
+                sa.literal(value, type_=col.type)
+                for col, value in zip(columns, values.values(), strict=True)
+            ),
+        ).where(self._my_brand(brand_id))
+        stmt = sa.insert(table).from_select(["tenant_id", *values], chosen)
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... SELECT.
+        return self.conn.execute(stmt.returning(table.c.tenant_id)).first() is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -16,7 +17,13 @@ from tessera.domain.tenants import ApiKey, Tenant
 
 
 def _tenant(row: sa.RowMapping) -> Tenant:
-    return Tenant(id=row["id"], name=row["name"], created_at=row["created_at"])
+    return Tenant(
+        id=row["id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        host_id=row["host_id"],
+        suspended_at=row["suspended_at"],
+    )
 
 
 def _key(row: sa.RowMapping) -> ApiKey:
@@ -31,6 +38,16 @@ def _key(row: sa.RowMapping) -> ApiKey:
         list_ids=None
         if row["list_ids"] is None
         else frozenset(uuid.UUID(i) for i in row["list_ids"]),
+        tenant_suspended=row.get("tenant_suspended_at") is not None,
+    )
+
+
+def _with_tenant_state(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """A key with its tenant's suspension, in the same statement as the key itself."""
+    return (
+        sa.select(t.api_keys, t.tenants.c.suspended_at.label("tenant_suspended_at"))
+        .join_from(t.api_keys, t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
+        .where(*where)
     )
 
 
@@ -68,19 +85,12 @@ class TenantDirectory:
         return [_tenant(row) for row in rows]
 
     def find_key_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = (
-            self.conn.execute(sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash))
-            .mappings()
-            .first()
-        )
+        stmt = _with_tenant_state(t.api_keys.c.key_hash == key_hash)
+        row = self.conn.execute(stmt).mappings().first()
         return None if row is None else _key(row)
 
     def key_of(self, key_id: uuid.UUID) -> ApiKey | None:
-        row = (
-            self.conn.execute(sa.select(t.api_keys).where(t.api_keys.c.id == key_id))
-            .mappings()
-            .first()
-        )
+        row = self.conn.execute(_with_tenant_state(t.api_keys.c.id == key_id)).mappings().first()
         return None if row is None else _key(row)
 
 
@@ -149,11 +159,17 @@ class ConsoleSessions:
     def find(self, token_hash: str, now: datetime) -> tuple[ApiKey, datetime] | None:
         """The session's key and expiry, if the session has not expired and the key is not
         revoked: both are settled by this one statement."""
-        s, k = self.table.c, t.api_keys.c
+        s, k, tn = self.table.c, t.api_keys.c, t.tenants.c
         stmt = (
             sa.select(t.api_keys, s.expires_at.label("session_expires_at"))
             .join_from(self.table, t.api_keys, s.key_id == k.id)
-            .where(s.token_hash == token_hash, s.expires_at > now, k.revoked_at.is_(None))
+            .join(t.tenants, tn.id == k.tenant_id)
+            .where(
+                s.token_hash == token_hash,
+                s.expires_at > now,
+                k.revoked_at.is_(None),
+                tn.suspended_at.is_(None),  # a suspended brand's sessions end with it
+            )
         )
         row = self.conn.execute(stmt).mappings().first()
         return None if row is None else (_key(row), row["session_expires_at"])
