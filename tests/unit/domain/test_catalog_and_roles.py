@@ -41,7 +41,8 @@ def test_bad_voucher_type_is_refused_naming_the_field(overrides, field):
 
 
 def test_auditor_may_only_read():
-    reads = {Permission.READ, Permission.READ_WALLET, Permission.READ_LIST_REPORTS}
+    reads = {Permission.READ, Permission.READ_WALLET, Permission.READ_LIST_REPORTS,
+             Permission.READ_GROUP_REPORTS}  # fmt: skip
     assert all(allows(Role.AUDITOR, p) for p in reads)
     assert not any(allows(Role.AUDITOR, p) for p in Permission if p not in reads)
 
