@@ -214,7 +214,8 @@ def test_a_host_sees_its_brands_counts_never_their_records(api, make_tenant):
     h = auth(host)
     assert {x["id"] for x in api.get("/v1/brands", headers=h).json()["items"]} == {a, b}
     report = {r["brand_id"]: r for r in api.get("/v1/brands/report", headers=h).json()["items"]}
-    assert set(report) == {a, b} and report[a]["vouchers"] == 4 and report[a]["redemptions"] == 1
+    assert set(report) == {a, b}  # (the seed's batch may still be generating: not counted here)
+    assert (report[a]["vouchers_used"], report[a]["redemptions"]) == (1, 1)
     # The host's own keys find none of A's records: its subscribers, vouchers, keys, EDRs.
     assert api.get("/v1/subscribers", headers=h).json()["items"] == []
     assert api.get("/v1/vouchers", headers=h).json()["items"] == []

@@ -40,7 +40,12 @@ class Permission(StrEnum):
 
 # The permissions whose routes write nothing (GETs): their transactions read beside writers.
 READS: frozenset[Permission] = frozenset(
-    {Permission.READ, Permission.READ_WALLET, Permission.READ_LIST_REPORTS}
+    {
+        Permission.READ,
+        Permission.READ_WALLET,
+        Permission.READ_LIST_REPORTS,
+        Permission.READ_GROUP_REPORTS,
+    }
 )
 
 GRANTS: dict[Role, frozenset[Permission]] = {
