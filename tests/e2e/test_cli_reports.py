@@ -1,4 +1,4 @@
-"""`tessera report revenue|settlement` in real processes: the same numbers as the API (JSON
+"""`tessera report revenue|status|liability|settlement` in real processes: the same numbers as the API (JSON
 is the API's answer as it is; CSV a row per group and period); bad input is a refusal."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_the_revenue_and_settlement_reports_match_the_api(env, api, container):
     table = run(env, "report", "revenue", *args).stdout
     assert "closing_deferred" in table and "500" in table
     settled = run(env, "report", "settlement", *args, "--format", "json").stdout
-    over_http = api.get("/v1/settlement", params=SPAN, headers=auth(key)).json()
+    over_http = api.get("/v1/reports/settlement", params=SPAN, headers=auth(key)).json()
     assert json.loads(settled) == over_http
 
 

@@ -161,7 +161,13 @@ REPORTS = [
      lambda got: got["lines"]),
     ("/v1/reports/liability", {}, lambda got: got["lines"]),
     ("/v1/reports/liability", {"as_of": "2026-11-23T12:30:00Z"}, lambda got: got["lines"]),
+    ("/v1/reports/settlement", SPAN, lambda got: [ln for s in got for ln in s["lines"]]),
 ]  # fmt: skip
+FUNDED = {
+    "name": "funded", "trigger_types": ["usage.voice"], "condition": "true",
+    "rewards": [{"kind": "credit_bucket", "balance_type": "sms", "amount": 1}],
+    "status": "active", "funding_partner": "P", "cost_per_reward_minor": 5, "currency": "EUR",
+}  # fmt: skip
 
 
 def test_reports_never_count_another_tenants_records(api, container, make_tenant):
@@ -169,6 +175,10 @@ def test_reports_never_count_another_tenants_records(api, container, make_tenant
     a = _seed(api, key_a)
     sold = api.post("/v1/vouchers", json={"voucher_type_id": a["type"]}, headers=auth(key_a))
     assert sold.status_code == 201, sold.text  # one sold, unused: a liability
+    assert api.post("/v1/campaigns", json=FUNDED, headers=auth(key_a)).status_code == 201
+    event = {"id": "v", "subscriber": SUBSCRIBER, "type": "usage.voice",
+             "occurred_at": "2026-11-23T11:00:00Z", "attributes": {}}  # fmt: skip
+    assert api.post("/v1/events", json=event, headers=auth(key_a)).status_code == 200
     container.clock.advance(hours=1)  # as_of in between rewinds A's records
     for path, params, rows in REPORTS:
         mine = api.get(path, params=params, headers=auth(key_a))
@@ -177,6 +187,13 @@ def test_reports_never_count_another_tenants_records(api, container, make_tenant
         theirs = api.get(path, params=params, headers=auth(key_b))
         assert theirs.status_code == 200, (path, theirs.text)
         assert rows(theirs.json()) == [], (path, params)
+    # B's close takes nothing of A's: A's reward stays on A's open statement.
+    closed = api.post(
+        "/v1/reports/settlement/close", json={"until": "2026-11-23T13:00:00Z"}, headers=auth(key_b)
+    )
+    assert closed.status_code == 201 and closed.json()["lines"] == [], closed.text
+    (still_open,) = api.get("/v1/reports/settlement", params=SPAN, headers=auth(key_a)).json()
+    assert still_open["status"] == "open" and still_open["lines"][0]["events"] == 1
 
 
 def _group(api, make_tenant):

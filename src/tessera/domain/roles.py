@@ -18,6 +18,7 @@ class Role(StrEnum):
     PARTNER = "partner"  # a brand partner, bound to the voucher lists its key names
     AUDITOR = "auditor"
     ORDER_SYSTEM = "order_system"  # the tenant's order system: settles fulfilment requests
+    FINANCE = "finance"  # reads the records and reports, closes settlement periods
 
 
 class Permission(StrEnum):
@@ -36,6 +37,7 @@ class Permission(StrEnum):
     READ_GROUP_REPORTS = (
         "read_group_reports"  # a host's brands and their counts, never their records
     )
+    CLOSE_PERIODS = "close_periods"  # close a partner settlement period: its statement is final
 
 
 # The permissions whose routes write nothing (GETs): their transactions read beside writers.
@@ -50,8 +52,10 @@ READS: frozenset[Permission] = frozenset(
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    # Making a brand mints its first admin key, so it is a key admin's act too.
-    Role.OPERATOR: frozenset(Permission) - {Permission.MANAGE_KEYS, Permission.MANAGE_BRANDS},
+    # Making a brand mints its first admin key, so it is a key admin's act too; closing a
+    # settlement period is a finance decision, not an operator's.
+    Role.OPERATOR: frozenset(Permission)
+    - {Permission.MANAGE_KEYS, Permission.MANAGE_BRANDS, Permission.CLOSE_PERIODS},
     # A till: its operations by code and their answers, and the wallet of the customer in
     # front of it (asked by number); never a list of subscribers, vouchers or EDRs.
     Role.POS: frozenset({Permission.POINT_OF_SALE, Permission.READ_WALLET}),
@@ -66,6 +70,14 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.ORDER_SYSTEM: frozenset({Permission.FULFIL}),
+    Role.FINANCE: frozenset(
+        {
+            Permission.READ,
+            Permission.READ_LIST_REPORTS,
+            Permission.READ_GROUP_REPORTS,
+            Permission.CLOSE_PERIODS,
+        }
+    ),
 }
 
 # Roles whose keys name the voucher lists they may act on; every other key reaches all.

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from tessera.domain.reports import Period, RevenueGrouping
 from tessera.entrypoints.cli_common import TenantOpt, out, refusals, tenant_uow
-from tessera.entrypoints.http import campaigns as campaign_routes
 from tessera.entrypoints.http import reports as report_routes
 from tessera.services.status_report import StatusGrouping
 
@@ -34,6 +33,10 @@ STATUS_COLUMNS = [
 ]  # fmt: skip
 LIABILITY_COLUMNS = [
     "kind", "key", "name", "currency", "vouchers", "value_minor", "balance_type", "amount",
+]  # fmt: skip
+SETTLEMENT_COLUMNS = [
+    "seq", "status", "starts_at", "ends_at", "closed_at", "partner", "currency", "events",
+    "rewards", "amount_minor", "events_reversed", "reversed", "reversed_minor", "net_minor",
 ]  # fmt: skip
 TEXT_COLUMNS = frozenset(
     {
@@ -123,19 +126,38 @@ def settlement(
     since: SinceOpt,
     until: UntilOpt,
     partner: Annotated[str | None, typer.Option(help="One partner only")] = None,
-    period: Annotated[Period, typer.Option()] = Period.DAY,
     fmt: ReportFormatOpt = ReportFormat.TABLE,
 ) -> None:
-    """Partner settlement per period: rewarded events, reversed events, rewards and amounts
-    (GET /v1/settlement)."""
+    """Partner settlement statements of the periods overlapping the span, closed ones as
+    written, then the open one: rewarded events, rewards, amounts, reversals, net (GET
+    /v1/reports/settlement). A row per statement and partner."""
     uow = tenant_uow(tenant)
     with refusals():
-        answer = campaign_routes.get_settlement(
-            uow, _utc(since), _utc(until), partner, period.value
-        )
-    rows = [r.model_dump() for r in answer]
-    columns = list(campaign_routes.SettlementRow.model_fields)
-    _emit(answer, rows, columns, fmt)
+        answer = report_routes.settlement(uow, _utc(since), _utc(until), partner)
+    _emit(answer, statement_rows(answer), SETTLEMENT_COLUMNS, fmt)
+
+
+@report_app.command("close-settlement")
+def close_settlement(
+    tenant: TenantOpt,
+    until: Annotated[datetime, typer.Option(help="End of the period (excluded), not after now")],
+    fmt: ReportFormatOpt = ReportFormat.TABLE,
+) -> None:
+    """Close the open settlement period at --until: its statement is written once and never
+    changes (POST /v1/reports/settlement/close)."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = report_routes.close_settlement(report_routes.CloseIn(until=_utc(until)), uow)
+    _emit(answer, statement_rows([answer]), SETTLEMENT_COLUMNS, fmt)
+
+
+def statement_rows(statements: list[report_routes.StatementOut]) -> list[dict[str, Any]]:
+    """A row per statement and line (a statement with no line: one row of its period)."""
+    rows = []
+    for s in statements:
+        period = s.model_dump(exclude={"lines"})
+        rows += [period | ln.model_dump() for ln in s.lines] or [period]
+    return rows
 
 
 @report_app.command("status")

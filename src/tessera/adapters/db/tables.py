@@ -26,6 +26,9 @@ RESERVED_ONLY = "status = 'reserved'"
 HAS_SUBSCRIBER = "subscriber_id IS NOT NULL"
 LATER_STATUS = "status NOT IN ('pending', 'available')"
 UNBATCHED = "batch_id IS NULL"
+# Rewards no closed settlement statement counted yet (the open period's).
+UNSETTLED = "funding_partner IS NOT NULL AND granted_in IS NULL"
+REVERSAL_UNSETTLED = "funding_partner IS NOT NULL AND status = 'reversed' AND reversal_in IS NULL"
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
@@ -690,6 +693,60 @@ rewards = sa.Table(
     sa.Index(None, "tenant_id", "subscriber", "rewarded_at", "id"),
     sa.Index(None, "tenant_id", "campaign_id", "rewarded_at", "id"),
     sa.Index(None, "tenant_id", "rewarded_at", "id"),
+    # The settlement statement that counted the reward (a closed period's seq; None: the open
+    # period), and the one that counted its reversal. The open statement reads what no closed
+    # one took, through these partial indexes.
+    sa.Column("granted_in", sa.BigInteger, nullable=True),
+    sa.Column("reversal_in", sa.BigInteger, nullable=True),
+    sa.Index(
+        "ix_rewards_unsettled",
+        "tenant_id",
+        "rewarded_at",
+        postgresql_where=sa.text(UNSETTLED),
+        sqlite_where=sa.text(UNSETTLED),
+    ),
+    sa.Index(
+        "ix_rewards_reversal_unsettled",
+        "tenant_id",
+        "reversed_at",
+        postgresql_where=sa.text(REVERSAL_UNSETTLED),
+        sqlite_where=sa.text(REVERSAL_UNSETTLED),
+    ),
+)
+
+# A closed settlement period ([starts_at, ends_at); the first starts at the beginning) and
+# its statement, one line per partner and currency, written once when it is closed and never
+# changed. Closes follow each other: seq n+1 starts where n ended, and two closes at once
+# both claim the same seq, so one fails on the primary key.
+settlement_periods = sa.Table(
+    "settlement_periods",
+    metadata,
+    _tenant_fk(),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=True),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=False),
+    sa.Column("closed_by", sa.Uuid, nullable=True),
+    sa.PrimaryKeyConstraint("tenant_id", "seq"),
+)
+
+settlement_lines = sa.Table(
+    "settlement_lines",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("partner", sa.String(200), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("rewards", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("events_reversed", sa.BigInteger, nullable=False),
+    sa.Column("reversed", sa.BigInteger, nullable=False),
+    sa.Column("reversed_minor", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "seq", "partner", "currency"),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "seq"], ["settlement_periods.tenant_id", "settlement_periods.seq"]
+    ),
 )
 
 # --- Background work (issue 12) -----------------------------------------------------------

@@ -57,6 +57,7 @@ from tessera.adapters.db.repositories.rewards import (
     RewardRepository,
 )
 from tessera.adapters.db.repositories.serials import SerialCounter
+from tessera.adapters.db.repositories.settlement import SettlementRepository
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import (
     ApiKeyRepository,
@@ -164,6 +165,7 @@ class UnitOfWork(_Transaction):
         self.edr_blocks = EdrBlockRepository(conn, tenant)
         self.reports = ReportQueries(conn, tenant)
         self.voucher_counts = VoucherCountQueries(conn, tenant)
+        self.settlement = SettlementRepository(conn, tenant)
         self.serials = SerialCounter(conn, tenant)
         self.events = EventRepository(conn, tenant)
         self.ingest = IngestRepository(conn, tenant)

@@ -24,7 +24,12 @@ from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.reports import Period, RevenueGrouping
 from tessera.domain.roles import Permission
-from tessera.entrypoints.cli_reports import LIABILITY_COLUMNS, STATUS_COLUMNS
+from tessera.entrypoints.cli_reports import (
+    LIABILITY_COLUMNS,
+    SETTLEMENT_COLUMNS,
+    STATUS_COLUMNS,
+    statement_rows,
+)
 from tessera.entrypoints.console.web import (
     FORM_ERRORS,
     PREFIX,
@@ -35,7 +40,6 @@ from tessera.entrypoints.console.web import (
     field_errors,
     render,
 )
-from tessera.entrypoints.http import campaigns as campaign_routes
 from tessera.entrypoints.http import reports as report_routes
 from tessera.entrypoints.http.deps import allowed
 from tessera.services.status_report import StatusGrouping
@@ -64,7 +68,6 @@ class RevenueQuery(Span):
 
 
 class SettlementQuery(Span):
-    period: Period = Field(Period.DAY, title="Period")
     partner: str | None = Field(None, max_length=200, title="Partner (blank: every partner)")
 
 
@@ -106,8 +109,7 @@ def _liability(uow: UnitOfWork, q: AsOfQuery) -> Rows:
 
 def _settlement(uow: UnitOfWork, q: SettlementQuery) -> Rows:
     since, until = q.moments
-    answer = campaign_routes.get_settlement(uow, since, until, q.partner, q.period.value)
-    return [r.model_dump() for r in answer]
+    return statement_rows(report_routes.settlement(uow, since, until, q.partner))
 
 
 @dataclass(frozen=True)
@@ -152,12 +154,12 @@ REPORTS = {
         ),
         Report(
             "settlement", "Partner settlement",
-            "Rewards funded by each partner per period: rewarded events (each once), reversed "
-            "events, reward rows and amounts (GET /v1/settlement). A partner's key sees its own "
-            "partners only.",
-            Permission.READ_LIST_REPORTS, SettlementQuery,
-            ["partner", "period", "currency", "events", "events_reversed", "rewards",
-             "amount_minor", "reversed"],
+            "Statements of the periods that overlap the span, each closed one as written when "
+            "it was closed (it never changes), then the open one: rewarded events the partner "
+            "funds, reward rows, amounts, reversals, net (GET /v1/reports/settlement). A "
+            "reversal after its reward's period closed lands on the open statement. A "
+            "partner's key sees its own partners only.",
+            Permission.READ_LIST_REPORTS, SettlementQuery, SETTLEMENT_COLUMNS,
             _settlement,
         ),
     ]

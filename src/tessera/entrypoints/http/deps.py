@@ -135,6 +135,7 @@ WalletReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_WALLET))]
 BrandManager = Annotated[UnitOfWork, Depends(_uow(Permission.MANAGE_BRANDS))]
 GroupReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_GROUP_REPORTS))]
 ListReportReader = Annotated[UnitOfWork, Depends(_uow(Permission.READ_LIST_REPORTS))]
+PeriodCloser = Annotated[UnitOfWork, Depends(_uow(Permission.CLOSE_PERIODS))]
 # One list's reports and partner redemptions: a partner key reaches only its own lists.
 ListReader = Annotated[UnitOfWork, Depends(_list_uow(Permission.READ_LIST_REPORTS))]
 ListRedemptionReporter = Annotated[

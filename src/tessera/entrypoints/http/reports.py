@@ -1,4 +1,5 @@
-"""Reports: GET /v1/reports/revenue, /status, /liability."""
+"""Reports: GET /v1/reports/revenue, /status, /liability, /settlement; POST
+/v1/reports/settlement/close."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from tessera.domain.reports import Period, RevenueGrouping
-from tessera.entrypoints.http.deps import Reader
+from tessera.entrypoints.http.deps import ListReportReader, PeriodCloser, Reader
 from tessera.entrypoints.http.moments import Moment
-from tessera.services import reports
+from tessera.services import reports, settlement_report
 from tessera.services.liability_report import liability_report
 from tessera.services.reports import RevenueGroup
 from tessera.services.status_report import StatusGrouping, status_report
@@ -192,3 +193,60 @@ def liability(uow: Reader, as_of: Moment | None = None) -> LiabilityReportOut:
         as_of=report.as_of,
         lines=[LiabilityLineOut(**dataclasses.asdict(ln)) for ln in report.lines],
     )
+
+
+class SettlementLineOut(BaseModel):
+    partner: str
+    currency: str
+    events: int = Field(description="Rewarded events the partner funds, each once")
+    rewards: int = Field(description="Their reward rows (an event may carry several)")
+    amount_minor: int = Field(description="What those rewards cost")
+    events_reversed: int = Field(description="Events with a reward reversed in this statement")
+    reversed: int = Field(description="Reward rows reversed in this statement")
+    reversed_minor: int = Field(description="What the reversed rewards cost")
+    net_minor: int = Field(description="amount_minor - reversed_minor: what the partner owes")
+
+
+class StatementOut(BaseModel):
+    seq: int | None = Field(description="The closed period's number; null: the open period")
+    status: str = Field(description="closed (final) or open (changes until it is closed)")
+    starts_at: datetime | None = Field(description="null: from the beginning")
+    ends_at: datetime | None = Field(description="null: open, up to now")
+    closed_at: datetime | None
+    lines: list[SettlementLineOut]
+
+    @classmethod
+    def of(cls, s: settlement_report.Statement) -> StatementOut:
+        return cls(
+            seq=s.seq,
+            status="open" if s.seq is None else "closed",
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            closed_at=s.closed_at,
+            lines=[SettlementLineOut(**ln) for ln in s.lines],
+        )
+
+
+@router.get("/settlement")
+def settlement(
+    uow: ListReportReader, since: Moment, until: Moment, partner: str | None = None
+) -> list[StatementOut]:
+    """Partner settlement statements of the periods that overlap since..until: each closed
+    period as it was written when closed (it never changes), then the open period. A
+    statement counts the rewarded events, reward rows and amounts it took, and the reversals;
+    a reversal after its reward's period was closed lands on the open statement. A partner
+    key sees the partners of its lists only."""
+    return [StatementOut.of(s) for s in settlement_report.statements(uow, since, until, partner)]
+
+
+class CloseIn(BaseModel):
+    until: Moment = Field(description="The end of the period to close (excluded; not after now)")
+
+
+@router.post("/settlement/close", status_code=201)
+def close_settlement(body: CloseIn, uow: PeriodCloser) -> StatementOut:
+    """Closes the open settlement period at `until`: its statement (every partner-funded
+    reward granted before then that no statement took, and the reversals before then of
+    rewards already taken) is written once and never changes; what comes later lands on the
+    next period. An EDR (`settlement.close`) records it. Admin and finance keys only."""
+    return StatementOut.of(settlement_report.close_period(uow, body.until))
