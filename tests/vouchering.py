@@ -9,6 +9,7 @@ from typing import Any
 from tessera.bootstrap import Container
 from tessera.domain.catalog import BucketTemplate, VoucherTypeSpec
 from tessera.domain.lifecycle import LifecycleRules, ValidityKind
+from tessera.domain.money import PurchaseValue
 from tessera.domain.statuses import VoucherStatus
 from tessera.domain.vouchers import BarPolicy, Voucher
 from tessera.services import catalog
@@ -41,16 +42,19 @@ def make_type(
     lifecycle_id: uuid.UUID | None = None,
     offer: str | None = None,
     cost: int = 500,
+    purchase_value: PurchaseValue | None = None,
     **rules: Any,
 ) -> uuid.UUID:
+    """A type granting ``buckets``, or worth ``purchase_value`` (then no buckets), in EUR."""
     lifecycle_id = lifecycle_id or make_lifecycle(container, tenant_id, **rules)
     spec = VoucherTypeSpec(
         name=f"type-{uuid.uuid4().hex[:8]}",
         cost_minor=cost,
         currency="EUR",
         lifecycle_id=lifecycle_id,
-        buckets=buckets,
+        buckets=() if purchase_value else buckets,
         fulfilment_offer=offer,
+        purchase_value=purchase_value,
     )
     return catalog.create_voucher_type(container.uow(tenant_id), spec).id
 

@@ -174,6 +174,7 @@ def test_validate_unknown_code_says_unknown(api, setup):
         "reason": "unknown",
         "voucher": None,
         "grants": None,
+        "taken_off": None,
     }
 
 

@@ -13,7 +13,12 @@ from datetime import datetime
 from tessera.domain.errors import Invalid
 from tessera.domain.fulfilment import validate_parameter_names
 from tessera.domain.lifecycle import MAX_DAYS
-from tessera.domain.money import validate_at_most, validate_currency, validate_minor_units
+from tessera.domain.money import (
+    PurchaseValue,
+    validate_at_most,
+    validate_currency,
+    validate_minor_units,
+)
 from tessera.domain.tenants import validate_name
 
 BALANCE_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -56,6 +61,9 @@ class VoucherTypeSpec:
     fulfilment_offer: str | None = None
     # What a point of sale may send with the offer (a personalised offer id, say)
     fulfilment_parameters: tuple[str, ...] = ()
+    # Worth money at a point of sale (a percentage, a fixed amount or a stored value off a
+    # purchase in ``currency``) instead of buckets or an offer
+    purchase_value: PurchaseValue | None = None
 
     def validated(self) -> VoucherTypeSpec:
         validate_name(self.name)
@@ -68,6 +76,13 @@ class VoucherTypeSpec:
         validate_parameter_names(self.fulfilment_parameters, "fulfilment_parameters")
         if self.fulfilment_parameters and self.fulfilment_offer is None:
             raise Invalid("fulfilment_parameters", "only a type with a fulfilment_offer takes them")
+        if self.purchase_value is not None:
+            self.purchase_value.validated()
+            if self.buckets or self.fulfilment_offer is not None:
+                raise Invalid(
+                    "purchase_value",
+                    "a voucher worth money off a purchase grants no buckets and no offer",
+                )
         return self
 
 

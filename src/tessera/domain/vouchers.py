@@ -36,6 +36,7 @@ class Voucher:
     status_changed_at: datetime
     subscriber_id: uuid.UUID | None
     replaces_id: int | None
+    value_spent_minor: int = 0  # of a stored value (domain/money.py take_off)
 
     def hold_lapsed(self, now: datetime) -> bool:
         """A reservation whose hold time has passed: it counts as released."""

@@ -98,7 +98,9 @@ def update_voucher_type(
 ) -> VoucherType:
     """Types are not versioned: the new values are what every later redemption grants."""
     with uow:
-        refuse_nulls(changes, frozenset({"fulfilment_offer", "fulfilment_parameters"}))
+        refuse_nulls(
+            changes, frozenset({"fulfilment_offer", "fulfilment_parameters", "purchase_value"})
+        )
         current = _type_or_404(uow, type_id)
         spec = dataclasses.replace(current.spec, **changes)
         spec = dataclasses.replace(spec, name=validate_name(spec.name)).validated()
@@ -153,5 +155,8 @@ def _type_edr(operation: str, voucher_type: VoucherType) -> EdrDraft:
             "lifecycle_id": str(spec.lifecycle_id),
             "buckets": [dataclasses.asdict(b) for b in spec.buckets],
             "fulfilment_offer": spec.fulfilment_offer,
+            "purchase_value": dataclasses.asdict(spec.purchase_value)
+            if spec.purchase_value
+            else None,
         },
     )

@@ -23,6 +23,7 @@ from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
 from tessera.domain.code_hash import code_hash
 from tessera.domain.codes import generate_codes, last4
 from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
+from tessera.domain.money import Money, PurchaseValue, ValueKind
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher
 from tessera.services.issuing import DEFAULT_FORMAT
@@ -80,6 +81,7 @@ def _found(
     endpoints: list[tuple[uuid.UUID, list[str]]] | None = None,
     templates: list[tuple[str, str, str]] | None = None,
     code: str = "",
+    value: PurchaseValue | None = None,
 ) -> QuickView:
     lifecycle = Lifecycle(
         uuid.uuid4(), "a year", LifecycleRules(ValidityKind.FROM_ISSUE, validity_days=365),
@@ -87,7 +89,8 @@ def _found(
     )  # fmt: skip
     spec = VoucherTypeSpec(
         "1 GB", 500, "EUR", lifecycle.id,
-        () if offer else (BucketTemplate("data_mb", 1024, 30),), fulfilment_offer=offer,
+        () if offer or value else (BucketTemplate("data_mb", 1024, 30),), fulfilment_offer=offer,
+        purchase_value=value,
     )  # fmt: skip
     voucher_type = VoucherType(uuid.uuid4(), spec, NOW, NOW)
     voucher = Voucher(
@@ -96,7 +99,7 @@ def _found(
         NOW - timedelta(days=1), None, None,
     )  # fmt: skip
     view = VoucherView(voucher, voucher_type, lifecycle, barred_until)
-    return QuickView(view, [] if offer else [41], endpoints or [], templates or [])
+    return QuickView(view, [] if offer or value else [41], endpoints or [], templates or [])
 
 
 @pytest.fixture
@@ -118,10 +121,11 @@ def _use(
     code: str,
     subscriber: str | None = "254700",
     operation: Operation = Operation.REDEEM,
+    purchase: Money | None = None,
 ) -> Outcome | Decline:
     engine = sa.create_engine("sqlite://")  # lent, never connected
     uow = UnitOfWork(engine, tenant, uuid.uuid4(), lambda: NOW, SEALER)
-    request = Request(Target(code=code), subscriber=subscriber)
+    request = Request(Target(code=code), subscriber=subscriber, purchase=purchase)
     return asyncio.run(use_quickly(store, uow, SECRET, request, operation))
 
 
@@ -274,3 +278,30 @@ def test_a_refused_statement_is_declined(tenant, code):
     store.refuse = True
     store.add(tenant, code, _found(code=code))
     assert _use(store, tenant, code) is Decline.WRITE_REFUSED
+
+
+def test_a_percentage_is_written_by_the_batched_ledger_with_the_amount_taken(tenant, code):
+    store = FakeStore()
+    value = PurchaseValue(ValueKind.PERCENTAGE, basis_points=1000, cap_minor=300)
+    store.add(tenant, code, _found(code=code, value=value))
+    outcome = _use(store, tenant, code, purchase=Money(5_000, "EUR"))
+    assert isinstance(outcome, Outcome) and outcome.take is not None
+    assert outcome.take.taken_minor == 300
+    (write,) = store.writes
+    (record,) = [e for e in write.edrs if e.operation == "voucher.redeem"]
+    assert record.amount_minor == 300 and record.details["purchase_minor"] == 5_000
+
+
+def test_a_stored_value_is_declined_unwritten_for_the_unit_of_work(tenant, code):
+    store = FakeStore()
+    value = PurchaseValue(ValueKind.STORED_VALUE, amount_minor=1_000)
+    store.add(tenant, code, _found(code=code, value=value))
+    assert _use(store, tenant, code, purchase=Money(100, "EUR")) is Decline.STORED_VALUE
+    assert store.writes == []
+
+
+def test_a_purchase_in_another_currency_is_declined_unwritten(tenant, code):
+    store = FakeStore()
+    store.add(tenant, code, _found(code=code, value=PurchaseValue(ValueKind.FIXED, amount_minor=5)))
+    assert _use(store, tenant, code, purchase=Money(100, "USD")) is Decline.REFUSED
+    assert store.writes == []

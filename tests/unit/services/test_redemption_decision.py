@@ -3,6 +3,7 @@ order both ledgers write it."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
 from tessera.domain.errors import Invalid
 from tessera.domain.fulfilment import FulfilmentUnavailable
 from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
+from tessera.domain.money import Money, PurchaseValue, ValueKind
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher
 from tessera.domain.wallet import BucketGrant
@@ -197,3 +199,43 @@ def test_the_first_template_of_a_type_renders_its_notices():
     )
     (redeemed,) = decide(view(), subscriptions=wanted).outbox
     assert (redeemed.body["language"], redeemed.body["message"]) == ("sw", "ya 1007")
+
+
+def _stored(status=S.AVAILABLE, spent=0) -> VoucherView:
+    found = view(status, reserved_until=NOW + timedelta(minutes=5))
+    value = PurchaseValue(ValueKind.STORED_VALUE, amount_minor=1_000)
+    spec = dataclasses.replace(found.voucher_type.spec, buckets=(), purchase_value=value)
+    return dataclasses.replace(
+        found,
+        voucher=dataclasses.replace(found.voucher, value_spent_minor=spent),
+        voucher_type=dataclasses.replace(found.voucher_type, spec=spec),
+    )
+
+
+def _spend(found: VoucherView, amount: int, operation=Operation.REDEEM):
+    return decide_use(
+        found, operation, new_subscriber("254700", NOW), new_subscriber=False,
+        activity=NOW, now=NOW, bucket_ids=[], request_id=None,
+        subscriptions=NO_SUBSCRIPTIONS, purchase=Money(amount, "EUR"),
+    )  # fmt: skip
+
+
+def test_a_stored_value_use_that_leaves_some_keeps_the_voucher_available():
+    decision = _spend(_stored(spent=200), 300)
+    assert (decision.expected, decision.new_status, decision.spent) == (
+        S.AVAILABLE, S.AVAILABLE, (200, 500),
+    )  # fmt: skip
+    assert [e.operation for e in decision.edrs] == ["voucher.redeem"]  # no revenue moves yet
+    assert decision.edrs[0].amount_minor == 300 and decision.edrs[0].details["left_minor"] == 500
+    assert decision.grants == ()
+
+
+def test_a_stored_value_use_that_spends_the_rest_makes_the_voucher_used():
+    decision = _spend(_stored(spent=200), 5_000)
+    assert (decision.new_status, decision.spent) == (S.USED, (200, 1_000))
+    assert [e.operation for e in decision.edrs] == ["voucher.redeem", "revenue.recognized_by_use"]
+
+
+def test_a_confirm_for_less_than_the_stored_value_ends_the_hold_and_keeps_the_rest():
+    decision = _spend(_stored(S.RESERVED), 100, Operation.CONFIRM)
+    assert (decision.expected, decision.new_status) == (S.RESERVED, S.AVAILABLE)

@@ -108,6 +108,7 @@ voucher_types = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("fulfilment_offer", sa.String(200), nullable=True),
     sa.Column("fulfilment_parameters", JSONDocument, nullable=True),  # names a use may send
+    sa.Column("purchase_value", JSONDocument, nullable=True),  # worth money at a point of sale
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("tenant_id", "name"),
@@ -282,6 +283,9 @@ vouchers = sa.Table(
     sa.Column("status_changed_at", UTCDateTime, nullable=False),
     sa.Column("subscriber_id", sa.Uuid, sa.ForeignKey("subscribers.id"), nullable=True),
     sa.Column("replaces_id", BigId, sa.ForeignKey("vouchers.id"), nullable=True),
+    # How much of a stored value has been spent; NULL: none (every other voucher). Changed
+    # only by compare-and-set (repositories/vouchers.py transition).
+    sa.Column("value_spent_minor", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("tenant_id", "code_hash"),
     sa.UniqueConstraint("tenant_id", "serial"),
     sa.Index(None, "batch_id", "serial"),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
+from tessera.domain.money import PurchaseValue, ValueKind
 from tessera.entrypoints.http.deps import CatalogManager, Reader
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
 from tessera.services import catalog
@@ -20,6 +22,37 @@ class BucketTemplateIO(BaseModel):
     balance_type: str = Field(examples=["data_mb"])
     amount: int
     validity_days: int | None = Field(None, description="Days from redemption; null: no expiry")
+
+
+class PurchaseValueIO(BaseModel):
+    """What the voucher takes off a purchase at a point of sale, in the type's currency."""
+
+    kind: Literal["percentage", "fixed", "stored_value"] = Field(
+        description="percentage: basis_points of the purchase, at most cap_minor; fixed: "
+        "amount_minor off one purchase (never more than it); stored_value: amount_minor in "
+        "all, spent over several purchases, the voucher available while some is left"
+    )
+    basis_points: int | None = Field(
+        None, description="percentage only: hundredths of a percent (1500 = 15 %)"
+    )
+    cap_minor: int | None = Field(None, description="percentage only: the most one use takes")
+    amount_minor: int | None = Field(None, description="fixed and stored_value: minor units")
+
+    @classmethod
+    def of(cls, value: PurchaseValue | None) -> PurchaseValueIO | None:
+        if value is None:
+            return None
+        return cls(
+            kind=value.kind.value,
+            basis_points=value.basis_points,
+            cap_minor=value.cap_minor,
+            amount_minor=value.amount_minor,
+        )
+
+    def value(self) -> PurchaseValue:
+        return PurchaseValue(
+            ValueKind(self.kind), self.basis_points, self.cap_minor, self.amount_minor
+        )
 
 
 class VoucherTypeIn(BaseModel):
@@ -34,6 +67,11 @@ class VoucherTypeIn(BaseModel):
         default_factory=list,
         description="Names of the parameters a redemption may send with the offer (each a "
         "string of at most 100 characters in `offer_parameters`); at most 10",
+    )
+    purchase_value: PurchaseValueIO | None = Field(
+        None,
+        description="Worth money at a point of sale instead of buckets or an offer: the "
+        "purchase is sent with validate, reserve, redeem and confirm",
     )
 
 
@@ -51,6 +89,9 @@ class VoucherTypePatch(BaseModel):
     )
     fulfilment_parameters: list[str] | None = Field(
         None, description="The offer's parameter names, all replaced; null or [] clears them"
+    )
+    purchase_value: PurchaseValueIO | None = Field(
+        None, description="What the voucher takes off a purchase; null clears it"
     )
 
 
@@ -72,6 +113,7 @@ class VoucherTypeOut(VoucherTypeIn):
             active=s.active,
             fulfilment_offer=s.fulfilment_offer,
             fulfilment_parameters=list(s.fulfilment_parameters),
+            purchase_value=PurchaseValueIO.of(s.purchase_value),
             created_at=vt.created_at,
             updated_at=vt.updated_at,
         )
@@ -96,6 +138,7 @@ def create_voucher_type(body: VoucherTypeIn, uow: CatalogManager) -> VoucherType
             **body.model_dump(),
             "buckets": _templates(body.buckets),
             "fulfilment_parameters": tuple(body.fulfilment_parameters),
+            "purchase_value": body.purchase_value.value() if body.purchase_value else None,
         }
     )
     return VoucherTypeOut.of(catalog.create_voucher_type(uow, spec))
@@ -124,4 +167,6 @@ def update_voucher_type(
         changes["buckets"] = _templates(body.buckets or [])
     if "fulfilment_parameters" in changes:
         changes["fulfilment_parameters"] = tuple(body.fulfilment_parameters or ())
+    if "purchase_value" in changes:
+        changes["purchase_value"] = body.purchase_value.value() if body.purchase_value else None
     return VoucherTypeOut.of(catalog.update_voucher_type(uow, type_id, changes))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.adapters.db.repositories.vouchers import VoucherView
 from tessera.adapters.db.unit_of_work import UnitOfWork
-from tessera.domain.money import MAX_AMOUNT
+from tessera.domain.money import MAX_AMOUNT, Take, purchase_of
 from tessera.domain.statuses import (
     OPERATOR_OPERATIONS,
     POINT_OF_SALE_OPERATIONS,
@@ -43,6 +43,13 @@ router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"])
 Serial = Annotated[int, Path(ge=1, le=MAX_AMOUNT, description="The voucher's public serial number")]
 
 
+class PurchaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: int = Field(description="The purchase's amount in minor units (cents)")
+    currency: str = Field(max_length=3, description="ISO 4217; must be the type's currency")
+
+
 class BySerialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +65,12 @@ class BySerialIn(BaseModel):
         max_length=10,
         description="For a type with a fulfilment offer: values of the parameters its "
         "fulfilment_parameters name (each at most 100 characters), sent to the order system",
+    )
+    purchase: PurchaseIn | None = Field(
+        None,
+        description="For a type worth money (purchase_value): what the point of sale sells; "
+        "the answer's taken_off says what the voucher takes off it. Required to redeem or "
+        "confirm such a voucher",
     )
 
 
@@ -102,6 +115,30 @@ class CreditOut(BaseModel):
     expires_at: datetime | None
 
 
+class TakenOffOut(BaseModel):
+    """What a voucher worth money takes off the purchase (or would, for a check)."""
+
+    amount_minor: int = Field(description="Taken off the purchase, in minor units")
+    currency: str
+    purchase_minor: int
+    due_minor: int = Field(description="What is left to pay: purchase_minor - amount_minor")
+    left_minor: int | None = Field(
+        None, description="A stored value: what is left after this use (0: used up)"
+    )
+
+    @classmethod
+    def of(cls, take: Take | None) -> "TakenOffOut | None":
+        if take is None:
+            return None
+        return cls(
+            amount_minor=take.taken_minor,
+            currency=take.purchase.currency,
+            purchase_minor=take.purchase.amount_minor,
+            due_minor=take.due_minor,
+            left_minor=take.left_minor,
+        )
+
+
 class OutcomeOut(BaseModel):
     voucher: VoucherOut
     status_before: VoucherStatus
@@ -110,6 +147,12 @@ class OutcomeOut(BaseModel):
     fulfilment_request_id: str | None = None
     replacement: VoucherOut | None = None
     replacement_code: str | None = Field(None, description="Shown once; only on reissue")
+    taken_off: TakenOffOut | None = Field(
+        None, description="A voucher worth money: what it took off the purchase"
+    )
+    given_back_minor: int | None = Field(
+        None, description="A stored value's reversal: what the reversed use gave back"
+    )
 
     @classmethod
     def of(cls, o: Outcome) -> "OutcomeOut":
@@ -121,6 +164,8 @@ class OutcomeOut(BaseModel):
             fulfilment_request_id=o.fulfilment_request_id,
             replacement=VoucherOut.of(o.replacement, o.expires_at) if o.replacement else None,
             replacement_code=o.replacement_code,
+            taken_off=TakenOffOut.of(o.take),
+            given_back_minor=o.given_back_minor,
         )
 
 
@@ -134,6 +179,8 @@ class GrantOut(BaseModel):
     currency: str
     buckets: list[dict[str, Any]]
     fulfilment_offer: str | None
+    purchase_value: dict[str, Any] | None = None
+    value_left_minor: int | None = Field(None, description="A stored value: what is left")
 
 
 class ValidationOut(BaseModel):
@@ -141,6 +188,9 @@ class ValidationOut(BaseModel):
     reason: Verdict = Field(description="'usable', or why not")
     voucher: VoucherOut | None = None
     grants: GrantOut | None = Field(None, description="What a redemption would grant now")
+    taken_off: TakenOffOut | None = Field(
+        None, description="What a use now would take off the purchase sent"
+    )
 
 
 class IssueIn(BaseModel):
@@ -166,12 +216,19 @@ Policy = Annotated[BarPolicy, Depends(_policy)]
 
 def _grants(view: VoucherView) -> GrantOut:
     spec = view.voucher_type.spec
+    value = spec.purchase_value
     return GrantOut(
         voucher_type=spec.name,
         cost_minor=spec.cost_minor,
         currency=spec.currency,
         buckets=[vars_of(b) for b in spec.buckets],
         fulfilment_offer=spec.fulfilment_offer,
+        purchase_value=None
+        if value is None
+        else {k: v for k, v in vars_of(value).items() if v is not None},
+        value_left_minor=value.amount_minor - view.voucher.value_spent_minor
+        if value is not None and value.stored and value.amount_minor is not None
+        else None,
     )
 
 
@@ -182,6 +239,9 @@ def _request(body: BySerialIn, target: Target) -> Request:
         activity_at=body.activity_at,
         reason=body.reason,
         offer_parameters=body.offer_parameters,
+        purchase=None
+        if body.purchase is None
+        else purchase_of(body.purchase.amount_minor, body.purchase.currency),
     )
 
 
@@ -252,6 +312,7 @@ def _validation(result: redemption.Validation) -> ValidationOut:
         reason=result.verdict,
         voucher=VoucherOut.of(result.view.voucher, result.expires_at),
         grants=_grants(result.view),
+        taken_off=TakenOffOut.of(result.take),
     )
 
 

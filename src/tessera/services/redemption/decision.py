@@ -22,6 +22,7 @@ from tessera.domain.catalog import VoucherType
 from tessera.domain.edr import EdrDraft
 from tessera.domain.fulfilment import Action, FulfilmentUnavailable
 from tessera.domain.fulfilment import offer_parameters as checked_parameters
+from tessera.domain.money import Money, Take, take_off
 from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import Operation, VoucherStatus
 from tessera.domain.vouchers import Voucher, expiry_of, plan
@@ -77,6 +78,15 @@ class UseDecision:
     outbox: tuple[OutboxDraft, ...]  # the notices some endpoint of the tenant wants
     activity: datetime
     now: datetime
+    take: Take | None = None  # what a voucher worth money takes off the purchase
+
+    @property
+    def spent(self) -> tuple[int, int] | None:
+        """A stored value's spent amount as read and as it becomes (the compare-and-set)."""
+        take = self.take
+        if take is None or take.spent_before is None or take.spent_after is None:
+            return None
+        return take.spent_before, take.spent_after
 
     @property
     def voucher(self) -> Voucher:
@@ -103,18 +113,23 @@ def decide_use(
     request_id: uuid.UUID | None,
     subscriptions: Subscriptions,
     offer_parameters: Mapping[str, str] | None = None,
+    purchase: Money | None = None,
 ) -> UseDecision:
     """What redeeming (or confirming) the voucher of ``view`` for ``subscriber`` changes.
 
     ``bucket_ids``: one per bucket template of the type, drawn by the ledger; ``request_id``:
     the fulfilment request's id when the type has an offer; ``subscriptions``: where the
     tenant's notifications of ``USE_EVENTS`` go; ``offer_parameters``: what the caller sends
-    with the offer. Raises the domain's refusal (the transition table's, expired, not yet
-    valid, a terminated subscriber, an offer nobody would be asked to deliver) before anything
-    is written."""
+    with the offer; ``purchase``: what the point of sale sells, for a voucher worth money.
+    Raises the domain's refusal (the transition table's, expired, not yet valid, a terminated
+    subscriber, an offer nobody would be asked to deliver, a purchase missing or in another
+    currency, a stored value spent) before anything is written."""
     before, after = plan(view.voucher, operation, view.lifecycle.rules, activity, now)
     if subscriber.service_state is ServiceState.TERMINATED:
         raise SubscriberInactive(subscriber.external_id)
+    take = purchase_take(view, purchase)
+    if take is not None and take.left_minor is not None and not take.exhausts:
+        after = S.AVAILABLE  # a stored value with some left stays usable (a hold ends)
     spec = view.voucher_type.spec
     parameters = checked_parameters(spec.fulfilment_parameters, offer_parameters)
     if spec.fulfilment_offer is not None and not subscriptions.to(FULFILMENT_REQUESTED):
@@ -163,6 +178,7 @@ def decide_use(
             before,
             after,
             amount=True,
+            taken=take.taken_minor if take else None,
             subscriber=subscriber.external_id,
             activity_at=activity.isoformat(),
             revenue="recognized",
@@ -171,6 +187,7 @@ def decide_use(
                 for g in grants
             ],
             fulfilment_request_id=str(request_id) if fulfilment else None,
+            **take_details(take),
         )
     )
     # At the activity time: a use reported in the grace period is revenue of when it was.
@@ -186,6 +203,7 @@ def decide_use(
                 "redeemed_at": activity,
                 "amount_minor": spec.cost_minor,
                 "currency": spec.currency,
+                **take_details(take),
             },
         )
     )
@@ -200,8 +218,26 @@ def decide_use(
     )
     return UseDecision(
         operation, view, before, after, subscriber, new_subscriber, grants, fulfilment,
-        tuple(drafts), tuple(notices), outbox, activity, now,
+        tuple(drafts), tuple(notices), outbox, activity, now, take,
     )  # fmt: skip
+
+
+def purchase_take(view: VoucherView, purchase: Money | None) -> Take | None:
+    """What the voucher of ``view`` takes off ``purchase`` now (None: a type not worth money,
+    whatever was sent); a use and a validation both ask this."""
+    spec = view.voucher_type.spec
+    if spec.purchase_value is None:
+        return None
+    return take_off(spec.purchase_value, spec.currency, purchase, view.voucher.value_spent_minor)
+
+
+def take_details(take: Take | None) -> dict[str, Any]:
+    """A use's record of the purchase: what it cost, what the voucher took off it, and what
+    is left of a stored value (each partial use is its own record)."""
+    if take is None:
+        return {}
+    found = {"purchase_minor": take.purchase.amount_minor, "taken_minor": take.taken_minor}
+    return found if take.left_minor is None else found | {"left_minor": take.left_minor}
 
 
 def bucket_expiry(now: datetime, validity_days: int | None) -> datetime | None:
@@ -215,12 +251,15 @@ def voucher_edr(
     after: VoucherStatus,
     *,
     amount: bool = False,
+    taken: int | None = None,
     **details: Any,
 ) -> EdrDraft:
-    """The record of one operation on a voucher (with its cost when it moves revenue)."""
+    """The record of one operation on a voucher (with its cost when it moves revenue; for a
+    voucher worth money, with the amount ``taken`` off the purchase or given back)."""
     return voucher_record(
-        operation, view.voucher, view.voucher_type, before, after, amount=amount, **details
-    )
+        operation, view.voucher, view.voucher_type, before, after, amount=amount, taken=taken,
+        **details,
+    )  # fmt: skip
 
 
 def voucher_record(
@@ -231,6 +270,7 @@ def voucher_record(
     after: VoucherStatus,
     *,
     amount: bool = False,
+    taken: int | None = None,
     **details: Any,
 ) -> EdrDraft:
     """``voucher_edr`` for a caller that holds the voucher and its type but no view (the
@@ -242,8 +282,8 @@ def voucher_record(
         str(voucher.serial),
         status_before=before.value,
         status_after=after.value,
-        amount_minor=spec.cost_minor if amount else None,
-        currency=spec.currency if amount else None,
+        amount_minor=taken if taken is not None else spec.cost_minor if amount else None,
+        currency=spec.currency if amount or taken is not None else None,
         details={"voucher_type": spec.name, "voucher_type_id": str(voucher.voucher_type_id)}
         | {k: v for k, v in details.items() if v is not None},
     )

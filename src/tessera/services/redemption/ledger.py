@@ -37,6 +37,10 @@ class Decline(StrEnum):
     REFUSED = "refused"  # the rules refuse it: the full answer comes from there
     LOST_RACE = "lost_race"  # the voucher changed, or the subscriber appeared, meanwhile
     WRITE_REFUSED = "write_refused"  # the shared statement was refused (logged as a warning)
+    # A stored value's use: its compare-and-set on the spent amount and the retry under a row
+    # lock after a lost race (operations.py) are the unit of work's; the shared statement
+    # moves statuses only, and 64 tills spending one card would make it a queue of losers.
+    STORED_VALUE = "stored_value"
 
 
 Written = Voucher | Decline  # the voucher moved, or why nothing was written
@@ -70,6 +74,7 @@ class UnitOfWorkLedger:
             now,
             subscriber_id=decision.subscriber.id,
             reserved_until=None,
+            spent=decision.spent,
         )
         if moved is None:
             return Decline.LOST_RACE
@@ -115,6 +120,8 @@ class BatchedLedger:
 
     async def write(self, decision: UseDecision) -> Written:
         uow = self.uow
+        if decision.spent is not None:  # use_quickly declines these before deciding
+            return Decline.STORED_VALUE
         outbox = []
         for draft in decision.outbox:
             sealed = seal_body(uow.sealer, uow.tenant_id, draft.body)

@@ -20,6 +20,7 @@ from tessera.domain.codes import CodeFormat, is_well_formed
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Conflict, DomainError, Invalid
 from tessera.domain.ids import new_id
+from tessera.domain.money import Money, Take, check_currency
 from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import IllegalTransition, Operation, VoucherStatus
 from tessera.domain.vouchers import (
@@ -47,7 +48,9 @@ from tessera.services.redemption.decision import (
     UseDecision,
     check_edr,
     decide_use,
+    purchase_take,
     release_lapsed_hold,
+    take_details,
     voucher_edr,
 )
 from tessera.services.redemption.ledger import Decline, UnitOfWorkLedger
@@ -57,6 +60,7 @@ from tessera.services.wallets import (
 
 S = VoucherStatus
 REDEEM_EDRS = ["voucher.redeem", "voucher.confirm"]
+REVERSE_EDR = "voucher.reverse"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class Request:
     activity_at: datetime | None = None  # when the use happened; default: now
     reason: str | None = None
     offer_parameters: Mapping[str, str] | None = None  # sent with a fulfilment offer
+    purchase: Money | None = None  # what a point of sale sells, for a voucher worth money
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,8 @@ class Outcome:
     fulfilment_request_id: str | None = None
     replacement: Voucher | None = None
     replacement_code: str | None = None  # shown once
+    take: Take | None = None  # what a voucher worth money took off the purchase
+    given_back_minor: int | None = None  # what a reversal gave back to a stored value
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +112,24 @@ class Validation:
     verdict: Verdict
     view: VoucherView | None
     expires_at: datetime | None
+    take: Take | None = None  # what the voucher would take off the purchase sent
 
 
 # --- finding the voucher, and counting wrong codes ----------------------------------------
 
 
 def _locate(
-    uow: UnitOfWork, secret: bytes, target: Target, subscriber: str | None, policy: BarPolicy
+    uow: UnitOfWork,
+    secret: bytes,
+    target: Target,
+    subscriber: str | None,
+    policy: BarPolicy,
+    *,
+    locked: bool = False,
 ) -> VoucherView:
     now = uow.clock()
     if target.serial is not None:
-        found = uow.vouchers.view(serial=target.serial, subscriber=subscriber)
+        found = uow.vouchers.view(serial=target.serial, subscriber=subscriber, locked=locked)
         if found is None:
             raise VoucherNotFound()
         return found
@@ -124,7 +138,10 @@ def _locate(
         raise CodeMistyped()  # counts towards no bar: it cannot be a guess at a real code
     scopes = bar_scopes(uow.actor_key_id, subscriber)
     view = uow.vouchers.view(
-        code_hash=code_hash(secret, target.code), bar_scopes=scopes, subscriber=subscriber
+        code_hash=code_hash(secret, target.code),
+        bar_scopes=scopes,
+        subscriber=subscriber,
+        locked=locked,
     )
     if view is None:
         _wrong_code(uow, scopes, policy, now)
@@ -285,6 +302,7 @@ def validate(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy
         rules = view.lifecycle.rules
         found = verdict(view.voucher, rules, activity, now)
         status = view.voucher.effective_status(now)
+        take = _would_take(view, request.purchase, usable=found is Verdict.USABLE)
         uow.edrs.append(
             check_edr(
                 view,
@@ -294,11 +312,25 @@ def validate(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy
                 channel=channel_of(request.target),
                 subscriber=subscriber,
                 activity_at=request.activity_at.isoformat() if request.activity_at else None,
+                **take_details(take),
             ),
             now,
         )
         uow.commit()
-        return Validation(found, view, expiry_of(view.voucher, rules))
+        return Validation(found, view, expiry_of(view.voucher, rules), take)
+
+
+def _would_take(view: VoucherView, purchase: Money | None, *, usable: bool) -> Take | None:
+    """What a use now would take off the purchase sent to a check (validate, reserve): none
+    without a purchase, or for a voucher that cannot be used (a purchase in another currency
+    is refused all the same)."""
+    spec = view.voucher_type.spec
+    if purchase is None or spec.purchase_value is None:
+        return None
+    if not usable:
+        check_currency(spec.currency, purchase)
+        return None
+    return purchase_take(view, purchase)
 
 
 def _optional_subscriber(external_id: str | None) -> str | None:
@@ -339,27 +371,36 @@ def _use(
     with uow:
         now = uow.clock()
         activity = check_activity_time(request.activity_at, now)
-        view = _locate(uow, secret, request.target, external_id, policy)
-        plan(view.voucher, operation, view.lifecycle.rules, activity, now)  # refuse before writing
-        subscriber = _redeemer(uow, view, external_id, now)
-        offer = view.voucher_type.spec.fulfilment_offer
-        decision = decide_use(
-            view,
-            operation,
-            subscriber,
-            new_subscriber=False,  # _redeemer found or created them, with their EDR
-            activity=activity,
-            now=now,
-            bucket_ids=[]
-            if offer
-            else uow.buckets.allocate_ids(len(view.voucher_type.spec.buckets)),
-            request_id=new_id() if offer else None,
-            subscriptions=subscriptions(uow, USE_EVENTS),
-            offer_parameters=request.offer_parameters,
-        )
-        moved = UnitOfWorkLedger(uow).write(decision)
-        if isinstance(moved, Decline):
-            raise _lost_race(uow, view.voucher, operation)
+        locked = False
+        while True:
+            view = _locate(uow, secret, request.target, external_id, policy, locked=locked)
+            plan(view.voucher, operation, view.lifecycle.rules, activity, now)  # before writing
+            subscriber = _redeemer(uow, view, external_id, now)
+            offer = view.voucher_type.spec.fulfilment_offer
+            decision = decide_use(
+                view,
+                operation,
+                subscriber,
+                new_subscriber=False,  # _redeemer found or created them, with their EDR
+                activity=activity,
+                now=now,
+                bucket_ids=[]
+                if offer
+                else uow.buckets.allocate_ids(len(view.voucher_type.spec.buckets)),
+                request_id=new_id() if offer else None,
+                subscriptions=subscriptions(uow, USE_EVENTS),
+                offer_parameters=request.offer_parameters,
+                purchase=request.purchase,
+            )
+            moved = UnitOfWorkLedger(uow).write(decision)
+            if not isinstance(moved, Decline):
+                break
+            if decision.spent is None or locked:
+                raise _lost_race(uow, view.voucher, operation)
+            # Another till spent some of this stored value meanwhile (nothing of this use was
+            # written): decide again on what is left, read under the row's lock, so that of
+            # many tills spending one card each waits its turn instead of losing.
+            locked = True
         uow.commit()
     return outcome_of(decision, moved)
 
@@ -376,6 +417,7 @@ def outcome_of(decision: UseDecision, moved: Voucher) -> Outcome:
             Credit(g.bucket_id, g.balance_type, g.amount, g.expires_at) for g in decision.grants
         ],
         fulfilment_request_id=str(fulfilment.id) if fulfilment else None,
+        take=decision.take,
     )
 
 
@@ -410,6 +452,7 @@ def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 "this voucher's lifecycle does not allow reservations",
                 code="reservation_not_allowed",
             )
+        take = _would_take(view, request.purchase, usable=True)
         values: dict[str, Any] = {"reserved_until": now + rules.hold}
         if external_id is not None:
             values["subscriber_id"] = ensure_subscriber(uow, external_id).id
@@ -425,11 +468,12 @@ def reserve(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
                 after,
                 subscriber=external_id,
                 reserved_until=values["reserved_until"].isoformat(),
+                **take_details(take),
             )
         )
         uow.edrs.append_many(drafts, now)
         uow.commit()
-    return Outcome(moved, before, expiry_of(moved, rules), subscriber=external_id)
+    return Outcome(moved, before, expiry_of(moved, rules), subscriber=external_id, take=take)
 
 
 # --- changes without a wallet -------------------------------------------------------------
@@ -518,6 +562,11 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
     with uow:
         now = uow.clock()
         view = _locate(uow, secret, request.target, None, policy)
+        value = view.voucher_type.spec.purchase_value
+        if value is not None and value.stored:
+            given_back = _give_back(uow, view, request, now)
+            uow.commit()
+            return given_back
         rules = view.lifecycle.rules
         before, after = plan(view.voucher, Operation.REVERSE, rules, now, now)
         redemption = uow.edrs.latest("voucher", str(view.voucher.serial), REDEEM_EDRS)
@@ -589,6 +638,58 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
         expiry_of(moved, rules),
         subscriber=subscriber_id,
         fulfilment_request_id=str(request_id) if request_id else None,
+    )
+
+
+def _give_back(uow: UnitOfWork, view: VoucherView, request: Request, now: datetime) -> Outcome:
+    """A stored value's reversal: the newest use not yet reversed gives back what it took,
+    by compare-and-set on the spent amount, and the voucher is available again (used up or
+    not). Each reversal names the use it undid, so none is given back twice."""
+    voucher, spec = view.voucher, view.voucher_type.spec
+    assert spec.purchase_value is not None
+    assert spec.purchase_value.amount_minor is not None
+    before = voucher.effective_status(now)
+    records = uow.edrs.of_subject("voucher", str(voucher.serial), [*REDEEM_EDRS, REVERSE_EDR])
+    undone = {r.details.get("reverses_edr_id") for r in records if r.operation == REVERSE_EDR}
+    uses = [
+        r
+        for r in records
+        if r.operation != REVERSE_EDR and r.id not in undone and "taken_minor" in r.details
+    ]
+    if before not in (S.AVAILABLE, S.USED) or not uses:
+        raise IllegalTransition(before, Operation.REVERSE)
+    use = uses[-1]
+    taken = int(use.details["taken_minor"])
+    spent = (voucher.value_spent_minor, voucher.value_spent_minor - taken)
+    moved = uow.vouchers.transition(
+        voucher, before, S.AVAILABLE, now, spent=spent, reserved_until=None
+    )
+    if moved is None:
+        raise Conflict("the voucher changed meanwhile: try again", code="concurrent_change")
+    subscriber_id = use.details.get("subscriber")
+    drafts = [
+        voucher_edr(
+            Operation.REVERSE,
+            view,
+            before,
+            S.AVAILABLE,
+            taken=taken,
+            subscriber=subscriber_id,
+            revenue="reversed" if before is S.USED else None,
+            reverses_edr_id=use.id,
+            given_back_minor=taken,
+            left_minor=spec.purchase_value.amount_minor - spent[1],
+            reason=request.reason,
+        )
+    ]
+    drafts += voucher_revenue(voucher, spec, before, S.AVAILABLE, now, Operation.REVERSE.value)
+    uow.edrs.append_many(drafts, now)
+    return Outcome(
+        moved,
+        before,
+        expiry_of(moved, view.lifecycle.rules),
+        subscriber=subscriber_id,
+        given_back_minor=taken,
     )
 
 

@@ -43,6 +43,9 @@ async def use_quickly(
     view = found.view
     if view.barred_until is not None and view.barred_until > now:
         return Decline.BARRED
+    value = view.voucher_type.spec.purchase_value
+    if value is not None and value.stored:
+        return Decline.STORED_VALUE
     offer = view.voucher_type.spec.fulfilment_offer
     try:
         decision = decide_use(
@@ -56,6 +59,7 @@ async def use_quickly(
             request_id=new_id() if offer else None,
             subscriptions=Subscriptions.of(found.endpoints, found.templates),
             offer_parameters=request.offer_parameters,
+            purchase=request.purchase,
         )
     except DomainError:
         return Decline.REFUSED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -10,6 +11,7 @@ from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.base import TenantScoped
 from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
 from tessera.domain.lifecycle import Lifecycle, LifecycleRules, ValidityKind
+from tessera.domain.money import PurchaseValue, ValueKind
 from tessera.domain.paging import Page
 
 
@@ -91,6 +93,7 @@ def _voucher_type(row: sa.RowMapping) -> VoucherType:
             active=row["active"],
             fulfilment_offer=row["fulfilment_offer"],
             fulfilment_parameters=tuple(row["fulfilment_parameters"] or ()),
+            purchase_value=_purchase_value(row.get("purchase_value")),
         ),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -110,7 +113,22 @@ def _spec_columns(spec: VoucherTypeSpec) -> dict[str, object]:
         "active": spec.active,
         "fulfilment_offer": spec.fulfilment_offer,
         "fulfilment_parameters": list(spec.fulfilment_parameters) or None,
+        "purchase_value": _purchase_value_json(spec.purchase_value),
     }
+
+
+def _purchase_value(document: dict[str, Any] | None) -> PurchaseValue | None:
+    if document is None:
+        return None
+    return PurchaseValue(**{**document, "kind": ValueKind(document["kind"])})
+
+
+def _purchase_value_json(value: PurchaseValue | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    found = {"kind": value.kind.value, "basis_points": value.basis_points}
+    found |= {"cap_minor": value.cap_minor, "amount_minor": value.amount_minor}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 class VoucherTypeRepository(TenantScoped):

@@ -101,6 +101,21 @@ class EdrRepository(TenantScoped):
         row = self.conn.execute(stmt).mappings().first()
         return None if row is None else _edr(row)
 
+    def of_subject(self, subject_type: str, subject_id: str, operations: list[str]) -> list[Edr]:
+        """Every EDR of one subject among ``operations``, oldest first (a stored value's uses
+        and their reversals: a handful per voucher)."""
+        c = self.table.c
+        stmt = (
+            self._select()
+            .where(
+                c.subject_type == subject_type,
+                c.subject_id == subject_id,
+                c.operation.in_(operations),
+            )
+            .order_by(c.id)
+        )
+        return [_edr(row) for row in self.conn.execute(stmt).mappings()]
+
     def between(self, after_id: int, last_id: int, limit: int) -> list[Edr]:
         """This tenant's EDRs with ``after_id < id <= last_id``, the first ``limit`` by id."""
         c = self.table.c

@@ -44,6 +44,7 @@ def _voucher(row: sa.RowMapping) -> Voucher:
         status_changed_at=row["status_changed_at"],
         subscriber_id=row["subscriber_id"],
         replaces_id=row["replaces_id"],
+        value_spent_minor=row.get("value_spent_minor") or 0,
     )
 
 
@@ -63,9 +64,13 @@ def _prefixed(row: sa.RowMapping, prefix: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _view_statement(by_code: bool, with_bar: bool, with_subscriber: bool) -> sa.Select[Any]:
+def _view_statement(
+    by_code: bool, with_bar: bool, with_subscriber: bool, locked: bool = False
+) -> sa.Select[Any]:
     """Built once per shape, with bound parameters: building a 40-column join per request
-    costs more than running it. Tenant scoping is explicit here (``:tenant``)."""
+    costs more than running it. Tenant scoping is explicit here (``:tenant``). ``locked``:
+    the voucher's row is locked until the transaction ends (PostgreSQL; SQLite's writer
+    holds the database already)."""
     tenant = sa.bindparam("tenant", type_=sa.Uuid)
     columns: list[Any] = [*v.c]
     columns += [c.label(f"vt_{c.key}") for c in vt.c]
@@ -92,11 +97,12 @@ def _view_statement(by_code: bool, with_bar: bool, with_subscriber: bool) -> sa.
             ),
         )
     key = v.c.code_hash if by_code else v.c.serial
-    return (
+    stmt = (
         sa.select(*columns)
         .select_from(source)
         .where(v.c.tenant_id == tenant, key == sa.bindparam("key"))
     )
+    return stmt.with_for_update(of=v) if locked else stmt
 
 
 class VoucherRepository(TenantScoped):
@@ -109,12 +115,16 @@ class VoucherRepository(TenantScoped):
         serial: int | None = None,
         bar_scopes: Sequence[str] = (),
         subscriber: str | None = None,
+        locked: bool = False,
     ) -> VoucherView | None:
         """One round trip: the voucher, its type, its lifecycle, any bar on the caller and
-        the subscriber named in the request (when it exists)."""
+        the subscriber named in the request (when it exists). ``locked``: hold the voucher's
+        row to the end of the transaction (a stored value's use after a lost race)."""
         if (code_hash is None) == (serial is None):
             raise ValueError("a code hash or a serial is required")
-        stmt = _view_statement(code_hash is not None, bool(bar_scopes), subscriber is not None)
+        stmt = _view_statement(
+            code_hash is not None, bool(bar_scopes), subscriber is not None, locked
+        )
         params: dict[str, Any] = {
             "tenant": self.tenant_id,
             "key": code_hash if code_hash is not None else serial,
@@ -194,17 +204,24 @@ class VoucherRepository(TenantScoped):
         expected: VoucherStatus,
         new: VoucherStatus,
         now: datetime,
+        *,
+        spent: tuple[int, int] | None = None,
         **values: Any,
     ) -> Voucher | None:
         """Compare-and-set: move ``voucher`` to ``new`` only if it is still ``expected``.
 
         ``expected`` is the status the rules judged. A lapsed reservation is judged available;
         it is matched as a reservation whose hold has passed, so a fresh hold is never taken.
+        ``spent``: a stored value's spent amount as the rules read it and as it becomes; the
+        row moves only if it is still the one read, so two uses never spend the same value.
         """
         if expected is VoucherStatus.AVAILABLE and voucher.status is VoucherStatus.RESERVED:
             guard = sa.and_(v.c.status == VoucherStatus.RESERVED.value, v.c.reserved_until <= now)
         else:
             guard = v.c.status == expected.value
+        if spent is not None:
+            guard = sa.and_(guard, sa.func.coalesce(v.c.value_spent_minor, 0) == spent[0])
+            values["value_spent_minor"] = spent[1]
         stmt = (
             self._update(v.c.id == voucher.id, guard)
             .values(status=new.value, status_changed_at=now, **values)
