@@ -140,3 +140,16 @@ def test_validate_and_reserve_answer_what_a_use_would_take(container, tenant):
     )
     assert used.take is not None and used.take.left_minor == 500
     assert used.voucher.status is S.AVAILABLE  # confirmed for less: the rest stays usable
+
+
+def test_a_reissued_stored_value_holds_what_was_left_not_its_whole_value(container, tenant):
+    tid, _key = tenant
+    value = PurchaseValue(ValueKind.STORED_VALUE, amount_minor=1_000)
+    voucher, code = _voucher(container, tid, value)
+    _redeem(container, tid, code, 650)
+    reissued = redemption.reissue(
+        container.uow(tid), container.code_secret, by_serial(voucher.serial), POLICY
+    )
+    assert reissued.replacement_code is not None
+    outcome = _redeem(container, tid, reissued.replacement_code, 5_000)
+    assert outcome.take is not None and outcome.take.taken_minor == 350

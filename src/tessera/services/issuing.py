@@ -47,7 +47,8 @@ def issue_voucher(
     A new voucher gets its type's current lifecycle. A replacement (reissue) keeps the
     lifecycle, issue and activation times of the voucher it replaces, so reissuing never
     extends validity, is held as long as the old one was, and stays with the same subscriber
-    (the one it was given to, or the one holding the reservation, whom a confirm credits).
+    (the one it was given to, or the one holding the reservation, whom a confirm credits);
+    a stored value's replacement holds what was left of it, not its whole value again.
     """
     if status not in (VoucherStatus.AVAILABLE, VoucherStatus.RESERVED, VoucherStatus.PENDING):
         raise Invalid("status", "a new voucher is pending, available or reserved")
@@ -81,6 +82,7 @@ def issue_voucher(
         now=now,
         subscriber_id=subscriber_id,
         replaces_id=replaces.id if replaces else None,
+        value_spent_minor=(replaces.value_spent_minor or None) if replaces else None,
     )
     uow.edrs.append(
         EdrDraft(

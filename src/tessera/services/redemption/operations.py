@@ -531,7 +531,17 @@ def reissue(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
         view = _locate(uow, secret, request.target, None, policy)
         rules = view.lifecycle.rules
         before, after = plan(view.voucher, Operation.REISSUE, rules, now, now)
-        moved = uow.vouchers.transition(view.voucher, before, after, now, reserved_until=None)
+        # A stored value's replacement takes over what is left: the spent amount it was read
+        # with must still be the voucher's (a use meanwhile would be given twice).
+        value, spent = view.voucher_type.spec.purchase_value, view.voucher.value_spent_minor
+        moved = uow.vouchers.transition(
+            view.voucher,
+            before,
+            after,
+            now,
+            reserved_until=None,
+            spent=(spent, spent) if value is not None and value.stored else None,
+        )
         if moved is None:
             raise _lost_race(uow, view.voucher, Operation.REISSUE)
         old = view.voucher

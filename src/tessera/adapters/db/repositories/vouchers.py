@@ -175,6 +175,7 @@ class VoucherRepository(TenantScoped):
         subscriber_id: uuid.UUID | None = None,
         replaces_id: int | None = None,
         batch_id: uuid.UUID | None = None,
+        value_spent_minor: int | None = None,
     ) -> Voucher:
         stmt = self._insert(
             serial=serial,
@@ -190,6 +191,7 @@ class VoucherRepository(TenantScoped):
             status_changed_at=now,
             subscriber_id=subscriber_id,
             replaces_id=replaces_id,
+            value_spent_minor=value_spent_minor,
         ).returning(*v.c)
         return _voucher(self.conn.execute(stmt).mappings().one())
 
