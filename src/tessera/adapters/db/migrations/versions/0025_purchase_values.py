@@ -1,7 +1,7 @@
 """Vouchers worth money at a point of sale: a type's purchase value, a voucher's spent value
 
 Revision ID: 0025
-Revises: 0026
+Revises: 0024
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from tessera.adapters.db.types import JSONDocument
 
 revision = "0025"
-down_revision = "0026"  # landed after brands (0026), so it follows it
+down_revision = "0024"  # landed after brands (0026) and finance (0024), so it follows them
 branch_labels = None
 depends_on = None
 
