@@ -27,7 +27,7 @@ from starlette.datastructures import FormData
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.bootstrap import Container
 from tessera.domain.errors import DomainError, Forbidden, Invalid, Unauthenticated
-from tessera.domain.roles import Permission, allows
+from tessera.domain.roles import READS, Permission, allows
 from tessera.domain.sessions import csrf_matches, csrf_token
 from tessera.entrypoints.http.deps import allowed
 from tessera.entrypoints.http.problems import status_of
@@ -99,7 +99,7 @@ class Signed:
         """A unit of work for the caller's tenant, refused (Forbidden) for a role that lacks
         ``permission``: the API's own check."""
         caller = allowed(self.session.caller, permission)
-        uow = self.container.uow(caller.tenant_id, caller.key_id)
+        uow = self.container.uow(caller.tenant_id, caller.key_id, read_only=permission in READS)
         uow.bound_lists = caller.list_ids  # a partner's key reads its own lists only (deps.py)
         return uow
 
@@ -113,7 +113,7 @@ async def signed_in(request: Request) -> Signed:
     token = request.cookies.get(SESSION_COOKIE)
     container = container_of(request)
     try:
-        session = await run_in_threadpool(session_of, container.directory(), token)
+        session = await run_in_threadpool(session_of, container.directory(read_only=True), token)
     except Unauthenticated:
         raise SignedOut from None
     assert token is not None
