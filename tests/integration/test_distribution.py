@@ -169,7 +169,7 @@ def concurrent_distributions(database_url, settings, tenant_id, list_ids, total,
 def test_concurrent_distributions_never_give_a_code_twice_nor_skip_one(
     store, database_url, container, tenant, uow
 ):
-    total = 10_000 if store == "postgresql" else 600
+    total = 2_000 if store == "postgresql" else 600
     first = new_list(uow, "first", [f"F{i}" for i in range(total * 6 // 10)])
     second = new_list(uow, "second", [f"S{i}" for i in range(total * 4 // 10)])
     given, refused = concurrent_distributions(

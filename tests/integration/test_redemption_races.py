@@ -29,7 +29,7 @@ def racing(container):
 
 
 def test_one_code_raced_by_64_clients_has_exactly_one_winner_every_time(racing, store):
-    clients, rounds = (64, 200) if store == "postgresql" else (16, 20)
+    clients, rounds = (64, 60) if store == "postgresql" else (16, 20)
     tenant, _key = create_tenant(racing.directory(), f"race-{threading.get_ident()}")
     type_id = make_type(racing, tenant.id)
     codes = prepare(racing, tenant.id, type_id, rounds)
