@@ -51,6 +51,11 @@ def test_the_revenue_and_settlement_reports_match_the_api(env, api, container):
     assert mine[-1]["closing_deferred"] == "500"
     table = run(env, "report", "revenue", *args).stdout
     assert "closing_deferred" in table and "500" in table
+    for name in ("campaigns", "lists"):
+        cli = run(env, "report", name, *args, "--period", "month", "--format", "json").stdout
+        over_http = api.get(f"/v1/reports/{name}", params={**SPAN, "period": "month"},
+                            headers=auth(key))  # fmt: skip
+        assert json.loads(cli) == over_http.json()
     settled = run(env, "report", "settlement", *args, "--format", "json").stdout
     over_http = api.get("/v1/reports/settlement", params=SPAN, headers=auth(key)).json()
     assert json.loads(settled) == over_http

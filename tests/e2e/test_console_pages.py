@@ -81,6 +81,8 @@ def _pages(seeded: dict[str, Any]) -> list[str]:
         "/console/reports/status",
         "/console/reports/status?as_of=2026-11-01&group_by=batch",
         "/console/reports/liability",
+        "/console/reports/campaigns",
+        "/console/reports/lists?since=2026-11-01&to=2026-11-30&period=month",
     ]
 
 

@@ -162,6 +162,8 @@ REPORTS = [
     ("/v1/reports/liability", {}, lambda got: got["lines"]),
     ("/v1/reports/liability", {"as_of": "2026-11-23T12:30:00Z"}, lambda got: got["lines"]),
     ("/v1/reports/settlement", SPAN, lambda got: [ln for s in got for ln in s["lines"]]),
+    ("/v1/reports/campaigns", SPAN, lambda got: got),
+    ("/v1/reports/lists", SPAN, lambda got: got),
 ]  # fmt: skip
 FUNDED = {
     "name": "funded", "trigger_types": ["usage.voice"], "condition": "true",
@@ -179,6 +181,9 @@ def test_reports_never_count_another_tenants_records(api, container, make_tenant
     event = {"id": "v", "subscriber": SUBSCRIBER, "type": "usage.voice",
              "occurred_at": "2026-11-23T11:00:00Z", "attributes": {}}  # fmt: skip
     assert api.post("/v1/events", json=event, headers=auth(key_a)).status_code == 200
+    made = api.post("/v1/voucher-lists", json={"partner": "P", "name": "L"}, headers=auth(key_a))
+    api.post(f"/v1/voucher-lists/{made.json()['id']}/codes", content="code\nX-1\n",
+             headers=auth(key_a))  # fmt: skip
     container.clock.advance(hours=1)  # as_of in between rewinds A's records
     for path, params, rows in REPORTS:
         mine = api.get(path, params=params, headers=auth(key_a))

@@ -334,8 +334,10 @@ def _walk(api: Any, admin_key: str) -> set[str]:
     w("GET", "/v1/reports/status", params={"group_by": "batch"})
     w("GET", "/v1/reports/liability", params={"as_of": "2026-11-23T11:00:00Z"})
     w("POST", "/v1/reports/settlement/close", json={"until": "2026-11-23T11:59:00Z"}, ok=(201,))
-    w("GET", "/v1/reports/settlement", params={"since": "2026-11-01T00:00:00Z",
-                                               "until": "2027-01-01T00:00:00Z"})  # fmt: skip
+    span = {"since": "2026-11-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}
+    w("GET", "/v1/reports/settlement", params=span)
+    w("GET", "/v1/reports/campaigns", params={**span, "period": "month"})
+    w("GET", "/v1/reports/lists", params=span)
     w("GET", "/v1/reports/revenue", params={"since": "2026-11-01T00:00:00Z",
       "until": "2027-01-01T00:00:00Z", "period": "month", "group_by": "type"})  # fmt: skip
     w("DELETE", "/v1/templates/{event_type}/{language}", event_type="voucher.redeemed",

@@ -38,6 +38,14 @@ SETTLEMENT_COLUMNS = [
     "seq", "status", "starts_at", "ends_at", "closed_at", "partner", "currency", "events",
     "rewards", "amount_minor", "events_reversed", "reversed", "reversed_minor", "net_minor",
 ]  # fmt: skip
+CAMPAIGN_COLUMNS = [
+    "start", "end", "campaign_id", "campaign", "currency", "events", "rewards", "subscribers",
+    "cost_minor", "reversed", "reversed_minor", "budget_minor", "budget_left_minor",
+]  # fmt: skip
+LIST_COLUMNS = [
+    "start", "end", "list_id", "list", "partner", "uploaded", "issued", "redeemed",
+    "issued_total", "remaining",
+]  # fmt: skip
 TEXT_COLUMNS = frozenset(
     {
         "start",
@@ -194,3 +202,43 @@ def liability(
     with refusals():
         answer = report_routes.liability(uow, None if as_of is None else _utc(as_of))
     _emit(answer, [ln.model_dump() for ln in answer.lines], LIABILITY_COLUMNS, fmt)
+
+
+PeriodOpt = Annotated[Period, typer.Option()]
+
+
+def _rows(answer: list[Any]) -> list[dict[str, Any]]:
+    return [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.model_dump().items()}
+            for r in answer]  # fmt: skip
+
+
+@report_app.command("campaigns")
+def campaigns(
+    tenant: TenantOpt,
+    since: SinceOpt,
+    until: UntilOpt,
+    period: PeriodOpt = Period.DAY,
+    fmt: ReportFormatOpt = ReportFormat.TABLE,
+) -> None:
+    """Campaign results per campaign and day or month: events matched, rewards, unique
+    subscribers, cost, reversals, budget left (GET /v1/reports/campaigns)."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = report_routes.campaign_results(uow, _utc(since), _utc(until), period)
+    _emit(answer, _rows(answer), CAMPAIGN_COLUMNS, fmt)
+
+
+@report_app.command("lists")
+def lists(
+    tenant: TenantOpt,
+    since: SinceOpt,
+    until: UntilOpt,
+    period: PeriodOpt = Period.DAY,
+    fmt: ReportFormatOpt = ReportFormat.TABLE,
+) -> None:
+    """Partner list utilization per list and day or month: codes uploaded, issued, redeemed,
+    issued so far and remaining (GET /v1/reports/lists)."""
+    uow = tenant_uow(tenant)
+    with refusals():
+        answer = report_routes.list_utilization(uow, _utc(since), _utc(until), period)
+    _emit(answer, _rows(answer), LIST_COLUMNS, fmt)

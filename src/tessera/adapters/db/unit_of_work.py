@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from tessera.adapters.crypto import Sealer
 from tessera.adapters.db.engine import READ_ONLY
+from tessera.adapters.db.repositories.activity_reports import ActivityQueries
 from tessera.adapters.db.repositories.attempts import FailedAttemptRepository
 from tessera.adapters.db.repositories.batches import (
     BatchRepository,
@@ -166,6 +167,7 @@ class UnitOfWork(_Transaction):
         self.reports = ReportQueries(conn, tenant)
         self.voucher_counts = VoucherCountQueries(conn, tenant)
         self.settlement = SettlementRepository(conn, tenant)
+        self.activity = ActivityQueries(conn, tenant)
         self.serials = SerialCounter(conn, tenant)
         self.events = EventRepository(conn, tenant)
         self.ingest = IngestRepository(conn, tenant)

@@ -25,7 +25,9 @@ from tessera.domain.errors import Invalid, NotFound
 from tessera.domain.reports import Period, RevenueGrouping
 from tessera.domain.roles import Permission
 from tessera.entrypoints.cli_reports import (
+    CAMPAIGN_COLUMNS,
     LIABILITY_COLUMNS,
+    LIST_COLUMNS,
     SETTLEMENT_COLUMNS,
     STATUS_COLUMNS,
     statement_rows,
@@ -107,6 +109,20 @@ def _liability(uow: UnitOfWork, q: AsOfQuery) -> Rows:
     return [ln.model_dump() for ln in report_routes.liability(uow, q.moment(uow)).lines]
 
 
+class ActivityQuery(Span):
+    period: Period = Field(Period.DAY, title="Period")
+
+
+def _campaigns(uow: UnitOfWork, q: ActivityQuery) -> Rows:
+    since, until = q.moments
+    return [r.model_dump() for r in report_routes.campaign_results(uow, since, until, q.period)]
+
+
+def _lists(uow: UnitOfWork, q: ActivityQuery) -> Rows:
+    since, until = q.moments
+    return [r.model_dump() for r in report_routes.list_utilization(uow, since, until, q.period)]
+
+
 def _settlement(uow: UnitOfWork, q: SettlementQuery) -> Rows:
     since, until = q.moments
     return statement_rows(report_routes.settlement(uow, since, until, q.partner))
@@ -151,6 +167,20 @@ REPORTS = {
             "or at the end of a past day: their cost per type, a total per currency, and what "
             "they would grant per balance type (GET /v1/reports/liability).",
             Permission.READ, AsOfQuery, LIABILITY_COLUMNS, _liability,
+        ),
+        Report(
+            "campaigns", "Campaign results",
+            "Per campaign and day or month: events matched and rewarded, reward rows, unique "
+            "subscribers, cost, reversals, and the budget left at the period's end "
+            "(GET /v1/reports/campaigns).",
+            Permission.READ, ActivityQuery, CAMPAIGN_COLUMNS, _campaigns,
+        ),
+        Report(
+            "lists", "List utilization",
+            "Per partner list and day or month: codes uploaded, issued, reported redeemed, "
+            "issued so far and remaining at the period's end (GET /v1/reports/lists). A "
+            "partner's key sees its own lists only.",
+            Permission.READ_LIST_REPORTS, ActivityQuery, LIST_COLUMNS, _lists,
         ),
         Report(
             "settlement", "Partner settlement",

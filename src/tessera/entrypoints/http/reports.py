@@ -1,4 +1,4 @@
-"""Reports: GET /v1/reports/revenue, /status, /liability, /settlement; POST
+"""Reports: GET /v1/reports/revenue, /status, /liability, /campaigns, /lists, /settlement; POST
 /v1/reports/settlement/close."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from tessera.domain.reports import Period, RevenueGrouping
 from tessera.entrypoints.http.deps import ListReportReader, PeriodCloser, Reader
 from tessera.entrypoints.http.moments import Moment
-from tessera.services import reports, settlement_report
+from tessera.services import activity_reports, reports, settlement_report
 from tessera.services.liability_report import liability_report
 from tessera.services.reports import RevenueGroup
 from tessera.services.status_report import StatusGrouping, status_report
@@ -250,3 +250,55 @@ def close_settlement(body: CloseIn, uow: PeriodCloser) -> StatementOut:
     rewards already taken) is written once and never changes; what comes later lands on the
     next period. An EDR (`settlement.close`) records it. Admin and finance keys only."""
     return StatementOut.of(settlement_report.close_period(uow, body.until))
+
+
+class CampaignDayOut(BaseModel):
+    start: datetime
+    end: datetime
+    campaign_id: str
+    campaign: str | None
+    currency: str | None
+    events: int = Field(description="Events that matched and were rewarded, each once")
+    rewards: int = Field(description="Reward rows granted")
+    subscribers: int = Field(description="Subscribers rewarded, each once")
+    cost_minor: int = Field(description="What the rewards granted cost")
+    reversed: int = Field(description="Reward rows reversed in the period")
+    reversed_minor: int
+    budget_minor: int | None = Field(description="The campaign's total budget (null: none)")
+    budget_left_minor: int | None = Field(
+        description="The budget less the cost standing at the period's end"
+    )
+
+
+@router.get("/campaigns")
+def campaign_results(
+    uow: Reader, since: Moment, until: Moment, period: Period = Period.DAY
+) -> list[CampaignDayOut]:
+    """Campaign results per campaign and day (or month): events matched and rewarded, reward
+    rows, unique subscribers, cost, reversals, and the budget left at the period's end."""
+    return [
+        CampaignDayOut(**row) for row in activity_reports.campaign_report(uow, since, until, period)
+    ]
+
+
+class ListDayOut(BaseModel):
+    start: datetime
+    end: datetime
+    list_id: str
+    list: str | None
+    partner: str | None
+    uploaded: int = Field(description="Codes accepted by uploads in the period")
+    issued: int = Field(description="Codes given to subscribers in the period")
+    redeemed: int = Field(description="Codes the partner reported redeemed in the period")
+    issued_total: int = Field(description="Codes issued up to the period's end")
+    remaining: int = Field(description="Codes uploaded less codes issued, at the period's end")
+
+
+@router.get("/lists")
+def list_utilization(
+    uow: ListReportReader, since: Moment, until: Moment, period: Period = Period.DAY
+) -> list[ListDayOut]:
+    """Partner list utilization over time, per list and day (or month): codes uploaded,
+    issued, reported redeemed, and issued so far and remaining at the period's end. A
+    partner key sees its own lists only."""
+    return [ListDayOut(**row) for row in activity_reports.list_report(uow, since, until, period)]

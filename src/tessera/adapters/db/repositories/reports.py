@@ -31,10 +31,7 @@ class ReportQueries(TenantScoped):
         return sa.literal(None, sa.Uuid)
 
     def _bucket(self, period: Period) -> sa.ColumnElement[Any]:
-        at = self.table.c.effective_at
-        if self.conn.dialect.name == "postgresql":
-            return sa.func.date_trunc(period.value, at, "UTC")
-        return sa.func.strftime("%Y-%m-%d" if period is Period.DAY else "%Y-%m", at)
+        return bucket_of(self.conn, self.table.c.effective_at, period)
 
     @staticmethod
     def _group(key: Any, currency: str) -> GroupKey:
@@ -68,12 +65,25 @@ class ReportQueries(TenantScoped):
             .group_by(bucket, key, c.currency, c.movement)
         )
         return [
-            (_moment(b), self._group(k, cur), Movement(m), int(total))
+            (moment_of(b), self._group(k, cur), Movement(m), int(total))
             for b, k, cur, m, total in self.conn.execute(stmt)
         ]
 
 
-def _moment(bucket: Any) -> datetime:
+def bucket_of(
+    conn: sa.Connection, at: sa.ColumnElement[Any], period: Period
+) -> sa.ColumnElement[Any]:
+    """The UTC day or month ``at`` falls in, as the store computes it (``moment_of`` reads it)."""
+    if conn.dialect.name == "postgresql":
+        trunc: sa.ColumnElement[Any] = sa.func.date_trunc(period.value, at, "UTC")
+        return trunc
+    day: sa.ColumnElement[Any] = sa.func.strftime(
+        "%Y-%m-%d" if period is Period.DAY else "%Y-%m", at
+    )
+    return day
+
+
+def moment_of(bucket: Any) -> datetime:
     """The bucket as a UTC time: PostgreSQL's date_trunc, or SQLite's '2026-12-07' or '2026-12'."""
     if isinstance(bucket, datetime):
         return bucket.astimezone(UTC)
