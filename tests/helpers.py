@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 class MovableClock:
@@ -21,3 +22,14 @@ class MovableClock:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def redemption_paths(api: Any) -> dict[tuple[str, str], float]:
+    """``tessera_redemption_path_total`` as /metrics says it: (path, reason) -> count."""
+    found = {}
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith("tessera_redemption_path_total{"):
+            labels, value = line[len("tessera_redemption_path_total{") :].split("} ")
+            pairs = dict(part.split("=") for part in labels.split(","))
+            found[(pairs["path"].strip('"'), pairs["reason"].strip('"'))] = float(value)
+    return found

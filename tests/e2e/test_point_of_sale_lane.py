@@ -8,6 +8,7 @@ import json
 import pytest
 
 from helpers import auth
+from helpers import redemption_paths as _paths
 from tessera.domain.roles import Role
 from tessera.services.tenants import create_key
 from vouchering import issue, make_type
@@ -32,16 +33,6 @@ def test_quick_redemptions_are_counted_under_their_route(api, container, till):
     metrics = api.get("/metrics").text
     route = 'method="POST",route="/v1/vouchers/redeem",status="200"'
     assert f"tessera_http_requests_total{{{route}}} 2.0" in metrics
-
-
-def _paths(api) -> dict[tuple[str, str], float]:
-    found = {}
-    for line in api.get("/metrics").text.splitlines():
-        if line.startswith("tessera_redemption_path_total{"):
-            labels, value = line[len("tessera_redemption_path_total{") :].split("} ")
-            pairs = dict(part.split("=") for part in labels.split(","))
-            found[(pairs["path"].strip('"'), pairs["reason"].strip('"'))] = float(value)
-    return found
 
 
 def test_every_use_by_code_is_counted_by_the_path_that_wrote_it(api, container, till, store):

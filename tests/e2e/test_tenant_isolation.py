@@ -251,3 +251,49 @@ def test_a_host_sees_its_brands_counts_never_their_records(api, make_tenant):
         assert listed <= {c} and a not in listed and b not in listed
         counted = api.get("/v1/brands/report", headers=auth(key)).json()["items"]
         assert {r["brand_id"] for r in counted} <= {c}
+
+
+def test_only_a_shared_types_codes_are_found_across_brands(api, make_tenant):
+    host, (a, key_a), (b, key_b), other_host, (_c, key_c) = _group(api, make_tenant)
+    seeded = _seed(api, key_a)
+    admin_a = auth(key_a)
+    shared_type = api.post("/v1/voucher-types", json={"name": "market", "cost_minor": 1,
+                           "currency": "EUR", "lifecycle_id": seeded["lifecycle"]},
+                           headers=admin_a).json()["id"]  # fmt: skip
+    put = api.put(f"/v1/voucher-types/{shared_type}/shares/{b}", headers=admin_a)
+    assert put.status_code == 200, put.text
+
+    def code(type_id):
+        return api.post("/v1/vouchers", json={"voucher_type_id": type_id}, headers=admin_a).json()
+
+    shared, own = code(shared_type), code(seeded["type"])
+
+    def verdict(key, found):
+        got = api.post("/v1/vouchers/validate", json={"code": found["code"]}, headers=auth(key))
+        return got.json()["reason"]
+
+    assert verdict(key_b, shared) == "usable"  # B may use what A shares with it...
+    for key in (key_b, host, other_host, key_c):  # ...and nothing else of A's
+        assert verdict(key, own) == "unknown"
+    for key in (host, other_host, key_c):  # not shared with them
+        assert verdict(key, shared) == "unknown"
+    # B finds the shared voucher only at its point of sale: no record of A's shows anywhere.
+    for key in (key_b, host):
+        h = auth(key)
+        assert api.get(f"/v1/vouchers/{shared['serial']}", headers=h).status_code == 404
+        assert (
+            api.get("/v1/vouchers", params={"type": shared_type}, headers=h).json()["items"] == []
+        )
+        assert api.get(f"/v1/voucher-types/{shared_type}", headers=h).status_code == 404
+        assert api.get(f"/v1/voucher-types/{shared_type}/shares", headers=h).status_code == 404
+        assert api.put(f"/v1/voucher-types/{shared_type}/shares/{a}", headers=h).status_code == 404
+    redeemed = api.post("/v1/vouchers/redeem", json={"code": shared["code"],
+                        "subscriber": SUBSCRIBER}, headers=auth(key_c))  # fmt: skip
+    assert redeemed.status_code == 404 and redeemed.json()["code"] == "code_unknown"
+    redeemed = api.post("/v1/vouchers/redeem", json={"code": shared["code"],
+                        "subscriber": SUBSCRIBER}, headers=auth(key_b))  # fmt: skip
+    assert redeemed.status_code == 200, redeemed.text
+    # B's subscriber of the same number is B's own: A's stays as it was, B's is new.
+    wallet_b = api.get(f"/v1/subscribers/{SUBSCRIBER}/wallet", headers=auth(key_b)).json()
+    wallet_a = api.get(f"/v1/subscribers/{SUBSCRIBER}/wallet", headers=admin_a).json()
+    assert wallet_b["subscriber"]["id"] != wallet_a["subscriber"]["id"]

@@ -48,6 +48,7 @@ class ApiKey:
     revoked_at: datetime | None = None
     list_ids: frozenset[uuid.UUID] | None = None  # a partner key's lists
     tenant_suspended: bool = False  # its tenant (a brand) is suspended: the key is refused
+    receives_shares: bool = False  # other tenants of its group share voucher types with it
 
     @property
     def active(self) -> bool:
@@ -62,6 +63,7 @@ class Caller:
     key_id: uuid.UUID | None
     role: Role
     list_ids: frozenset[uuid.UUID] | None = None  # a partner key's lists (roles.reaches_list)
+    receives_shares: bool = False  # marketplace types are shared with its tenant
 
 
 def new_plain_key() -> str:

@@ -74,7 +74,13 @@ def authenticate(directory: DirectoryUnitOfWork, plain_key: str | None) -> Calle
         raise Unauthenticated("the API key is unknown or revoked", code="key_invalid")
     if key.tenant_suspended:
         raise Unauthenticated("the key's brand is suspended by its host", code="tenant_suspended")
-    return Caller(tenant_id=key.tenant_id, key_id=key.id, role=key.role, list_ids=key.list_ids)
+    return Caller(
+        tenant_id=key.tenant_id,
+        key_id=key.id,
+        role=key.role,
+        list_ids=key.list_ids,
+        receives_shares=key.receives_shares,
+    )
 
 
 def _bound_lists(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tessera.adapters.db.repositories.vouchers import VoucherView
+from tessera.adapters.db.repositories.vouchers import SharedUse, VoucherView
 from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
 from tessera.domain.errors import Invalid
 from tessera.domain.fulfilment import FulfilmentUnavailable
@@ -151,11 +151,10 @@ def test_confirm_uses_a_reservation():
 
 
 def test_a_terminated_subscriber_is_refused():
-    from dataclasses import replace
 
     from tessera.domain.wallet import ServiceState, SubscriberInactive
 
-    gone = replace(new_subscriber("254700", NOW), service_state=ServiceState.TERMINATED)
+    gone = dataclasses.replace(new_subscriber("254700", NOW), service_state=ServiceState.TERMINATED)
     with pytest.raises(SubscriberInactive):
         decide_use(
             view(), Operation.REDEEM, gone, new_subscriber=False, activity=NOW, now=NOW,
@@ -239,3 +238,35 @@ def test_a_stored_value_use_that_spends_the_rest_makes_the_voucher_used():
 def test_a_confirm_for_less_than_the_stored_value_ends_the_hold_and_keeps_the_rest():
     decision = _spend(_stored(S.RESERVED), 100, Operation.CONFIRM)
     assert (decision.expected, decision.new_status) == (S.RESERVED, S.AVAILABLE)
+
+
+def _marketplace(found: VoucherView) -> VoucherView:
+    return dataclasses.replace(found, shared=SharedUse(uuid.uuid4(), uuid.uuid4()))
+
+
+def test_a_marketplace_use_records_the_issuers_side_apart_without_the_subscriber():
+    found = _marketplace(view())
+    assert found.shared is not None
+    decision = decide(found)
+    names = {"issuing_brand": str(found.shared.issuer_id),
+             "redeeming_brand": str(found.shared.redeemer_id)}  # fmt: skip
+    assert [e.operation for e in decision.edrs] == ["wallet.credit", "wallet.credit",
+                                                    "voucher.redeem"]  # fmt: skip
+    assert decision.edrs[-1].details.items() >= {**names, "subscriber": "254700"}.items()
+    issuer_use, revenue = decision.issuer_edrs
+    assert (issuer_use.operation, revenue.operation) == (
+        "voucher.redeem",
+        "revenue.recognized_by_use",
+    )
+    assert issuer_use.details.items() >= names.items()
+    assert "subscriber" not in issuer_use.details and "buckets" not in issuer_use.details
+
+
+def test_a_same_brand_use_has_no_issuers_side():
+    assert decide(view()).issuer_edrs == ()
+
+
+def test_a_marketplace_type_with_an_offer_is_refused():
+    found = _marketplace(view(offer="BUNDLE"))
+    with pytest.raises(FulfilmentUnavailable):
+        decide(found, request_id=uuid.uuid4())

@@ -59,6 +59,7 @@ from tessera.adapters.db.repositories.rewards import (
 )
 from tessera.adapters.db.repositories.serials import SerialCounter
 from tessera.adapters.db.repositories.settlement import SettlementRepository
+from tessera.adapters.db.repositories.shares import VoucherTypeShareRepository
 from tessera.adapters.db.repositories.subscribers import BucketRepository, SubscriberRepository
 from tessera.adapters.db.repositories.tenants import (
     ApiKeyRepository,
@@ -191,6 +192,7 @@ class UnitOfWork(_Transaction):
         self.dashboard = DashboardQueries(conn, tenant)
         self.care = CareReads(conn, tenant)
         self.brands = BrandRepository(conn, tenant)  # the brands this tenant hosts, if any
+        self.shares = VoucherTypeShareRepository(conn, tenant)
         return self
 
 

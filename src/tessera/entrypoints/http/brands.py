@@ -26,13 +26,16 @@ class BrandIn(BaseModel):
 class BrandOut(BaseModel):
     id: uuid.UUID
     name: str
+    host_id: uuid.UUID = Field(description="The host's tenant id (a brand may share with it)")
     created_at: datetime
     suspended_at: datetime | None
 
     @classmethod
     def of(cls, brand: Tenant) -> BrandOut:
+        assert brand.host_id is not None
         return cls(
             id=brand.id,
+            host_id=brand.host_id,
             name=brand.name,
             created_at=brand.created_at,
             suspended_at=brand.suspended_at,

@@ -113,6 +113,7 @@ class PointOfSale:
                 self.container.code_secret,
                 by_code_request(fields),
                 operation,
+                receives_shares=caller.receives_shares,
             )
         except Unavailable as unknown:  # the write's outcome is unknown: never tried again here
             await domain_problem(unknown)(scope, _no_receive, send)

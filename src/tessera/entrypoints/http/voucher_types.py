@@ -9,11 +9,12 @@ from typing import Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from tessera.adapters.db.repositories.shares import Share
 from tessera.domain.catalog import BucketTemplate, VoucherType, VoucherTypeSpec
 from tessera.domain.money import PurchaseValue, ValueKind
 from tessera.entrypoints.http.deps import CatalogManager, Reader
 from tessera.entrypoints.http.pagination import Cursor, Limit, PageOut
-from tessera.services import catalog
+from tessera.services import catalog, shares
 
 router = APIRouter(prefix="/v1/voucher-types", tags=["voucher types"])
 
@@ -170,3 +171,36 @@ def update_voucher_type(
     if "purchase_value" in changes:
         changes["purchase_value"] = body.purchase_value.value() if body.purchase_value else None
     return VoucherTypeOut.of(catalog.update_voucher_type(uow, type_id, changes))
+
+
+class ShareOut(BaseModel):
+    voucher_type_id: uuid.UUID
+    brand_id: uuid.UUID
+    created_at: datetime
+
+
+class SharesOut(BaseModel):
+    items: list[ShareOut]
+
+
+def _share_out(share: Share) -> ShareOut:
+    return ShareOut(
+        voucher_type_id=share.voucher_type_id, brand_id=share.brand_id, created_at=share.created_at
+    )
+
+
+@router.put("/{type_id}/shares/{brand_id}")
+def share_voucher_type(type_id: uuid.UUID, brand_id: uuid.UUID, uow: CatalogManager) -> ShareOut:
+    """Share the type with another tenant of the group (the host or a brand): that brand's
+    points of sale validate and redeem its codes, crediting their own subscribers."""
+    return _share_out(shares.share_type(uow, type_id, brand_id))
+
+
+@router.delete("/{type_id}/shares/{brand_id}", status_code=status.HTTP_204_NO_CONTENT)
+def unshare_voucher_type(type_id: uuid.UUID, brand_id: uuid.UUID, uow: CatalogManager) -> None:
+    shares.unshare_type(uow, type_id, brand_id)
+
+
+@router.get("/{type_id}/shares")
+def list_voucher_type_shares(type_id: uuid.UUID, uow: Reader) -> SharesOut:
+    return SharesOut(items=[_share_out(s) for s in shares.shares_of(uow, type_id)])

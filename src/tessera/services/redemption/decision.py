@@ -78,6 +78,9 @@ class UseDecision:
     outbox: tuple[OutboxDraft, ...]  # the notices some endpoint of the tenant wants
     activity: datetime
     now: datetime
+    # A marketplace use: the issuer's side, written in the issuer's records (its voucher
+    # moved; its revenue is recognized). The caller's ``edrs`` hold the redeeming side.
+    issuer_edrs: tuple[EdrDraft, ...] = ()
     take: Take | None = None  # what a voucher worth money takes off the purchase
 
     @property
@@ -132,8 +135,16 @@ def decide_use(
         after = S.AVAILABLE  # a stored value with some left stays usable (a hold ends)
     spec = view.voucher_type.spec
     parameters = checked_parameters(spec.fulfilment_parameters, offer_parameters)
-    if spec.fulfilment_offer is not None and not subscriptions.to(FULFILMENT_REQUESTED):
+    shared = view.shared
+    # An offer is the issuer's order system's to deliver: a marketplace type has none.
+    no_one_delivers = not subscriptions.to(FULFILMENT_REQUESTED) or shared is not None
+    if spec.fulfilment_offer is not None and no_one_delivers:
         raise FulfilmentUnavailable(spec.name)
+    attribution: dict[str, Any] = (
+        {"issuing_brand": str(shared.issuer_id), "redeeming_brand": str(shared.redeemer_id)}
+        if shared
+        else {}
+    )
     serial = view.voucher.serial
     drafts = [subscriber_created_edr(subscriber)] if new_subscriber else []
     drafts += release_lapsed_hold(view, before)
@@ -188,10 +199,21 @@ def decide_use(
             ],
             fulfilment_request_id=str(request_id) if fulfilment else None,
             **take_details(take),
+            **attribution,
         )
     )
     # At the activity time: a use reported in the grace period is revenue of when it was.
-    drafts += voucher_revenue(view.voucher, spec, before, after, activity, operation.value)
+    revenue = voucher_revenue(view.voucher, spec, before, after, activity, operation.value)
+    issuer_edrs: tuple[EdrDraft, ...] = ()
+    if shared is None:
+        drafts += revenue
+    else:  # the issuer's voucher and revenue; never the redeeming brand's subscriber
+        issuer_side = voucher_edr(
+            operation, view, before, after, amount=True,
+            taken=take.taken_minor if take else None, activity_at=activity.isoformat(),
+            revenue="recognized", **take_details(take), **attribution,
+        )  # fmt: skip
+        issuer_edrs = (issuer_side, *revenue)
     notices.append(
         Notice(
             VOUCHER_REDEEMED,
@@ -218,7 +240,7 @@ def decide_use(
     )
     return UseDecision(
         operation, view, before, after, subscriber, new_subscriber, grants, fulfilment,
-        tuple(drafts), tuple(notices), outbox, activity, now, take,
+        tuple(drafts), tuple(notices), outbox, activity, now, issuer_edrs, take,
     )  # fmt: skip
 
 

@@ -41,6 +41,10 @@ class Decline(StrEnum):
     # lock after a lost race (operations.py) are the unit of work's; the shared statement
     # moves statuses only, and 64 tills spending one card would make it a queue of losers.
     STORED_VALUE = "stored_value"
+    # Not a code of the caller's own, and other tenants of its group share voucher types with
+    # it: the transactional path looks the code up among those (a marketplace code). The
+    # batched statement writes a tenant's own vouchers only.
+    MARKETPLACE = "marketplace"
 
 
 Written = Voucher | Decline  # the voucher moved, or why nothing was written
@@ -67,17 +71,30 @@ class UnitOfWorkLedger:
             _created, fresh = uow.subscribers.upsert(s.external_id, None, None, now, s.id)
             if not fresh:  # created by another call meanwhile: decide again with them
                 return Decline.LOST_RACE
-        moved = uow.vouchers.transition(
-            decision.voucher,
-            decision.expected,
-            decision.new_status,
-            now,
-            subscriber_id=decision.subscriber.id,
-            reserved_until=None,
-            spent=decision.spent,
-        )
+        shared = decision.view.shared
+        if shared is None:
+            moved = uow.vouchers.transition(
+                decision.voucher,
+                decision.expected,
+                decision.new_status,
+                now,
+                subscriber_id=decision.subscriber.id,
+                reserved_until=None,
+                spent=decision.spent,
+            )
+        else:
+            moved = uow.vouchers.transition_shared(
+                decision.voucher,
+                shared.issuer_id,
+                decision.expected,
+                decision.new_status,
+                now,
+                spent=decision.spent,
+            )
         if moved is None:
             return Decline.LOST_RACE
+        if shared is not None:
+            uow.edrs.append_for_issuer(shared.issuer_id, list(decision.issuer_edrs), now)
         uow.buckets.add_granted(decision.subscriber.id, decision.grants, now)
         if decision.fulfilment is not None:
             f = decision.fulfilment
@@ -119,6 +136,8 @@ class BatchedLedger:
         self.uow = uow
 
     async def write(self, decision: UseDecision) -> Written:
+        if decision.view.shared is not None:  # the statement writes the caller's own only
+            return Decline.MARKETPLACE
         uow = self.uow
         if decision.spent is not None:  # use_quickly declines these before deciding
             return Decline.STORED_VALUE

@@ -126,7 +126,11 @@ def _locate(
     policy: BarPolicy,
     *,
     locked: bool = False,
+    marketplace: bool = False,
 ) -> VoucherView:
+    """The voucher named by ``target``, of the caller's own; with ``marketplace`` (validate
+    and redeem by code) also among the types other tenants of its group share with it,
+    looked for only when the caller has no voucher of that code."""
     now = uow.clock()
     if target.serial is not None:
         found = uow.vouchers.view(serial=target.serial, subscriber=subscriber, locked=locked)
@@ -137,12 +141,14 @@ def _locate(
     if not _well_formed(uow, target.code):
         raise CodeMistyped()  # counts towards no bar: it cannot be a guess at a real code
     scopes = bar_scopes(uow.actor_key_id, subscriber)
+    hashed = code_hash(secret, target.code)
     view = uow.vouchers.view(
-        code_hash=code_hash(secret, target.code),
-        bar_scopes=scopes,
-        subscriber=subscriber,
-        locked=locked,
+        code_hash=hashed, bar_scopes=scopes, subscriber=subscriber, locked=locked
     )
+    if view is None and marketplace:
+        view = uow.vouchers.view(
+            code_hash=hashed, bar_scopes=scopes, subscriber=subscriber, locked=locked, shared=True
+        )
     if view is None:
         _wrong_code(uow, scopes, policy, now)
     assert view is not None
@@ -172,7 +178,9 @@ def _well_formed(uow: UnitOfWork, raw_code: str) -> bool:
         return True
     known = _known_formats.get(uow.tenant_id, frozenset())
     with uow:
-        fresh = frozenset({DEFAULT_FORMAT, *uow.batches.formats_in_use()})
+        fresh = frozenset(
+            {DEFAULT_FORMAT, *uow.batches.formats_in_use(), *uow.batches.formats_shared_with_me()}
+        )
     _known_formats[uow.tenant_id] = fresh
     return any(is_well_formed(fmt, raw_code) for fmt in fresh - known)
 
@@ -211,9 +219,11 @@ def _wrong_code(uow: UnitOfWork, scopes: list[str], policy: BarPolicy, now: date
     raise CodeUnknown()
 
 
-def _lost_race(uow: UnitOfWork, voucher: Voucher, operation: Operation) -> Conflict:
+def _lost_race(
+    uow: UnitOfWork, voucher: Voucher, operation: Operation, *, shared: bool = False
+) -> Conflict:
     now = uow.clock()
-    current = uow.vouchers.get(voucher.id)
+    current = uow.vouchers.get_shared(voucher.id) if shared else uow.vouchers.get(voucher.id)
     if current is None:
         return Conflict("the voucher was removed meanwhile", code="concurrent_change")
     return IllegalTransition(current.effective_status(now), operation)
@@ -264,7 +274,10 @@ def _record_refusal(
             view = uow.vouchers.view(serial=target.serial)
         else:
             assert target.code is not None
-            view = uow.vouchers.view(code_hash=code_hash(secret, target.code))
+            hashed = code_hash(secret, target.code)
+            view = uow.vouchers.view(code_hash=hashed)
+            if view is None and operation is Operation.REDEEM:  # a marketplace code's
+                view = uow.vouchers.view(code_hash=hashed, shared=True)
         if view is None:  # removed meanwhile
             return
         status = view.voucher.effective_status(now)
@@ -296,7 +309,7 @@ def validate(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy
         now = uow.clock()
         activity = check_activity_time(request.activity_at, now)
         try:
-            view = _locate(uow, secret, request.target, subscriber, policy)
+            view = _locate(uow, secret, request.target, subscriber, policy, marketplace=True)
         except (CodeUnknown, VoucherNotFound):
             return Validation(Verdict.UNKNOWN, None, None)
         rules = view.lifecycle.rules
@@ -372,8 +385,12 @@ def _use(
         now = uow.clock()
         activity = check_activity_time(request.activity_at, now)
         locked = False
+        marketplace = operation is Operation.REDEEM
         while True:
-            view = _locate(uow, secret, request.target, external_id, policy, locked=locked)
+            view = _locate(
+                uow, secret, request.target, external_id, policy,
+                locked=locked, marketplace=marketplace,
+            )  # fmt: skip
             plan(view.voucher, operation, view.lifecycle.rules, activity, now)  # before writing
             subscriber = _redeemer(uow, view, external_id, now)
             offer = view.voucher_type.spec.fulfilment_offer
@@ -396,7 +413,7 @@ def _use(
             if not isinstance(moved, Decline):
                 break
             if decision.spent is None or locked:
-                raise _lost_race(uow, view.voucher, operation)
+                raise _lost_race(uow, view.voucher, operation, shared=view.shared is not None)
             # Another till spent some of this stored value meanwhile (nothing of this use was
             # written): decide again on what is left, read under the row's lock, so that of
             # many tills spending one card each waits its turn instead of losing.
@@ -580,6 +597,13 @@ def reverse(uow: UnitOfWork, secret: bytes, request: Request, policy: BarPolicy)
         rules = view.lifecycle.rules
         before, after = plan(view.voucher, Operation.REVERSE, rules, now, now)
         redemption = uow.edrs.latest("voucher", str(view.voucher.serial), REDEEM_EDRS)
+        if redemption is not None and "redeeming_brand" in redemption.details:
+            # The credit is in the redeeming brand's wallet, out of this tenant's reach.
+            raise Conflict(
+                "this voucher was used at another brand (a marketplace use): it cannot be "
+                "reversed here",
+                code="marketplace_use_not_reversible",
+            )
         moved = uow.vouchers.transition(view.voucher, before, after, now)
         if moved is None:
             raise _lost_race(uow, view.voucher, Operation.REVERSE)

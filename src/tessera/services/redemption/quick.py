@@ -24,10 +24,18 @@ QUICK_OPERATIONS = frozenset({Operation.REDEEM, Operation.CONFIRM})
 
 
 async def use_quickly(
-    quick: BatchedStore, uow: UnitOfWork, secret: bytes, request: Request, operation: Operation
+    quick: BatchedStore,
+    uow: UnitOfWork,
+    secret: bytes,
+    request: Request,
+    operation: Operation,
+    *,
+    receives_shares: bool = False,
 ) -> Outcome | Decline:
     """Redeem or confirm by code in two awaited statements. ``uow`` is not entered: it lends
-    its tenant, actor, clock and sealer."""
+    its tenant, actor, clock and sealer. ``receives_shares``: other tenants of the group
+    share voucher types with the caller's, so a code not its own may be a marketplace code,
+    which this path leaves to the transactional one (``Decline.MARKETPLACE``)."""
     code, external_id = request.target.code, request.subscriber
     if operation not in QUICK_OPERATIONS or code is None or external_id is None:
         return Decline.OPERATION
@@ -39,7 +47,7 @@ async def use_quickly(
     scopes = bar_scopes(uow.actor_key_id, external_id)
     found = await quick.view(uow.tenant_id, code_hash(secret, code), scopes, external_id)
     if found is None:
-        return Decline.NOT_FOUND
+        return Decline.MARKETPLACE if receives_shares else Decline.NOT_FOUND
     view = found.view
     if view.barred_until is not None and view.barred_until > now:
         return Decline.BARRED

@@ -16,6 +16,25 @@ from tessera.domain.paging import Page, decode_cursor, encode_cursor
 T = TypeVar("T")
 
 
+def shared_with(table: sa.Table, caller: Any) -> sa.ColumnElement[bool]:
+    """A row of ``table`` (a voucher) whose owner shares its voucher type with ``caller``
+    (a tenant id, or a bound parameter standing for one in a statement built once). The only
+    way a tenant reaches another's row: a marketplace code at its point of sale."""
+    s = tables.voucher_type_shares.c
+    return sa.exists().where(
+        s.brand_id == caller,
+        s.tenant_id == table.c.tenant_id,
+        s.voucher_type_id == table.c.voucher_type_id,
+    )
+
+
+def sharers_of(caller: Any) -> sa.Select[Any]:
+    """The tenants that share some voucher type with ``caller`` (a handful at most): a
+    marketplace code is looked for in each one's unique (tenant_id, code_hash) index."""
+    s = tables.voucher_type_shares.c
+    return sa.select(s.tenant_id).where(s.brand_id == caller).distinct()
+
+
 class TenantScoped:
     """A repository bound to one tenant: its reads and writes cannot reach another tenant's rows.
 
@@ -43,6 +62,43 @@ class TenantScoped:
 
     def _delete(self, *where: sa.ColumnElement[bool]) -> sa.Delete:
         return sa.delete(self.table).where(self._mine(), *where)
+
+    # --- marketplace voucher types: a row of another tenant, reached through a share ----
+
+    def _shared_with_me(self, table: sa.Table) -> sa.ColumnElement[bool]:
+        return shared_with(table, self.tenant_id)
+
+    def _insert_for_sharer(self, table: sa.Table, sharer_id: uuid.UUID, **values: Any) -> bool:
+        """A row of ``table`` (an EDR) in the records of a tenant that shares a voucher type
+        with this one: the issuer's side of a marketplace use. ``INSERT ... SELECT`` from the
+        share, so a tenant that shares nothing with this one receives nothing."""
+        s = tables.voucher_type_shares
+        columns = [table.c[name] for name in values]
+        chosen = (
+            sa.select(
+                s.c.tenant_id,
+                *(
+                    sa.literal(v, type_=c.type)
+                    for c, v in zip(columns, values.values(), strict=True)
+                ),
+            )
+            .where(s.c.brand_id == self.tenant_id, s.c.tenant_id == sharer_id)
+            .limit(1)
+        )
+        stmt = sa.insert(table).from_select(["tenant_id", *values], chosen)
+        return self.conn.execute(stmt.returning(table.c.tenant_id)).first() is not None
+
+    def _same_group(self, other: uuid.UUID) -> sa.ColumnElement[bool]:
+        """``other`` (a tenant row's id) is in this tenant's group and is not this tenant:
+        the host and its brands, seen from a host or from one of its brands."""
+        tn = tables.tenants
+        mine = sa.select(sa.func.coalesce(tn.c.host_id, tn.c.id)).where(tn.c.id == self.tenant_id)
+        root = mine.scalar_subquery()
+        return sa.and_(
+            tn.c.id == other,
+            tn.c.id != self.tenant_id,
+            sa.or_(tn.c.id == root, tn.c.host_id == root),
+        )
 
     def _in(self, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
         """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead of

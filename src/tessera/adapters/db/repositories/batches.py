@@ -65,6 +65,12 @@ class BatchRepository(TenantScoped):
         rows = self.conn.execute(self._select(self.table.c.code_format)).scalars()
         return {CodeFormat.from_dict(data) for data in rows}
 
+    def formats_shared_with_me(self) -> set[CodeFormat]:
+        """The code formats of other tenants' batches of types they share with this one."""
+        c = self.table.c
+        stmt = sa.select(c.code_format).where(self._shared_with_me(self.table))
+        return {CodeFormat.from_dict(data) for data in self.conn.execute(stmt).scalars()}
+
     def add(self, batch: Batch) -> None:
         self.conn.execute(
             self._insert(

@@ -85,6 +85,14 @@ class EdrRepository(TenantScoped):
             ],
         )
 
+    def append_for_issuer(self, issuer_id: uuid.UUID, drafts: list[EdrDraft], at: datetime) -> None:
+        """The issuer's side of a marketplace use, in the issuer's own records (only a tenant
+        sharing a type with this one receives any: base._insert_for_sharer)."""
+        for draft in drafts:
+            self._insert_for_sharer(
+                self.table, issuer_id, occurred_at=at, actor_key_id=None, **draft_columns(draft)
+            )
+
     def latest(self, subject_type: str, subject_id: str, operations: list[str]) -> Edr | None:
         """The newest EDR of one subject among ``operations`` (e.g. the redemption to undo)."""
         c = self.table.c

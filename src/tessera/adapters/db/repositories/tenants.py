@@ -39,13 +39,21 @@ def _key(row: sa.RowMapping) -> ApiKey:
         if row["list_ids"] is None
         else frozenset(uuid.UUID(i) for i in row["list_ids"]),
         tenant_suspended=row.get("tenant_suspended_at") is not None,
+        receives_shares=bool(row.get("receives_shares")),
     )
 
 
 def _with_tenant_state(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    """A key with its tenant's suspension, in the same statement as the key itself."""
+    """A key with its tenant's suspension and whether marketplace types are shared with its
+    tenant, in the same statement as the key itself."""
+    shares = t.voucher_type_shares.c
+    receives = sa.exists().where(shares.brand_id == t.api_keys.c.tenant_id)
     return (
-        sa.select(t.api_keys, t.tenants.c.suspended_at.label("tenant_suspended_at"))
+        sa.select(
+            t.api_keys,
+            t.tenants.c.suspended_at.label("tenant_suspended_at"),
+            receives.label("receives_shares"),
+        )
         .join_from(t.api_keys, t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
         .where(*where)
     )

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tessera.adapters.db import tables as t
-from tessera.adapters.db.repositories.base import TenantScoped
+from tessera.adapters.db.repositories.base import TenantScoped, shared_with, sharers_of
 from tessera.adapters.db.repositories.catalog import _lifecycle, _voucher_type
 from tessera.adapters.db.repositories.subscribers import _subscriber
 from tessera.domain.catalog import VoucherType
@@ -57,6 +57,15 @@ class VoucherView:
     lifecycle: Lifecycle
     barred_until: datetime | None = None
     subscriber: Subscriber | None = None
+    shared: SharedUse | None = None  # a marketplace voucher of another tenant of the group
+
+
+@dataclass(frozen=True, slots=True)
+class SharedUse:
+    """A marketplace voucher found at a brand it is shared with: who issued it, who uses it."""
+
+    issuer_id: uuid.UUID
+    redeemer_id: uuid.UUID
 
 
 def _prefixed(row: sa.RowMapping, prefix: str) -> dict[str, Any]:
@@ -65,12 +74,17 @@ def _prefixed(row: sa.RowMapping, prefix: str) -> dict[str, Any]:
 
 @functools.cache
 def _view_statement(
-    by_code: bool, with_bar: bool, with_subscriber: bool, locked: bool = False
+    by_code: bool,
+    with_bar: bool,
+    with_subscriber: bool,
+    locked: bool = False,
+    shared: bool = False,
 ) -> sa.Select[Any]:
     """Built once per shape, with bound parameters: building a 40-column join per request
     costs more than running it. Tenant scoping is explicit here (``:tenant``). ``locked``:
     the voucher's row is locked until the transaction ends (PostgreSQL; SQLite's writer
-    holds the database already)."""
+    holds the database already). ``shared``: a voucher of another tenant whose type it
+    shares with ``:tenant`` (base.shared_with); the bar and the subscriber stay the caller's."""
     tenant = sa.bindparam("tenant", type_=sa.Uuid)
     columns: list[Any] = [*v.c]
     columns += [c.label(f"vt_{c.key}") for c in vt.c]
@@ -97,12 +111,32 @@ def _view_statement(
             ),
         )
     key = v.c.code_hash if by_code else v.c.serial
-    stmt = (
-        sa.select(*columns)
-        .select_from(source)
-        .where(v.c.tenant_id == tenant, key == sa.bindparam("key"))
+    owner = (
+        sa.and_(v.c.tenant_id.in_(sharers_of(tenant)), shared_with(v, tenant))
+        if shared
+        else v.c.tenant_id == tenant
     )
+    stmt = sa.select(*columns).select_from(source).where(owner, key == sa.bindparam("key"))
     return stmt.with_for_update(of=v) if locked else stmt
+
+
+def _guard(
+    voucher: Voucher,
+    expected: VoucherStatus,
+    now: datetime,
+    spent: tuple[int, int] | None,
+    values: dict[str, Any],
+) -> sa.ColumnElement[bool]:
+    """The compare-and-set's condition (``transition``); a stored value's new spent amount
+    goes into ``values``."""
+    if expected is VoucherStatus.AVAILABLE and voucher.status is VoucherStatus.RESERVED:
+        guard = sa.and_(v.c.status == VoucherStatus.RESERVED.value, v.c.reserved_until <= now)
+    else:
+        guard = v.c.status == expected.value
+    if spent is not None:
+        guard = sa.and_(guard, sa.func.coalesce(v.c.value_spent_minor, 0) == spent[0])
+        values["value_spent_minor"] = spent[1]
+    return guard
 
 
 class VoucherRepository(TenantScoped):
@@ -116,14 +150,17 @@ class VoucherRepository(TenantScoped):
         bar_scopes: Sequence[str] = (),
         subscriber: str | None = None,
         locked: bool = False,
+        shared: bool = False,
     ) -> VoucherView | None:
         """One round trip: the voucher, its type, its lifecycle, any bar on the caller and
         the subscriber named in the request (when it exists). ``locked``: hold the voucher's
-        row to the end of the transaction (a stored value's use after a lost race)."""
-        if (code_hash is None) == (serial is None):
-            raise ValueError("a code hash or a serial is required")
+        row to the end of the transaction (a stored value's use after a lost race).
+        ``shared``: the voucher of ``code_hash`` among the types other tenants of the group
+        share with this one."""
+        if (code_hash is None) == (serial is None) or (shared and code_hash is None):
+            raise ValueError("a code hash or a serial is required (a code hash when shared)")
         stmt = _view_statement(
-            code_hash is not None, bool(bar_scopes), subscriber is not None, locked
+            code_hash is not None, bool(bar_scopes), subscriber is not None, locked, shared
         )
         params: dict[str, Any] = {
             "tenant": self.tenant_id,
@@ -143,6 +180,7 @@ class VoucherRepository(TenantScoped):
             lifecycle=_lifecycle(_prefixed(row, "lc_")),  # type: ignore[arg-type]
             barred_until=row.get("barred_until"),
             subscriber=found,
+            shared=SharedUse(row["tenant_id"], self.tenant_id) if shared else None,
         )
 
     def get(self, voucher_id: int) -> Voucher | None:
@@ -217,18 +255,42 @@ class VoucherRepository(TenantScoped):
         ``spent``: a stored value's spent amount as the rules read it and as it becomes; the
         row moves only if it is still the one read, so two uses never spend the same value.
         """
-        if expected is VoucherStatus.AVAILABLE and voucher.status is VoucherStatus.RESERVED:
-            guard = sa.and_(v.c.status == VoucherStatus.RESERVED.value, v.c.reserved_until <= now)
-        else:
-            guard = v.c.status == expected.value
-        if spent is not None:
-            guard = sa.and_(guard, sa.func.coalesce(v.c.value_spent_minor, 0) == spent[0])
-            values["value_spent_minor"] = spent[1]
+        guard = _guard(voucher, expected, now, spent, values)
         stmt = (
             self._update(v.c.id == voucher.id, guard)
             .values(status=new.value, status_changed_at=now, **values)
             .returning(*v.c)
         )
+        row = self.conn.execute(stmt).mappings().first()
+        return None if row is None else _voucher(row)
+
+    def transition_shared(
+        self, voucher: Voucher, issuer_id: uuid.UUID, expected: VoucherStatus, new: VoucherStatus,
+        now: datetime, *, spent: tuple[int, int] | None = None,
+    ) -> Voucher | None:  # fmt: skip
+        """``transition`` of a marketplace voucher of ``issuer_id`` used at this tenant: the
+        same compare-and-set on the one voucher row, so exactly once holds across brands,
+        and only while its type is shared with this tenant. The subscriber stays off the
+        issuer's row (it is the redeeming brand's)."""
+        values: dict[str, Any] = {"reserved_until": None}
+        guard = _guard(voucher, expected, now, spent, values)
+        stmt = (
+            sa.update(v)
+            .where(
+                v.c.tenant_id == issuer_id,
+                v.c.id == voucher.id,
+                guard,
+                shared_with(v, self.tenant_id),
+            )
+            .values(status=new.value, status_changed_at=now, **values)
+            .returning(*v.c)
+        )
+        row = self.conn.execute(stmt).mappings().first()
+        return None if row is None else _voucher(row)
+
+    def get_shared(self, voucher_id: int) -> Voucher | None:
+        """A marketplace voucher of another tenant, by id, while its type is shared here."""
+        stmt = sa.select(v).where(v.c.id == voucher_id, shared_with(v, self.tenant_id))
         row = self.conn.execute(stmt).mappings().first()
         return None if row is None else _voucher(row)
 

@@ -1,0 +1,206 @@
+"""Marketplace voucher types (issue 18 item 2): a type shared by its owner with brands of
+its group is validated and redeemed at a participating brand's point of sale, with that
+brand's key, crediting the subscriber's wallet at the redeeming brand; the EDRs name the
+issuing and the redeeming brand; a code is used once across brands."""
+
+import uuid
+
+import pytest
+
+from helpers import auth, redemption_paths
+
+SUBSCRIBER = "254722000001"
+
+
+@pytest.fixture
+def group(api, make_tenant):
+    """A host with brands A and B (and their tills), and another host's brand C."""
+    (_, host), (_, other_host) = make_tenant(), make_tenant()
+
+    def brand(host_key):
+        name = f"brand-{uuid.uuid4().hex[:8]}"
+        made = api.post("/v1/brands", json={"name": name}, headers=auth(host_key)).json()
+        admin = made["admin_key"]["key"]
+        till = api.post("/v1/keys", json={"name": "till", "role": "pos"}, headers=auth(admin))
+        return {"id": made["id"], "admin": auth(admin), "till": auth(till.json()["key"])}
+
+    return {"host": auth(host), "a": brand(host), "b": brand(host), "c": brand(other_host)}
+
+
+def _type(api, owner):
+    lifecycle = api.post("/v1/lifecycles", json={"name": "lc", "validity_kind": "from_issue",
+                         "validity_days": 30}, headers=owner).json()  # fmt: skip
+    body = {"name": "Data 1GB", "cost_minor": 500, "currency": "EUR",
+            "lifecycle_id": lifecycle["id"],
+            "buckets": [{"balance_type": "data_mb", "amount": 1024}]}  # fmt: skip
+    return api.post("/v1/voucher-types", json=body, headers=owner).json()["id"]
+
+
+def _code(api, owner, type_id):
+    return api.post("/v1/vouchers", json={"voucher_type_id": type_id}, headers=owner).json()
+
+
+def _share(api, owner, type_id, brand_id):
+    return api.put(f"/v1/voucher-types/{type_id}/shares/{brand_id}", headers=owner)
+
+
+def _redeem(api, till, code, subscriber=SUBSCRIBER):
+    return api.post("/v1/vouchers/redeem", json={"code": code, "subscriber": subscriber},
+                    headers=till)  # fmt: skip
+
+
+def test_a_shared_types_code_redeems_at_a_participating_brand_crediting_its_wallet(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    assert _share(api, a["admin"], type_id, b["id"]).status_code == 200
+    voucher = _code(api, a["admin"], type_id)
+    used = _redeem(api, b["till"], voucher["code"])
+    assert used.status_code == 200, used.text
+    assert (
+        used.json()["voucher"]["status"] == "used" and used.json()["credits"][0]["amount"] == 1024
+    )
+    wallet = api.get(f"/v1/subscribers/{SUBSCRIBER}/wallet", headers=b["admin"]).json()
+    assert wallet["totals"] == {"data_mb": 1024}
+    assert api.get(f"/v1/subscribers/{SUBSCRIBER}", headers=a["admin"]).status_code == 404
+    seen = api.get(f"/v1/vouchers/{voucher['serial']}", headers=a["admin"]).json()
+    assert seen["status"] == "used"
+
+
+def test_a_marketplace_uses_records_name_the_issuing_and_the_redeeming_brand(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    voucher = _code(api, a["admin"], type_id)
+    assert _redeem(api, b["till"], voucher["code"]).status_code == 200
+    names = {"issuing_brand": a["id"], "redeeming_brand": b["id"]}
+
+    def uses(owner):
+        got = api.get("/v1/edrs", params={"operation": "voucher.redeem"}, headers=owner).json()
+        return got["items"]
+
+    (at_b,) = uses(b["admin"])
+    assert at_b["details"].items() >= {**names, "subscriber": SUBSCRIBER}.items()
+    (at_a,) = uses(a["admin"])
+    assert at_a["details"].items() >= names.items()
+    assert "subscriber" not in at_a["details"] and "buckets" not in at_a["details"]
+    revenue = api.get(
+        "/v1/edrs", params={"operation": "revenue.recognized_by_use"}, headers=a["admin"]
+    )
+    assert [e["amount_minor"] for e in revenue.json()["items"]] == [500]
+    assert api.get("/v1/edrs", params={"operation": "revenue.recognized_by_use"},
+                   headers=b["admin"]).json()["items"] == []  # fmt: skip
+
+
+def test_a_marketplace_code_is_used_once_across_brands(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    voucher = _code(api, a["admin"], type_id)
+    assert _redeem(api, b["till"], voucher["code"]).status_code == 200
+    again = _redeem(api, a["admin"], voucher["code"], "254722000002")
+    assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
+    twice = _redeem(api, b["till"], voucher["code"], "254722000003")
+    assert twice.status_code == 409
+
+
+def test_a_shared_code_validates_at_a_participating_brand(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    voucher = _code(api, a["admin"], type_id)
+    checked = api.post("/v1/vouchers/validate", json={"code": voucher["code"]}, headers=b["till"])
+    assert checked.status_code == 200 and checked.json()["usable"] is True, checked.text
+
+
+def test_an_unshared_code_is_unknown_at_another_brand_like_a_code_that_does_not_exist(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    voucher = _code(api, a["admin"], type_id)
+    made_up = _code(api, a["admin"], type_id)["code"]
+    api.post("/v1/vouchers/close", json={"code": made_up}, headers=a["admin"])
+    foreign = _redeem(api, b["till"], voucher["code"])
+    assert foreign.status_code == 404 and foreign.json()["code"] == "code_unknown"
+    checked = api.post("/v1/vouchers/validate", json={"code": voucher["code"]}, headers=b["till"])
+    assert checked.json()["reason"] == "unknown"
+    _share(api, a["admin"], type_id, b["id"])
+    assert api.delete(f"/v1/voucher-types/{type_id}/shares/{b['id']}",
+                      headers=a["admin"]).status_code == 204  # fmt: skip
+    assert _redeem(api, b["till"], voucher["code"]).status_code == 404
+
+
+def test_only_validate_and_redeem_reach_a_shared_code_at_another_brand(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    voucher = _code(api, a["admin"], type_id)
+    for operation in ("reserve", "cancel", "close", "reverse", "reissue"):
+        answer = api.post(f"/v1/vouchers/{operation}", json={"code": voucher["code"],
+                          "subscriber": SUBSCRIBER}, headers=b["admin"])  # fmt: skip
+        assert answer.status_code == 404, (operation, answer.text)
+    assert api.get(f"/v1/vouchers/{voucher['serial']}", headers=b["admin"]).status_code == 404
+
+
+def test_a_type_is_shared_only_within_its_group(api, group):
+    a, c = group["a"], group["c"]
+    type_id = _type(api, a["admin"])
+    outside = _share(api, a["admin"], type_id, c["id"])
+    unknown = _share(api, a["admin"], type_id, str(uuid.uuid4()))
+    assert outside.status_code == unknown.status_code == 404
+    assert outside.json()["code"] == unknown.json()["code"] == "brand_not_found"
+    foreign_type = _share(api, group["b"]["admin"], type_id, a["id"])
+    assert foreign_type.status_code == 404  # B cannot share A's type
+    host_id = api.get("/v1/keys", headers=group["host"]).json()  # the host shares too
+    assert host_id["items"]
+    assert api.get(f"/v1/voucher-types/{type_id}/shares", headers=a["admin"]).json()["items"] == []
+
+
+def test_a_host_shares_its_type_with_its_brands(api, group):
+    host, a, b = group["host"], group["a"], group["b"]
+    type_id = _type(api, host)
+    for brand in (a, b):
+        assert _share(api, host, type_id, brand["id"]).status_code == 200
+    listed = api.get(f"/v1/voucher-types/{type_id}/shares", headers=host).json()["items"]
+    assert {s["brand_id"] for s in listed} == {a["id"], b["id"]}
+    first, second = _code(api, host, type_id), _code(api, host, type_id)
+    assert _redeem(api, a["till"], first["code"]).status_code == 200
+    assert _redeem(api, b["till"], second["code"]).status_code == 200
+    report = {r["brand_id"]: r for r in api.get("/v1/brands/report", headers=host).json()["items"]}
+    assert report[a["id"]]["redemptions"] == report[b["id"]]["redemptions"] == 1
+
+
+def test_a_type_with_a_fulfilment_offer_cannot_be_shared(api, group):
+    a, b = group["a"], group["b"]
+    lifecycle = api.post("/v1/lifecycles", json={"name": "lc", "validity_kind": "from_issue",
+                         "validity_days": 30}, headers=a["admin"]).json()  # fmt: skip
+    offer = api.post("/v1/voucher-types", json={"name": "Bundle", "cost_minor": 1,
+                     "currency": "EUR", "lifecycle_id": lifecycle["id"],
+                     "fulfilment_offer": "B-5GB"}, headers=a["admin"]).json()  # fmt: skip
+    answer = _share(api, a["admin"], offer["id"], b["id"])
+    assert answer.status_code == 409 and answer.json()["code"] == "shared_type_has_offer"
+
+
+def test_the_issuer_cannot_reverse_a_use_made_at_another_brand(api, group):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    voucher = _code(api, a["admin"], type_id)
+    _redeem(api, b["till"], voucher["code"])
+    answer = api.post("/v1/vouchers/reverse", json={"code": voucher["code"]}, headers=a["admin"])
+    assert answer.status_code == 409 and answer.json()["code"] == "marketplace_use_not_reversible"
+
+
+def test_the_quick_path_leaves_a_marketplace_code_to_the_transactional_one_counted(
+    api, group, store
+):
+    a, b = group["a"], group["b"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    for n in range(3):  # the first teaches the worker the format; the next go to the lane
+        used = _redeem(api, b["till"], _code(api, a["admin"], type_id)["code"], f"2547{n}")
+        assert used.status_code == 200, used.text
+    paths = redemption_paths(api)
+    if store == "sqlite":
+        assert paths == {("transactional", "no_quick_store"): 3.0}
+    else:
+        assert paths[("transactional", "marketplace")] == 2.0
+        assert ("quick", "") not in paths
