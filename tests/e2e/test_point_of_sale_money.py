@@ -97,6 +97,9 @@ def test_retried_stored_value_use_with_the_same_key_takes_nothing_twice(api, til
     assert checked.json()["taken_off"]["amount_minor"] == 700
     assert checked.json()["grants"]["value_left_minor"] == 700
     assert checked.json()["voucher"]["status"] == "available"
+    serial = first.json()["voucher"]["serial"]
+    read = api.get(f"/v1/vouchers/{serial}", headers=auth(admin)).json()
+    assert read["value_left_minor"] == 700
 
 
 def test_stored_value_uses_leave_the_quick_path_counted_by_their_reason(api, till, store):

@@ -104,6 +104,13 @@ class PurchaseValue:
     def stored(self) -> bool:
         return self.kind is ValueKind.STORED_VALUE
 
+    def left(self, spent_minor: int) -> int | None:
+        """What is left of a stored value once ``spent_minor`` of it is spent (None: not a
+        stored value)."""
+        if not self.stored or self.amount_minor is None:
+            return None
+        return max(self.amount_minor - spent_minor, 0)
+
 
 class ValueSpent(Conflict):
     """A stored value with nothing left (its voucher is used; this answers a race's loser)."""
@@ -176,8 +183,8 @@ def take_off(value: PurchaseValue, currency: str, purchase: Money | None, spent_
     assert value.amount_minor is not None
     if value.kind is ValueKind.FIXED:
         return Take(purchase, min(amount, value.amount_minor))
-    left = value.amount_minor - spent_minor
-    if left <= 0:
+    left = value.left(spent_minor) or 0
+    if left == 0:
         raise ValueSpent()
     taken = min(amount, left)
     return Take(purchase, taken, spent_minor, left - taken)

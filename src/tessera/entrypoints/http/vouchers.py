@@ -226,10 +226,13 @@ def _grants(view: VoucherView) -> GrantOut:
         purchase_value=None
         if value is None
         else {k: v for k, v in vars_of(value).items() if v is not None},
-        value_left_minor=value.amount_minor - view.voucher.value_spent_minor
-        if value is not None and value.stored and value.amount_minor is not None
-        else None,
+        value_left_minor=_value_left(view),
     )
+
+
+def _value_left(view: VoucherView) -> int | None:
+    value = view.voucher_type.spec.purchase_value
+    return None if value is None else value.left(view.voucher.value_spent_minor)
 
 
 def _request(body: BySerialIn, target: Target) -> Request:
@@ -289,6 +292,9 @@ class VoucherRecordOut(VoucherOut):
     replaced_by_serial: int | None = Field(
         description="The voucher a reissue made in place of this one, if it was reissued"
     )
+    value_left_minor: int | None = Field(
+        None, description="A stored value (purchase_value): what is left of it to spend"
+    )
 
 
 @router.get("/{serial}")
@@ -298,6 +304,7 @@ def get_voucher(serial: Serial, uow: Reader) -> VoucherRecordOut:
         **VoucherOut.of(found.voucher, found.expires_at).model_dump(),
         replaces_serial=found.replaces_serial,
         replaced_by_serial=found.replaced_by_serial,
+        value_left_minor=_value_left(found.view),
     )
 
 
