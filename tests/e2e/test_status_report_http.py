@@ -4,6 +4,7 @@ rewound from the EDRs (not today's statuses). Both stores."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from helpers import auth
@@ -97,3 +98,25 @@ def test_a_future_as_of_is_422_naming_it(api, container, tenant):
         headers=auth(tenant[1]),
     )
     assert got.status_code == 422 and "as_of" in got.text, got.text
+
+
+def test_a_voucher_purged_since_still_counts_as_of_before_its_purge(api, container, make_tenant):
+    from tessera.services.expiry import purge_tenant
+
+    tid, key = make_tenant()
+    type_id = make_type(container, tid, retention_days=1)
+    a, _ = issue(container, tid, type_id)
+    issue(container, tid, type_id)
+    container.clock.advance(hours=1)
+    _op(container, tid, Operation.REDEEM, a.serial, "254700001")
+    container.clock.advance(hours=1)
+    at = container.clock().isoformat()
+    then = _report(api, key)
+    container.clock.advance(days=2)
+    assert purge_tenant(container.uow(tid)) == 1
+    assert _report(api, key)["totals"]["used"] == 0  # its row is gone
+    assert _without_as_of(_report(api, key, as_of=at)) == _without_as_of(then)
+    before_use = _report(
+        api, key, as_of=(container.clock() - timedelta(days=2, hours=1, minutes=30)).isoformat()
+    )
+    assert (before_use["totals"]["available"], before_use["totals"]["used"]) == (2, 0)

@@ -219,7 +219,12 @@ def purge_tenant(uow: UnitOfWork, chunk: int = CHUNK) -> int:
                             "voucher",
                             str(v.serial),
                             status_before=v.status.value,
-                            details={"status_changed_at": v.status_changed_at.isoformat()},
+                            details={
+                                "status_changed_at": v.status_changed_at.isoformat(),
+                                # the status report still counts it as of before its purge
+                                "voucher_type_id": str(v.voucher_type_id),
+                                "batch_id": None if v.batch_id is None else str(v.batch_id),
+                            },
                         )
                         for v in due
                         if v.id in gone

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from tessera.adapters.db.repositories.voucher_counts import Gone
 from tessera.adapters.db.unit_of_work import UnitOfWork
 from tessera.domain.errors import Invalid
 from tessera.domain.statuses import Operation
-from tessera.domain.voucher_counts import STATES, StatusCounts, bulk_target
+from tessera.domain.voucher_counts import STATES, GroupKey, StatusCounts, bulk_target
 
 
 class StatusGrouping(StrEnum):
@@ -55,19 +56,21 @@ def status_report(
             counts.add(key, state, n)
         batches = uow.voucher_counts.batches()
         if at < now:
-            for key, before, after, n in uow.voucher_counts.voucher_changes_after(at):
-                counts.rewind(key, before, after, n)
+            for found, before, after, n in uow.voucher_counts.voucher_changes_after(at):
+                group = found if not isinstance(found, Gone) else _group_of(found, batches)
+                if group is not None:
+                    counts.rewind(group, before, after, n)
             for batch_id, _operation, details in uow.voucher_counts.batch_changes_after(at):
                 key = (batches[batch_id][0], batch_id)
                 operation = Operation(details["voucher_operation"])
                 for state, n in _moved(details).items():
                     counts.rewind(key, state, bulk_target(operation, state), n)
-            counts.drop((type_id, bid) for bid, (type_id, made) in batches.items() if made > at)
+            counts.drop((b[0], bid) for bid, b in batches.items() if b[1] > at)
         types = uow.voucher_types.every()
     by_line: dict[tuple[str | None, str], dict[str, int]] = {}
     for (type_key, batch_key), row in counts.by_group.items():
-        group = str(type_key) if group_by is StatusGrouping.TYPE else _text(batch_key)
-        line = by_line.setdefault((group, str(type_key)), dict.fromkeys(STATES, 0))
+        shown = str(type_key) if group_by is StatusGrouping.TYPE else _text(batch_key)
+        line = by_line.setdefault((shown, str(type_key)), dict.fromkeys(STATES, 0))
         for state, n in row.items():
             line[state] += n
     lines = [
@@ -78,6 +81,16 @@ def status_report(
     lines.sort(key=lambda ln: (ln.name, ln.group or ""))
     totals = {state: sum(ln.counts[state] for ln in lines) for state in STATES}
     return StatusReport(at, group_by, lines, totals)
+
+
+def _group_of(
+    gone: Gone, batches: dict[uuid.UUID, tuple[uuid.UUID, datetime, int, int]]
+) -> GroupKey | None:
+    """A purged voucher's group: the batch whose serials hold it, else its type alone."""
+    for batch_id, (type_id, _made, first, last) in batches.items():
+        if first <= gone.serial <= last:
+            return (type_id, batch_id)
+    return None if gone.voucher_type_id is None else (gone.voucher_type_id, None)
 
 
 def _text(value: uuid.UUID | None) -> str | None:
