@@ -312,3 +312,15 @@ def test_the_connection_writes_again_after_a_read_only_transaction(
     _write(engine)  # the pool's one connection, query_only lifted
     assert _writes(engine) == 1
     engine.dispose()
+
+
+def test_every_request_thread_gets_a_connection_without_waiting(engine: Engine) -> None:
+    """The server runs up to 40 requests at once (anyio's threads) besides its background
+    work: none waits for a pooled connection, only, when it writes, for the writer lock."""
+    held = [_read_only(engine) for _ in range(41)]  # each in a transaction, all at once
+    try:
+        for conn in held:
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        for conn in held:
+            conn.close()

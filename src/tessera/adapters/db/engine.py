@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 BUSY_TIMEOUT_SECONDS = 30.0
+SQLITE_CONNECTIONS = 64
 
 # The execution option of a connection whose transaction writes nothing (a unit of work made
 # with ``read_only=True``). On SQLite it begins a plain deferred transaction under
@@ -48,10 +49,17 @@ def create_engine(
     """``hide_parameters``: a database error's message never carries the statement's values
     (a request's body, on PostgreSQL), so logging one cannot leak them."""
     if url.startswith("sqlite"):
+        # A connection per thread that may want one (the server's 40 request threads, the
+        # background work): with SQLAlchemy's default of 5 + 10, 32 threads distributing
+        # codes from a list of 1,000,000 left the others waiting for a connection, not for
+        # the database, until the pool's 30 s timeout (``bench/lists.py --store sqlite``).
+        # A SQLite connection is a file handle; the writers still queue on ``_WriterLock``.
         engine = sa.create_engine(
             url,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
             hide_parameters=True,
+            pool_size=SQLITE_CONNECTIONS,
+            max_overflow=0,
         )
         _configure_sqlite(engine, busy_timeout)
         return engine
