@@ -8,6 +8,9 @@ p99.
     python bench/redeem.py --store postgresql   # needs TESSERA_TEST_POSTGRES_URL
     python bench/redeem.py --store sqlite
     python bench/redeem.py --store postgresql --webhooks   # the tenant wants voucher.redeemed
+    python bench/redeem.py --store postgresql --marketplace
+        # a host's brand issues a type shared with a second brand: the closed loop runs
+        # twice, same-brand (the issuer's till) then cross-brand (the other brand's till)
 
 The last line is one JSON object.
 """
@@ -18,6 +21,7 @@ import argparse
 import json
 import statistics
 import sys
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -31,7 +35,7 @@ from tessera.domain.code_hash import code_hash
 from tessera.domain.codes import generate_codes, last4
 from tessera.domain.lifecycle import LifecycleRules, ValidityKind
 from tessera.domain.roles import Role
-from tessera.services import catalog, notifications
+from tessera.services import brands, catalog, notifications, shares
 from tessera.services.issuing import DEFAULT_FORMAT
 from tessera.services.tenants import create_key, create_tenant
 
@@ -46,9 +50,13 @@ WEBHOOK_SETTINGS = {
 }
 
 
-def prepare(url: str, count: int, webhooks: bool = False) -> tuple[str, list[str]]:
+def prepare(
+    url: str, count: int, webhooks: bool = False, marketplace: bool = False
+) -> tuple[str, list[str], str | None]:
     """A tenant, a pos key, a type, and ``count`` available vouchers (bulk insert); with
-    ``webhooks``, an endpoint of the tenant subscribed to ``voucher.redeemed``."""
+    ``webhooks``, an endpoint of the tenant subscribed to ``voucher.redeemed``. With
+    ``marketplace`` the tenant is a brand of a host, and the type is shared with a second
+    brand, whose pos key is the third value (else None)."""
     container = build(
         Settings(
             database_url=url,
@@ -57,7 +65,14 @@ def prepare(url: str, count: int, webhooks: bool = False) -> tuple[str, list[str
             webhook_allowed_networks=WEBHOOK_SETTINGS["TESSERA_WEBHOOK_ALLOWED_NETWORKS"],
         )
     )
-    tenant, _admin = create_tenant(container.directory(), "bench")
+    other_pos = None
+    if marketplace:
+        host, _admin = create_tenant(container.directory(), "bench host")
+        tenant, _k, _p = brands.create_brand(container.uow(host.id), "bench")
+        other, _k, _p = brands.create_brand(container.uow(host.id), "bench other brand")
+        _key, other_pos = create_key(container.uow(other.id), "other till", Role.POS)
+    else:
+        tenant, _admin = create_tenant(container.directory(), "bench")
     _key, pos = create_key(container.uow(tenant.id), "bench till", Role.POS)
     if webhooks:
         notifications.create_endpoint(
@@ -76,6 +91,8 @@ def prepare(url: str, count: int, webhooks: bool = False) -> tuple[str, list[str
         buckets=(BucketTemplate("data_mb", 1024, 30),),
     )
     voucher_type = catalog.create_voucher_type(container.uow(tenant.id), spec)
+    if marketplace:
+        shares.share_type(container.uow(tenant.id), voucher_type.id, other.id)
     codes = list(dict.fromkeys(generate_codes(DEFAULT_FORMAT, count + 64)))[:count]
     secret = container.code_secret
     uow = container.uow(tenant.id)
@@ -100,7 +117,7 @@ def prepare(url: str, count: int, webhooks: bool = False) -> tuple[str, list[str
             uow.vouchers.add_many(rows[start : start + 5000])
         uow.commit()
     container.close()
-    return pos, codes
+    return pos, codes, other_pos
 
 
 def pct(values: list[float], q: float) -> float:
@@ -119,16 +136,26 @@ def main() -> None:
     parser.add_argument(
         "--webhooks", action="store_true", help="the tenant has an endpoint for voucher.redeemed"
     )
+    parser.add_argument(
+        "--marketplace",
+        action="store_true",
+        help="also --redemptions cross-brand: a type shared by one brand, used at another",
+    )
     args = parser.parse_args()
 
     open_count = int(args.rate * args.rate_seconds)
+    crossing = args.redemptions if args.marketplace else 0
     with fresh_database(args.store) as url:
-        key, codes = prepare(url, args.redemptions + open_count + 500, args.webhooks)
+        key, codes, other_key = prepare(
+            url, args.redemptions + crossing + open_count + 1000, args.webhooks, args.marketplace
+        )
         warm, closed, rated = (
             codes[:500],
             codes[500 : 500 + args.redemptions],
-            codes[500 + args.redemptions :],
+            codes[500 + args.redemptions : 500 + args.redemptions + open_count],
         )
+        rest = codes[500 + args.redemptions + open_count :]
+        cross_warm, cross = rest[:500], rest[500 : 500 + crossing]
         # Per worker, up to this many PostgreSQL connections for the transactional path, and
         # two for the quick one: 2 x (16 + 2) stay under the default max_connections (100).
         pool = 16
@@ -159,6 +186,15 @@ def main() -> None:
             rated_steal = Steal()
             rated_run = run(lambda: open_loop(base, path, bodies(rated, "o"), args.rate, headers))
             rated_steal.stop()
+            cross_run, cross_steal = None, None
+            if other_key is not None:  # the same closed loop at the brand the type is shared with
+                other = {"Authorization": f"Bearer {other_key}"}
+                run(lambda: closed_loop(base, path, bodies(cross_warm, "x"), args.clients, other))
+                cross_steal = Steal()
+                cross_run = run(
+                    lambda: closed_loop(base, path, bodies(cross, "c"), args.clients, other)
+                )
+                cross_steal.stop()
         queued = _queued(url)
     elapsed, latencies, errors = closed_run.elapsed, closed_run.latencies, closed_run.errors
     rate_latencies, rate_errors = rated_run.latencies, rated_run.errors
@@ -190,8 +226,27 @@ def main() -> None:
                 "webhooks": args.webhooks,
                 "notifications_queued": queued,
             }
+            | _cross(cross_run, cross_steal, len(closed) / elapsed)
         )
     )
+
+
+def _cross(cross_run: Any, steal: Steal | None, same_brand_per_s: float) -> dict[str, Any]:
+    """With --marketplace: the cross-brand closed loop's figures beside the same-brand one."""
+    if cross_run is None or steal is None:
+        return {}
+    per_s = len(cross_run.latencies) / cross_run.elapsed
+    return {
+        "marketplace": True,
+        "cross_brand_redemptions": len(cross_run.latencies),
+        "cross_brand_per_s": round(per_s, 1),
+        "cross_brand_p50_ms": pct(cross_run.latencies, 0.5),
+        "cross_brand_p99_ms": pct(cross_run.latencies, 0.99),
+        "cross_brand_errors": cross_run.errors,
+        "cross_brand_statuses": cross_run.statuses,
+        "cross_brand_steal_pct": steal.percent,
+        "cross_over_same_brand": round(per_s / same_brand_per_s, 3),
+    }
 
 
 def _queued(url: str) -> int:

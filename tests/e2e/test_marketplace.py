@@ -189,18 +189,35 @@ def test_the_issuer_cannot_reverse_a_use_made_at_another_brand(api, group):
     assert answer.status_code == 409 and answer.json()["code"] == "marketplace_use_not_reversible"
 
 
-def test_the_quick_path_leaves_a_marketplace_code_to_the_transactional_one_counted(
-    api, group, store
-):
+def test_the_batched_path_writes_a_marketplace_use_with_both_brands_records(api, group, store):
     a, b = group["a"], group["b"]
     type_id = _type(api, a["admin"])
     _share(api, a["admin"], type_id, b["id"])
+    serials = []
     for n in range(3):  # the first teaches the worker the format; the next go to the lane
-        used = _redeem(api, b["till"], _code(api, a["admin"], type_id)["code"], f"2547{n}")
+        voucher = _code(api, a["admin"], type_id)
+        used = _redeem(api, b["till"], voucher["code"], f"2547{n}")
         assert used.status_code == 200, used.text
+        serials.append(str(voucher["serial"]))
     paths = redemption_paths(api)
     if store == "sqlite":
         assert paths == {("transactional", "no_quick_store"): 3.0}
     else:
-        assert paths[("transactional", "marketplace")] == 2.0
-        assert ("quick", "") not in paths
+        assert paths == {("quick", ""): 2.0, ("transactional", "format_unknown"): 1.0}
+
+    def uses(owner):
+        got = api.get("/v1/edrs", params={"operation": "voucher.redeem"}, headers=owner).json()
+        return {e["subject_id"]: e["details"] for e in got["items"]}
+
+    at_a, at_b = uses(a["admin"]), uses(b["admin"])
+    assert set(at_a) == set(at_b) == set(serials)
+    for serial in serials:
+        assert at_a[serial]["redeeming_brand"] == at_b[serial]["redeeming_brand"] == b["id"]
+        assert "subscriber" not in at_a[serial] and at_b[serial]["subscriber"].startswith("2547")
+    wallet = api.get("/v1/subscribers/25471/wallet", headers=b["admin"]).json()
+    assert wallet["totals"] == {"data_mb": 1024}
+    revenue = api.get("/v1/edrs", params={"operation": "revenue.recognized_by_use"},
+                      headers=a["admin"]).json()["items"]  # fmt: skip
+    assert len(revenue) == 3
+    with_b = api.get("/v1/vouchers", params={"type": type_id}, headers=a["admin"]).json()
+    assert all(v["status"] == "used" for v in with_b["items"])

@@ -53,7 +53,13 @@ class FakeStore:
         self.stored[(tenant, found.view.voucher.id)] = found.view.voucher.status
 
     async def view(
-        self, tenant_id: uuid.UUID, code_hash: bytes, scopes: Sequence[str], subscriber: str
+        self,
+        tenant_id: uuid.UUID,
+        code_hash: bytes,
+        scopes: Sequence[str],
+        subscriber: str,
+        *,
+        marketplace: bool = False,
     ) -> QuickView | None:
         self.reads.append(code_hash)
         return self.found.get((tenant_id, code_hash))

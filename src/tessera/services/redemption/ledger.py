@@ -41,10 +41,6 @@ class Decline(StrEnum):
     # lock after a lost race (operations.py) are the unit of work's; the shared statement
     # moves statuses only, and 64 tills spending one card would make it a queue of losers.
     STORED_VALUE = "stored_value"
-    # Not a code of the caller's own, and other tenants of its group share voucher types with
-    # it: the transactional path looks the code up among those (a marketplace code). The
-    # batched statement writes a tenant's own vouchers only.
-    MARKETPLACE = "marketplace"
 
 
 Written = Voucher | Decline  # the voucher moved, or why nothing was written
@@ -121,7 +117,13 @@ class BatchedStore(Protocol):
     the unit tests)."""
 
     async def view(
-        self, tenant_id: uuid.UUID, code_hash: bytes, scopes: Sequence[str], subscriber: str
+        self,
+        tenant_id: uuid.UUID,
+        code_hash: bytes,
+        scopes: Sequence[str],
+        subscriber: str,
+        *,
+        marketplace: bool = False,
     ) -> QuickView | None: ...
 
     async def use(self, write: UseWrite) -> Voucher | WriteRefused | None: ...
@@ -136,8 +138,6 @@ class BatchedLedger:
         self.uow = uow
 
     async def write(self, decision: UseDecision) -> Written:
-        if decision.view.shared is not None:  # the statement writes the caller's own only
-            return Decline.MARKETPLACE
         uow = self.uow
         if decision.spent is not None:  # use_quickly declines these before deciding
             return Decline.STORED_VALUE
@@ -160,6 +160,8 @@ class BatchedLedger:
                 edrs=decision.edrs,
                 outbox=outbox,
                 actor_key_id=uow.actor_key_id,
+                issuer_id=None if decision.view.shared is None else decision.view.shared.issuer_id,
+                issuer_edrs=decision.issuer_edrs,
             )
         )
         if moved is None:

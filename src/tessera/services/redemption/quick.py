@@ -34,8 +34,8 @@ async def use_quickly(
 ) -> Outcome | Decline:
     """Redeem or confirm by code in two awaited statements. ``uow`` is not entered: it lends
     its tenant, actor, clock and sealer. ``receives_shares``: other tenants of the group
-    share voucher types with the caller's, so a code not its own may be a marketplace code,
-    which this path leaves to the transactional one (``Decline.MARKETPLACE``)."""
+    share voucher types with the caller's, so the read looks among those too (a marketplace
+    code, written by the same statement with the issuer's side of its records)."""
     code, external_id = request.target.code, request.subscriber
     if operation not in QUICK_OPERATIONS or code is None or external_id is None:
         return Decline.OPERATION
@@ -45,9 +45,11 @@ async def use_quickly(
     now = uow.clock()
     activity = check_activity_time(request.activity_at, now)
     scopes = bar_scopes(uow.actor_key_id, external_id)
-    found = await quick.view(uow.tenant_id, code_hash(secret, code), scopes, external_id)
+    found = await quick.view(
+        uow.tenant_id, code_hash(secret, code), scopes, external_id, marketplace=receives_shares
+    )
     if found is None:
-        return Decline.MARKETPLACE if receives_shares else Decline.NOT_FOUND
+        return Decline.NOT_FOUND
     view = found.view
     if view.barred_until is not None and view.barred_until > now:
         return Decline.BARRED

@@ -44,7 +44,12 @@ from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.catalog import _lifecycle, _voucher_type
 from tessera.adapters.db.repositories.edrs import draft_columns
 from tessera.adapters.db.repositories.subscribers import _subscriber
-from tessera.adapters.db.repositories.vouchers import VoucherView, _view_statement, _voucher
+from tessera.adapters.db.repositories.vouchers import (
+    VoucherView,
+    _view_statement,
+    _voucher,
+    shared_use,
+)
 from tessera.domain.edr import EdrDraft
 from tessera.domain.errors import Unavailable
 from tessera.domain.statuses import VoucherStatus
@@ -79,11 +84,12 @@ class QuickView:
 
 
 @functools.cache
-def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
+def _read_sql(dialect: sa.Dialect, bucket_sequence: str, marketplace: bool = False) -> str:
     """The read of many requests at once: each row of ``asked`` (tenant, code hash, the
     caller's bar scopes, the subscriber, and its place ``n``) joins the read of one.
     ``bucket_sequence``: the buckets id sequence, looked up once (looking it up in the query,
-    with pg_get_serial_sequence, cost more than the rest of the query)."""
+    with pg_get_serial_sequence, cost more than the rest of the query). ``marketplace``: a
+    caller's own code, else one of a type another tenant of its group shares with it."""
     tenant = sa.bindparam("tenant", type_=sa.Uuid)
     bar = (
         sa.select(sa.func.max(fa.c.barred_until))
@@ -107,7 +113,7 @@ def _read_sql(dialect: sa.Dialect, bucket_sequence: str) -> str:
         "HAVING count(*) > 0) AS webhooks"
     )
     one = str(
-        _view_statement(True, False, True)
+        _view_statement(True, False, True, False, marketplace)
         .add_columns(bar.label("barred_until"), bucket_ids, webhooks)
         .compile(dialect=dialect)
     )
@@ -148,13 +154,16 @@ def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
 # call created them meanwhile, they are not in ``joined`` and their voucher does not move
 # (the caller then takes the slow path). Two rows for one voucher move it once. The
 # fulfilment request and the outbox rows (payloads sealed by the caller) join ``moved`` too.
+# A marketplace use (``issuer``: the voucher's tenant, not the caller's) moves the issuer's
+# row only while its type is shared with the caller (as base.shared_with says), keeps the
+# caller's subscriber off it, and writes the issuer's side of the records in its records.
 _WRITE_SQL = """
 WITH asked AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%(asked)s::jsonb) AS asked(
         n int, tenant uuid, voucher_id bigint, expected text, lapsed boolean, new text,
         now timestamptz, subscriber_id uuid, external_id text, service_state text,
         new_subscriber boolean, actor uuid, buckets jsonb, edrs jsonb, fulfilment jsonb,
-        outbox jsonb)
+        outbox jsonb, issuer uuid, issuer_edrs jsonb)
 ), joined AS (
     INSERT INTO subscribers (id, tenant_id, external_id, attributes, service_state,
                              created_at, updated_at)
@@ -166,10 +175,17 @@ WITH asked AS MATERIALIZED (
 ), moved AS (
     UPDATE vouchers
        SET status = asked.new, status_changed_at = asked.now,
-           subscriber_id = asked.subscriber_id, reserved_until = NULL
+           subscriber_id = CASE WHEN asked.issuer IS NULL THEN asked.subscriber_id
+                                ELSE vouchers.subscriber_id END,
+           reserved_until = NULL
       FROM asked
      WHERE vouchers.id = ANY(%(voucher_ids)s::bigint[])  -- by primary key, never a scan
-       AND vouchers.id = asked.voucher_id AND vouchers.tenant_id = asked.tenant
+       AND vouchers.id = asked.voucher_id
+       AND vouchers.tenant_id = coalesce(asked.issuer, asked.tenant)
+       AND (asked.issuer IS NULL OR EXISTS (
+            SELECT FROM voucher_type_shares AS s
+             WHERE s.brand_id = asked.tenant AND s.tenant_id = asked.issuer
+               AND s.voucher_type_id = vouchers.voucher_type_id))
        AND CASE WHEN asked.lapsed
                 THEN vouchers.status = 'reserved' AND vouchers.reserved_until <= asked.now
                 ELSE vouchers.status = asked.expected END
@@ -195,6 +211,19 @@ WITH asked AS MATERIALIZED (
            AS e(n int, operation text, subject_type text, subject_id text, status_before text,
                 status_after text, amount_minor bigint, currency text, details jsonb,
                 subscriber text)
+     ORDER BY asked.n, e.n
+), recorded_for_issuer AS (
+    INSERT INTO edrs (tenant_id, occurred_at, actor_key_id, operation, subject_type,
+                      subject_id, status_before, status_after, amount_minor, currency, details,
+                      subscriber)
+    SELECT asked.issuer, asked.now, NULL, e.operation, e.subject_type, e.subject_id,
+           e.status_before, e.status_after, e.amount_minor, e.currency, e.details, e.subscriber
+      FROM moved JOIN asked ON asked.n = moved.n,
+           jsonb_to_recordset(asked.issuer_edrs)
+           AS e(n int, operation text, subject_type text, subject_id text, status_before text,
+                status_after text, amount_minor bigint, currency text, details jsonb,
+                subscriber text)
+     WHERE asked.issuer IS NOT NULL
      ORDER BY asked.n, e.n
 ), requested AS (
     INSERT INTO fulfilment_requests (id, tenant_id, voucher_id, serial, subscriber_id, offer,
@@ -264,6 +293,7 @@ class _Read:
     code_hash: bytes
     scopes: tuple[str | None, str | None]  # the caller's bar scopes (at most two)
     external_id: str
+    marketplace: bool = False  # also among the types shared with the caller's tenant
 
 
 def _fulfilment(
@@ -294,6 +324,8 @@ class UseWrite:
     edrs: Sequence[EdrDraft]
     outbox: Sequence[tuple[uuid.UUID, str, bytes]]  # endpoint id, event type, sealed payload
     actor_key_id: uuid.UUID | None
+    issuer_id: uuid.UUID | None = None  # a marketplace use: the voucher's tenant
+    issuer_edrs: Sequence[EdrDraft] = ()  # its side of the use, in its records
 
     def asked(self, n: int) -> dict[str, Any]:
         """This redemption as a row of the write's ``asked`` (one JSON document for all: a
@@ -335,6 +367,8 @@ class UseWrite:
                 }
                 for n, (endpoint_id, event_type, sealed) in enumerate(self.outbox)
             ],
+            "issuer": None if self.issuer_id is None else str(self.issuer_id),
+            "issuer_edrs": [{"n": n, **draft_columns(d)} for n, d in enumerate(self.issuer_edrs)],
         }
 
 
@@ -405,6 +439,7 @@ class QuickUses:
         self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool: Any = None  # an asyncpg pool (untyped library)
         self.read = _Statement("", ())
+        self.market_read = _Statement("", ())
         self.reads = _Batches(self._read_all)
         self.writes = _Batches(self._write_all)
         self.readers = _Held(self)
@@ -429,6 +464,7 @@ class QuickUses:
         if sequence is None:
             raise RuntimeError("the buckets table has no id sequence: is the schema migrated?")
         self.read = _Statement(*_positional(_read_sql(self.dialect, str(sequence))))
+        self.market_read = _Statement(*_positional(_read_sql(self.dialect, str(sequence), True)))
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -437,12 +473,20 @@ class QuickUses:
             await self.pool.close()
 
     async def view(
-        self, tenant_id: uuid.UUID, code_hash: bytes, scopes: Sequence[str], subscriber: str
+        self,
+        tenant_id: uuid.UUID,
+        code_hash: bytes,
+        scopes: Sequence[str],
+        subscriber: str,
+        *,
+        marketplace: bool = False,
     ) -> QuickView | None:
         """The voucher of ``code_hash`` with what the rules need; None when there is none or
-        the read failed (nothing was written: the slow path answers)."""
+        the read failed (nothing was written: the slow path answers). ``marketplace``: the
+        caller's tenant receives shared types, so look among them too (same round trip)."""
         first, second, *_rest = (*scopes, None, None)
-        return await self.reads.submit(_Read(tenant_id, code_hash, (first, second), subscriber))
+        read = _Read(tenant_id, code_hash, (first, second), subscriber, marketplace)
+        return await self.reads.submit(read)
 
     async def use(self, write: UseWrite) -> Voucher | WriteRefused | None:
         """The compare-and-set, the buckets, the fulfilment request, the EDRs and the outbox
@@ -456,6 +500,18 @@ class QuickUses:
         return moved  # type: ignore[return-value]
 
     async def _read_all(self, reads: list[_Read]) -> list[QuickView | None]:
+        """One statement for the callers' own codes, one for the callers that receive shared
+        types (each only when some read of the batch needs it)."""
+        found: list[QuickView | None] = [None] * len(reads)
+        for marketplace, statement in ((False, self.read), (True, self.market_read)):
+            places = [i for i, r in enumerate(reads) if r.marketplace is marketplace]
+            if places:
+                views = await self._read_some([reads[i] for i in places], statement)
+                for i, view in zip(places, views, strict=True):
+                    found[i] = view
+        return found
+
+    async def _read_some(self, reads: list[_Read], statement: _Statement) -> list[QuickView | None]:
         params = {
             "tenants": [r.tenant_id for r in reads],
             "keys": [r.code_hash for r in reads],
@@ -464,13 +520,14 @@ class QuickUses:
             "external_ids": [r.external_id for r in reads],
         }
         try:
-            rows = await self.readers.fetch(self.read.sql, *self.read.args(params))
+            rows = await self.readers.fetch(statement.sql, *statement.args(params))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("quick read failed", error=repr(exc))  # nothing written: slow path
             return [None] * len(reads)
         found: list[QuickView | None] = [None] * len(reads)
         for row in rows:
-            found[row["n"] - 1] = _quick_view(row, self.read.sql)
+            n = row["n"] - 1
+            found[n] = _quick_view(row, statement.sql, reads[n].tenant_id)
         return found
 
     async def _write_all(self, writes: list[UseWrite]) -> list[Voucher | object | None]:
@@ -524,7 +581,7 @@ def _closed(conn: Any) -> bool:
         return True
 
 
-def _quick_view(row: Any, sql: str) -> QuickView:
+def _quick_view(row: Any, sql: str, caller: uuid.UUID) -> QuickView:
     shape = _shapes.get(sql)
     if shape is None:
         shape = _shapes.setdefault(sql, _Shape.of(list(row.keys())))
@@ -539,6 +596,7 @@ def _quick_view(row: Any, sql: str) -> QuickView:
             if row[at["sb_id"]] is not None
             else None
         ),
+        shared=shared_use(row[at["tenant_id"]], caller),
     )
     subscribed, templates = row[at["webhooks"]] or ((), ())
     endpoints = [(uuid.UUID(i), types) for i, types in subscribed]

@@ -83,8 +83,10 @@ def _view_statement(
     """Built once per shape, with bound parameters: building a 40-column join per request
     costs more than running it. Tenant scoping is explicit here (``:tenant``). ``locked``:
     the voucher's row is locked until the transaction ends (PostgreSQL; SQLite's writer
-    holds the database already). ``shared``: a voucher of another tenant whose type it
-    shares with ``:tenant`` (base.shared_with); the bar and the subscriber stay the caller's."""
+    holds the database already). ``shared``: the caller's own voucher of the key, else one
+    of another tenant whose type it shares with ``:tenant`` (base.shared_with), in one
+    statement (a probe of the unique index per tenant: the caller and each sharer); the bar
+    and the subscriber stay the caller's."""
     tenant = sa.bindparam("tenant", type_=sa.Uuid)
     columns: list[Any] = [*v.c]
     columns += [c.label(f"vt_{c.key}") for c in vt.c]
@@ -111,12 +113,16 @@ def _view_statement(
             ),
         )
     key = v.c.code_hash if by_code else v.c.serial
-    owner = (
-        sa.and_(v.c.tenant_id.in_(sharers_of(tenant)), shared_with(v, tenant))
-        if shared
-        else v.c.tenant_id == tenant
-    )
+    if shared:
+        reachable = sa.union(sa.select(tenant), sharers_of(tenant))
+        owner = sa.and_(
+            v.c.tenant_id.in_(reachable), sa.or_(v.c.tenant_id == tenant, shared_with(v, tenant))
+        )
+    else:
+        owner = v.c.tenant_id == tenant
     stmt = sa.select(*columns).select_from(source).where(owner, key == sa.bindparam("key"))
+    if shared:  # the caller's own first, should another tenant's code hash be the same
+        stmt = stmt.order_by((v.c.tenant_id == tenant).desc()).limit(sa.literal_column("1"))
     return stmt.with_for_update(of=v) if locked else stmt
 
 
@@ -137,6 +143,11 @@ def _guard(
         guard = sa.and_(guard, sa.func.coalesce(v.c.value_spent_minor, 0) == spent[0])
         values["value_spent_minor"] = spent[1]
     return guard
+
+
+def shared_use(owner: uuid.UUID, caller: uuid.UUID) -> SharedUse | None:
+    """A voucher of ``owner`` found by ``caller``: a marketplace use when they differ."""
+    return None if owner == caller else SharedUse(owner, caller)
 
 
 class VoucherRepository(TenantScoped):
@@ -180,7 +191,7 @@ class VoucherRepository(TenantScoped):
             lifecycle=_lifecycle(_prefixed(row, "lc_")),  # type: ignore[arg-type]
             barred_until=row.get("barred_until"),
             subscriber=found,
-            shared=SharedUse(row["tenant_id"], self.tenant_id) if shared else None,
+            shared=shared_use(row["tenant_id"], self.tenant_id),
         )
 
     def get(self, voucher_id: int) -> Voucher | None:
