@@ -221,3 +221,52 @@ def test_the_batched_path_writes_a_marketplace_use_with_both_brands_records(api,
     assert len(revenue) == 3
     with_b = api.get("/v1/vouchers", params={"type": type_id}, headers=a["admin"]).json()
     assert all(v["status"] == "used" for v in with_b["items"])
+
+
+SPAN = {"since": "2026-11-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}
+
+
+def test_each_cross_brand_use_is_a_settlement_line_the_issuer_owes_the_redeeming_brand(api, group):
+    a, b, host = group["a"], group["b"], group["host"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    for n in range(2):
+        _redeem(api, b["till"], _code(api, a["admin"], type_id)["code"], f"25473{n}")
+    _redeem(api, a["admin"], _code(api, a["admin"], type_id)["code"])  # its own: no line
+
+    def settlement(owner):
+        got = api.get("/v1/marketplace/settlement", params=SPAN, headers=owner)
+        assert got.status_code == 200, got.text
+        return got.json()
+
+    at_a, at_b = settlement(a["admin"]), settlement(b["admin"])
+    assert [(x["side"], x["counterparty"], x["amount_minor"]) for x in at_a["lines"]] == [
+        ("issuer", b["id"], 500)] * 2  # fmt: skip
+    assert [(x["side"], x["counterparty"]) for x in at_b["lines"]] == [("redeemer", a["id"])] * 2
+    assert at_a["balances"] == [{"counterparty": b["id"], "currency": "EUR", "uses": 2,
+                                 "net_minor": -1000}]  # fmt: skip
+    assert at_b["balances"][0]["net_minor"] == 1000
+    flows = api.get("/v1/brands/settlement", params=SPAN, headers=host).json()["items"]
+    assert flows == [{"issuing_brand": a["id"], "redeeming_brand": b["id"], "currency": "EUR",
+                      "uses": 2, "amount_minor": 1000}]  # fmt: skip
+
+
+def test_settlement_lines_are_seen_only_by_the_two_brands_and_their_host(api, group, make_tenant):
+    a, b, c = group["a"], group["b"], group["c"]
+    type_id = _type(api, a["admin"])
+    _share(api, a["admin"], type_id, b["id"])
+    _redeem(api, b["till"], _code(api, a["admin"], type_id)["code"])
+    _, stranger = make_tenant()
+    for key in (c["admin"], auth(stranger)):
+        mine = api.get("/v1/marketplace/settlement", params=SPAN, headers=key).json()
+        assert mine["lines"] == [] and mine["balances"] == []
+        flows = api.get("/v1/brands/settlement", params=SPAN, headers=key).json()["items"]
+        assert flows == []
+    brand_view = api.get("/v1/brands/settlement", params=SPAN, headers=b["admin"]).json()
+    assert brand_view["items"] == []  # a brand hosts no group
+
+
+def test_a_settlement_span_ending_before_it_starts_is_refused_naming_until(api, group):
+    bad = {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    answer = api.get("/v1/marketplace/settlement", params=bad, headers=group["a"]["admin"])
+    assert answer.status_code == 422 and answer.json()["field"] == "until"

@@ -344,6 +344,9 @@ def _walk(
     w("GET", "/v1/edrs/export")
     w("GET", "/v1/edrs/verify")
     w("GET", "/v1/brands/report")
+    span = {"since": "2026-11-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}
+    w("GET", "/v1/marketplace/settlement", params=span)
+    w("GET", "/v1/brands/settlement", params=span)
     w("GET", "/v1/reports/status", params={"group_by": "batch"})
     w("GET", "/v1/reports/liability", params={"as_of": "2026-11-23T11:00:00Z"})
     w("POST", "/v1/reports/settlement/close", json={"until": "2026-11-23T11:59:00Z"}, ok=(201,))

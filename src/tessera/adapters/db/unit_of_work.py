@@ -41,6 +41,7 @@ from tessera.adapters.db.repositories.lists import (
     ListUploadRepository,
     VoucherListRepository,
 )
+from tessera.adapters.db.repositories.marketplace import GroupSettlement, MarketplaceLines
 from tessera.adapters.db.repositories.notifications import (
     MessageTemplateRepository,
     NotificationRepository,
@@ -193,6 +194,8 @@ class UnitOfWork(_Transaction):
         self.care = CareReads(conn, tenant)
         self.brands = BrandRepository(conn, tenant)  # the brands this tenant hosts, if any
         self.shares = VoucherTypeShareRepository(conn, tenant)
+        self.marketplace = MarketplaceLines(conn, tenant)
+        self.group_settlement = GroupSettlement(conn, tenant)
         return self
 
 

@@ -22,6 +22,7 @@ from tessera.domain.catalog import VoucherType
 from tessera.domain.edr import EdrDraft
 from tessera.domain.fulfilment import Action, FulfilmentUnavailable
 from tessera.domain.fulfilment import offer_parameters as checked_parameters
+from tessera.domain.marketplace import Side
 from tessera.domain.money import Money, Take, take_off
 from tessera.domain.revenue import voucher_revenue
 from tessera.domain.statuses import Operation, VoucherStatus
@@ -200,6 +201,7 @@ def decide_use(
             fulfilment_request_id=str(request_id) if fulfilment else None,
             **take_details(take),
             **attribution,
+            side=Side.REDEEMER.value if shared else None,
         )
     )
     # At the activity time: a use reported in the grace period is revenue of when it was.
@@ -211,7 +213,7 @@ def decide_use(
         issuer_side = voucher_edr(
             operation, view, before, after, amount=True,
             taken=take.taken_minor if take else None, activity_at=activity.isoformat(),
-            revenue="recognized", **take_details(take), **attribution,
+            revenue="recognized", **take_details(take), **attribution, side=Side.ISSUER.value,
         )  # fmt: skip
         issuer_edrs = (issuer_side, *revenue)
     notices.append(
