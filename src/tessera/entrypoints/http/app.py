@@ -90,7 +90,10 @@ def _lifespan(background: bool) -> Callable[[FastAPI], AbstractAsyncContextManag
         # moved out of the collector's reach, a full collection no longer walks it (it took
         # ~110 ms on a worker, the whole p99 budget of an event batch; now ~10 ms).
         gc.freeze()
-        app.state.background = BackgroundWork()
+        # On SQLite one batch generates at a time: its chunks queue on the one writer anyway,
+        # and two generations in turn kept other writers waiting two chunks (a chunk is one
+        # transaction of up to 200,000 vouchers): past the 30 s busy timeout under load.
+        app.state.background = BackgroundWork(max_workers=1 if container.settings.is_sqlite else 2)
         stop_worker = None
         if background and container.settings.is_sqlite:
             from tessera.entrypoints.worker import start_in_process
