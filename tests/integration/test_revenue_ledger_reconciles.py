@@ -220,6 +220,10 @@ def run_machine(container, print_dir: Path) -> list[uuid.UUID]:
     Ledger.TestCase.settings = settings(
         max_examples=25,
         stateful_step_count=30,
+        # The same runs every time: the test asserts that they made every kind of move, which
+        # random runs missed now and then (recognized_by_expiry, once on SQLite).
+        derandomize=True,
+        database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
