@@ -324,3 +324,14 @@ def test_every_request_thread_gets_a_connection_without_waiting(engine: Engine) 
     finally:
         for conn in held:
             conn.close()
+
+
+def test_an_in_memory_database_keeps_its_one_connection() -> None:
+    """``sqlite://`` (the schema is built on one): no pool of 64 for a database that lives in
+    one connection."""
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE writes (n INTEGER)")
+    _write(engine)
+    assert _writes(engine) == 1
+    engine.dispose()

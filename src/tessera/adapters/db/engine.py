@@ -54,12 +54,13 @@ def create_engine(
         # codes from a list of 1,000,000 left the others waiting for a connection, not for
         # the database, until the pool's 30 s timeout (``bench/lists.py --store sqlite``).
         # A SQLite connection is a file handle; the writers still queue on ``_WriterLock``.
+        in_memory = sa.engine.make_url(url).database in (None, "", ":memory:")
         engine = sa.create_engine(
             url,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
             hide_parameters=True,
-            pool_size=SQLITE_CONNECTIONS,
-            max_overflow=0,
+            # an in-memory database is one connection's (SQLAlchemy's singleton pool)
+            **({} if in_memory else {"pool_size": SQLITE_CONNECTIONS, "max_overflow": 0}),
         )
         _configure_sqlite(engine, busy_timeout)
         return engine
