@@ -5,6 +5,7 @@ tenant, and a statement refused as a whole must write none of its redemptions.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from tessera.adapters.db import tables as t
 from tessera.adapters.db.repositories.quick_use import QuickUses
 from tessera.domain.statuses import Operation
-from tessera.services import redemption, wallets
+from tessera.services import brands, redemption, shares, wallets
 from tessera.services.redemption import Decline, Outcome, use_quickly
 from vouchering import POLICY, by_code, make_type, prepare
 
@@ -26,9 +27,13 @@ def store(request: pytest.FixtureRequest) -> str:
 
 
 def _redeem_together(
-    container: Any, uses: list[tuple[Any, str, str]], spy: Callable[[QuickUses], None]
+    container: Any,
+    uses: list[tuple[Any, str, str]],
+    spy: Callable[[QuickUses], None],
+    receiving: frozenset[Any] = frozenset(),
 ) -> list[Outcome | Decline]:
-    """``uses``: (tenant id, code, subscriber), all sent at once on one event loop."""
+    """``uses``: (tenant id, code, subscriber), all sent at once on one event loop;
+    ``receiving``: the tenants that receive shared types (as their keys would say)."""
     for tenant, code, _subscriber in uses:  # the quick path knows a format once it was seen
         redemption.validate(container.uow(tenant), container.code_secret, by_code(code), POLICY)
 
@@ -45,6 +50,7 @@ def _redeem_together(
                         container.code_secret,
                         by_code(code, subscriber),
                         Operation.REDEEM,
+                        receives_shares=tenant in receiving,
                     )
                     for tenant, code, subscriber in uses
                 )
@@ -221,3 +227,54 @@ def test_another_tenants_code_in_a_shared_statement_is_not_found(container, make
     )
     assert wallets.get_wallet(container.uow(a), "254711").totals(container.clock())
     assert wallets.get_wallet(container.uow(b), "254713").totals(container.clock())
+
+
+def _marketplace(container: Any, make_tenant: Any, codes: int) -> tuple[Any, Any, list[str]]:
+    """Brands A and B of one host; ``codes`` codes of A's type, which A shares with B."""
+    host = make_tenant()[0]
+    a, _k, _p = brands.create_brand(container.uow(host), f"a-{uuid.uuid4().hex[:8]}")
+    b, _k, _p = brands.create_brand(container.uow(host), f"b-{uuid.uuid4().hex[:8]}")
+    type_id = make_type(container, a.id)
+    shares.share_type(container.uow(a.id), type_id, b.id)
+    return a.id, b.id, prepare(container, a.id, type_id, codes)
+
+
+def test_a_marketplace_code_sent_by_clients_of_two_brands_in_one_statement_moves_once(
+    container, make_tenant
+):
+    a, b, (code,) = _marketplace(container, make_tenant, 1)
+    uses = [(a if n % 2 else b, code, f"25479{n:02d}") for n in range(16)]
+    sizes: list[int] = []
+    outcomes = _redeem_together(container, uses, _statement_sizes(sizes), frozenset({b}))
+    assert sum(isinstance(o, Outcome) for o in outcomes) == 1, outcomes
+    assert max(sizes) > 1  # the two brands' uses shared a statement
+    with container.engine.connect() as conn:
+        credited = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.buckets)
+            .where(t.buckets.c.tenant_id.in_([a, b]))
+        ).scalar_one()
+    assert credited == 1
+
+
+def test_marketplace_uses_in_one_statement_write_both_brands_records(container, make_tenant):
+    a, b, codes = _marketplace(container, make_tenant, 10)
+    uses = [(b, code, f"25478{n:02d}") for n, code in enumerate(codes)]
+    outcomes = _redeem_together(container, uses, _statement_sizes([]), frozenset({b}))
+    assert all(isinstance(o, Outcome) for o in outcomes), outcomes
+    with container.engine.connect() as conn:
+        records = conn.execute(
+            sa.select(t.edrs.c.tenant_id, t.edrs.c.operation, sa.func.count())
+            .where(t.edrs.c.tenant_id.in_([a, b]), t.edrs.c.operation.like("%.%"))
+            .group_by(t.edrs.c.tenant_id, t.edrs.c.operation)
+        ).all()
+        held = (
+            conn.execute(sa.select(t.vouchers.c.subscriber_id).where(t.vouchers.c.tenant_id == a))
+            .scalars()
+            .all()
+        )
+    counts = {(tid, op): n for tid, op, n in records}
+    assert counts[(a, "voucher.redeem")] == counts[(a, "revenue.recognized_by_use")] == 10
+    assert counts[(b, "voucher.redeem")] == counts[(b, "wallet.credit")] == 10
+    assert (b, "revenue.recognized_by_use") not in counts
+    assert held == [None] * 10  # B's subscribers stay off A's rows
