@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tessera.entrypoints.cli import app
-from tessera.services.tenants import authenticate
+from tessera.services.tenants import authenticate, find_tenant
+from vouchering import make_type
 
 
 @pytest.fixture
@@ -46,3 +47,35 @@ def test_a_host_makes_lists_suspends_and_resumes_a_brand_from_the_terminal(cli, 
     (counted,) = json.loads(cli("brand", "report", "--tenant", host, "--format", "json").stdout)
     assert counted["vouchers"] == 0 and counted["name"] == brand
     cli("brand", "create", f"x-{uuid.uuid4().hex[:6]}", "--tenant", brand, code=2)  # hosts none
+
+
+def test_a_brand_shares_a_type_and_the_host_sees_who_owes_whom_from_the_terminal(cli, container):
+    host = f"host-{uuid.uuid4().hex[:8]}"
+    cli("tenant", "create", host)
+    a, b = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    cli("brand", "create", a, "--tenant", host)
+    cli("brand", "create", b, "--tenant", host)
+    b_id = authenticate(
+        container.directory(), cli("brand", "create", f"c-{uuid.uuid4().hex[:6]}", "--tenant",
+                                   host).stdout.strip().splitlines()[-1]
+    ).tenant_id  # fmt: skip
+    type_id = make_type(container, tenant_id(container, a))
+    shared = json.loads(cli("brand", "share", str(type_id), str(b_id), "--tenant", a,
+                            "--format", "json").stdout)  # fmt: skip
+    assert shared["brand_id"] == str(b_id)
+    listed = json.loads(cli("brand", "shares", str(type_id), "--tenant", a, "--format",
+                            "json").stdout)  # fmt: skip
+    assert [s["brand_id"] for s in listed] == [str(b_id)]
+    span = ("--since", "2026-11-01", "--until", "2027-01-01")
+    flows = json.loads(cli("brand", "settlement", "--tenant", host, *span, "--format",
+                           "json").stdout)  # fmt: skip
+    assert flows == []  # nothing used yet
+    lines = json.loads(cli("brand", "lines", "--tenant", a, *span, "--format", "json").stdout)
+    assert lines["lines"] == [] and lines["balances"] == []
+    cli("brand", "unshare", str(type_id), str(b_id), "--tenant", a)
+    assert json.loads(cli("brand", "shares", str(type_id), "--tenant", a, "--format",
+                          "json").stdout) == []  # fmt: skip
+
+
+def tenant_id(container, name):
+    return find_tenant(container.directory(), name).id

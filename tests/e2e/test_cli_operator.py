@@ -156,7 +156,7 @@ def test_a_bad_setting_is_named_by_its_variable(env):
 # Commands whose output is not a record: a secret shown once, a server, an export file.
 WITHOUT_FORMAT = {
     "db upgrade", "tenant create", "key create", "consume", "serve",
-    "batch recover",
+    "batch recover", "brand create", "brand unshare",
 }  # fmt: skip
 
 

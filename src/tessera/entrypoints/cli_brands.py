@@ -1,4 +1,6 @@
-"""``tessera brand create|list|show|suspend|resume|report``: a host operator's brands."""
+"""``tessera brand create|list|show|suspend|resume|report``: a host operator's brands;
+``share|unshare|shares``: marketplace voucher types; ``settlement|lines``: what the tenants of
+a group owe each other for marketplace uses."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from tessera.entrypoints.cli_common import (
     run,
     tenant_uow,
 )
-from tessera.entrypoints.http import brands
+from tessera.entrypoints.cli_reports import SinceOpt, UntilOpt, _utc
+from tessera.entrypoints.http import brands, voucher_types
+from tessera.entrypoints.http import marketplace as marketplace_routes
 
 brand_app = typer.Typer(
     help="A host operator's brands (--tenant names the host).", no_args_is_help=True
@@ -62,3 +66,47 @@ def brand_resume(brand_id: BrandId, tenant: TenantOpt, fmt: FormatOpt = Format.T
 def brand_report(tenant: TenantOpt, fmt: FormatOpt = Format.TABLE) -> None:
     """Counts per brand: vouchers, used vouchers, redemptions at its points of sale."""
     run(lambda: brands.group_report(tenant_uow(tenant)).items, fmt)
+
+
+TypeId = Annotated[uuid.UUID, typer.Argument(metavar="TYPE_ID")]
+ShareTo = Annotated[uuid.UUID, typer.Argument(metavar="BRAND_ID", help="A tenant of the group")]
+
+
+@brand_app.command("share")
+def brand_share(
+    type_id: TypeId, brand_id: ShareTo, tenant: TenantOpt, fmt: FormatOpt = Format.TABLE
+) -> None:
+    """Share the tenant's voucher type with another tenant of its group (a marketplace type)."""
+    run(lambda: voucher_types.share_voucher_type(type_id, brand_id, tenant_uow(tenant)), fmt)
+
+
+@brand_app.command("unshare")
+def brand_unshare(type_id: TypeId, brand_id: ShareTo, tenant: TenantOpt) -> None:
+    """Stop sharing the type with that tenant: its points of sale no longer find the codes."""
+    with refusals():
+        voucher_types.unshare_voucher_type(type_id, brand_id, tenant_uow(tenant))
+    err.print("no longer shared")
+
+
+@brand_app.command("shares")
+def brand_shares(type_id: TypeId, tenant: TenantOpt, fmt: FormatOpt = Format.TABLE) -> None:
+    """The tenants a voucher type is shared with."""
+    run(lambda: voucher_types.list_voucher_type_shares(type_id, tenant_uow(tenant)).items, fmt)
+
+
+@brand_app.command("settlement")
+def brand_settlement(
+    tenant: TenantOpt, since: SinceOpt, until: UntilOpt, fmt: FormatOpt = Format.TABLE
+) -> None:
+    """A host's flows between its group's tenants: who owes whom for marketplace uses."""
+    uow = tenant_uow(tenant)
+    run(lambda: marketplace_routes.group_settlement(uow, _utc(since), _utc(until)).items, fmt)
+
+
+@brand_app.command("lines")
+def brand_lines(
+    tenant: TenantOpt, since: SinceOpt, until: UntilOpt, fmt: FormatOpt = Format.TABLE
+) -> None:
+    """The tenant's own settlement lines for marketplace uses, and its balances."""
+    uow = tenant_uow(tenant)
+    run(lambda: marketplace_routes.marketplace_settlement(uow, _utc(since), _utc(until)), fmt)
