@@ -16,10 +16,10 @@ run: $(BIN)/tessera
 	$(BIN)/tessera serve --demo
 
 ## test: install the development dependencies, then ruff, mypy and the whole pytest suite
-# Two test processes, a file each at a time: the PostgreSQL race tests hold one core each for
-# one to two minutes (6 min 47 s in one process, 4 min 20 s in two, on 2 cores).
+# Two test processes, a file each at a time; the 25 slowest tests are printed at the end, so a
+# CI run says where its minutes went.
 test: $(BIN)/tessera lint
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 lint: $(BIN)/tessera
 	$(BIN)/ruff check src tests bench
