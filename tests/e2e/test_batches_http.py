@@ -3,12 +3,14 @@
 import csv
 import io
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from batching import make_voucher_type
 from helpers import auth
+from tessera.services import batches
 
 
 @pytest.fixture
@@ -178,3 +180,15 @@ def test_reads_answer_while_a_writer_holds_the_store(api, container, tenant, pri
         waited = time.monotonic() - began
     assert listed.status_code == 200 and one.status_code == 200
     assert waited < 2.0, f"the reads waited {waited:.1f} s for the writer"
+
+
+def test_a_batch_waiting_its_turn_is_not_failed_as_abandoned(api, container, tenant, print_dir):
+    """On SQLite the server generates one batch at a time: the next one waits in this
+    process, without a heartbeat yet, and batch recovery (here with no patience at all)
+    leaves it alone; both then generate."""
+    first = _create(api, container, tenant, count=40_000).json()["id"]
+    second = _create(api, container, tenant, count=10).json()["id"]
+    failed = batches.fail_abandoned_batches(container.directory(), container.uow, timedelta(0))
+    assert failed == []
+    for batch_id in (first, second):
+        assert _wait_generated(api, tenant[1], batch_id, timeout=120)["state"] == "generated"

@@ -357,14 +357,21 @@ def fail_batch(uow: UnitOfWork, batch_id: uuid.UUID, reason: str) -> bool:
     return True
 
 
+def will_generate_here(batch_id: uuid.UUID) -> None:
+    """Marks a batch this process has queued for generation (a server generates one at a
+    time on SQLite): waiting its turn, without a heartbeat yet, it is not abandoned."""
+    with _running_lock:
+        _running.add(batch_id)
+
+
 def _worker_gone(batch: GeneratingBatch, stale: bool) -> bool:
+    if batch.worker_pid == os.getpid() and batch.worker_host == socket.gethostname():
+        with _running_lock:  # this process knows, whatever the heartbeat says
+            return batch.id not in _running
     if stale:
         return True
     if batch.worker_pid is None or batch.worker_host != socket.gethostname():
         return False  # another machine: only its heartbeat can tell
-    if batch.worker_pid == os.getpid():
-        with _running_lock:
-            return batch.id not in _running
     try:
         os.kill(batch.worker_pid, 0)
     except ProcessLookupError:

@@ -111,6 +111,7 @@ def create_batch(
     fmt = CodeFormat(**body.code_format.model_dump())
     request = BatchRequest(body.voucher_type_id, body.count, fmt, body.include_cost)
     batch = batches.create_batch(uow, request, Path(container.settings.print_dir))
+    batches.will_generate_here(batch.id)
     background.start(
         batches.generate_batch,
         container.uow(uow.tenant_id, uow.actor_key_id),
