@@ -168,12 +168,15 @@ def statement_rows(statements: list[report_routes.StatementOut]) -> list[dict[st
     return rows
 
 
+AsOfOpt = Annotated[
+    datetime | None, typer.Option("--as-of", help="ISO time, UTC if no offset (default: now)")
+]
+
+
 @report_app.command("status")
 def status(
     tenant: TenantOpt,
-    as_of: Annotated[
-        datetime | None, typer.Option("--as-of", help="ISO time, UTC if no offset (default: now)")
-    ] = None,
+    as_of: AsOfOpt = None,
     group_by: Annotated[StatusGrouping, typer.Option("--group-by")] = StatusGrouping.TYPE,
     fmt: ReportFormatOpt = ReportFormat.TABLE,
 ) -> None:
@@ -185,11 +188,6 @@ def status(
     rows = [ln.model_dump() for ln in answer.lines]
     rows.append({"group": "total", **answer.totals.model_dump()})
     _emit(answer, rows, STATUS_COLUMNS, fmt)
-
-
-AsOfOpt = Annotated[
-    datetime | None, typer.Option("--as-of", help="ISO time, UTC if no offset (default: now)")
-]
 
 
 @report_app.command("liability")

@@ -164,8 +164,7 @@ def generate_batch(
             raise Conflict(f"the batch is {batch.state.value}", code="batch_not_generating")
         assert voucher_type is not None  # foreign keys
         assert lifecycle is not None
-        with _running_lock:
-            _running.add(batch.id)
+        will_generate_here(batch.id)  # the CLI's own generation; the API marked it queued
         chunks = _prepared(batch.serials, chunk_size, batch.code_format, secret)
         if overlap:
             chunks = _ahead(chunks)

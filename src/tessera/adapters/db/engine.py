@@ -79,9 +79,9 @@ class _WriterLock:
 
     Why: every SQLite transaction here but a read-only one (``READ_ONLY``) is a writer, and
     a writer that finds SQLite's lock taken waits in SQLite's busy handler, which sleeps and
-    retries with growing sleeps
-    (1, 2, 5, 10, ... 100 ms), so the writers that came later, still in short sleeps, get in
-    first, again and again. Measured with ``bench/events.py --store sqlite --workers 1``
+    retries with growing sleeps (1, 2, 5, 10, ... 100 ms), so the writers that came later,
+    still in short sleeps, get in first, again and again. Measured with
+    ``bench/events.py --store sqlite --workers 1``
     (four clients, one process), the slowest batch request took 2.3-2.5 s of a 2.7-3.2 s
     run: one client waited while the three others went through again and again. Waiting on
     this ``threading.Lock`` instead, the slowest took 0.64-0.79 s, about four clients' turns.
@@ -153,7 +153,6 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
             if owner is not None and owner.in_transaction:  # as sqlite3's commit() checks
                 connection.exec_driver_sql("COMMIT")
         finally:
-            _end_read_only(connection)
             writers.release(owner)
 
     @event.listens_for(engine, "rollback")
@@ -165,7 +164,6 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
             if owner is not None and owner.in_transaction:  # SQLite may have rolled back
                 connection.exec_driver_sql("ROLLBACK")
         finally:
-            _end_read_only(connection)
             writers.release(owner)
 
     # A connection invalidated mid-transaction, or checked in without ending its transaction
@@ -177,11 +175,7 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         writers.release(dbapi_connection)
+        # However its transaction ended (or did not), the pooled connection writes again
+        # for its next user.
         if record.info.pop(READ_ONLY, False) and dbapi_connection is not None:
-            dbapi_connection.execute("PRAGMA query_only = OFF")  # dropped without its end
-
-
-def _end_read_only(connection: sa.Connection) -> None:
-    """The pooled connection writes again for its next user."""
-    if connection.connection.info.pop(READ_ONLY, False):
-        connection.exec_driver_sql("PRAGMA query_only = OFF")
+            dbapi_connection.execute("PRAGMA query_only = OFF")
